@@ -1,0 +1,58 @@
+# tap.sh — TAP for heaplab's shell tests (sourced), read by prove.
+#
+#   ok COND-EXIT-STATUS "description"   e.g.  test -f x; ok $? "x exists"
+#   is GOT WANT "description"
+#   like GOT REGEX "description"
+#   skip "reason"                       only where a thing truly cannot run
+#   done_testing
+#
+# B is the build tree under test (HEAPLAB_BUILD from make, else build/).
+
+: "${HEAPLAB_BUILD:=$(cd "$(dirname "$0")/../.." && pwd)/build}"
+B=$HEAPLAB_BUILD
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+HEAPLAB=$B/heaplab
+_tap_n=0
+_tap_failed=0
+
+ok() {
+	_tap_n=$((_tap_n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $_tap_n - $2"
+	else
+		echo "not ok $_tap_n - $2"
+		_tap_failed=$((_tap_failed + 1))
+	fi
+}
+
+is() {
+	[ "$1" = "$2" ]
+	local rc=$?
+	ok $rc "$3"
+	[ $rc -eq 0 ] || printf '# got:  %s\n# want: %s\n' "$1" "$2"
+	return $rc
+}
+
+like() {
+	printf '%s' "$1" | grep -Eq -- "$2"
+	local rc=$?
+	ok $rc "$3"
+	[ $rc -eq 0 ] || printf '# got:  %s\n# want match: %s\n' "$(printf '%s' "$1" | head -5)" "$2"
+	return $rc
+}
+
+skip() {
+	_tap_n=$((_tap_n + 1))
+	echo "ok $_tap_n # SKIP $1"
+}
+
+diag() { echo "# $*"; }
+
+done_testing() {
+	echo "1..$_tap_n"
+	[ $_tap_failed -eq 0 ]
+	exit
+}
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/heaplab-test.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
