@@ -11,10 +11,12 @@
 #include "lab/heaplab.h"
 
 extern const struct hl_cmd hl_cmd_run;
+extern const struct hl_cmd hl_cmd_experiment;
 extern const struct hl_cmd hl_cmd_help;
 
 const struct hl_cmd *const hl_cmds[] = {
 	&hl_cmd_run,
+	&hl_cmd_experiment,
 	&hl_cmd_help,
 	NULL,
 };

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: MIT
+/*
+ * experiment.c — `heaplab experiment NAME [ARGS]` and `--list`.
+ *
+ * The drivers themselves are one file each beside this one; to add one,
+ * define its struct hl_cmd there and list it below.
+ */
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "experiments/experiment.h"
+
+const struct hl_cmd *const hl_experiments[] = {
+	NULL,
+};
+
+const struct hl_cmd *hl_experiment_find(const char *name)
+{
+	for (const struct hl_cmd *const *e = hl_experiments; *e; e++)
+		if (strcmp((*e)->name, name) == 0)
+			return *e;
+	return NULL;
+}
+
+char *hl_target_path(char *buf, size_t len, const char *name)
+{
+	char rel[256];
+
+	snprintf(rel, sizeof(rel), "experiments/targets/%s", name);
+	hl_libpath(buf, len, rel);
+	if (access(buf, X_OK) != 0)
+		hl_die(NULL, "experiment target %s is not built; run 'make'",
+		       buf);
+	return buf;
+}
+
+static void experiment_help(FILE *out)
+{
+	fprintf(out,
+		"Usage: heaplab experiment --list\n"
+		"       heaplab experiment NAME [OPTIONS] [--json]\n"
+		"\n"
+		"Runs one of heaplab's experiments on this machine and prints\n"
+		"what it asked, what it measured and what that shows; with\n"
+		"--json, the measured data as one JSON document.\n"
+		"'heaplab experiment NAME --help' shows its options.\n"
+		"\n"
+		"Experiments:\n");
+	for (const struct hl_cmd *const *e = hl_experiments; *e; e++)
+		fprintf(out, "  %-12s %s\n", (*e)->name, (*e)->summary);
+}
+
+static int experiment_main(int argc, char **argv)
+{
+	const struct hl_cmd *e;
+
+	if (argc < 2)
+		return hl_usage("experiment", "no experiment named "
+				"(see 'heaplab experiment --list')");
+	if (!strcmp(argv[1], "--list") || !strcmp(argv[1], "-l")) {
+		if (argc > 2)
+			return hl_usage("experiment", "--list takes no arguments");
+		for (const struct hl_cmd *const *p = hl_experiments; *p; p++)
+			printf("%-12s %s\n", (*p)->name, (*p)->summary);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		experiment_help(stdout);
+		return 0;
+	}
+	e = hl_experiment_find(argv[1]);
+	if (!e)
+		return hl_usage("experiment", "unknown experiment '%s' "
+				"(see 'heaplab experiment --list')", argv[1]);
+	return e->main(argc - 1, argv + 1);
+}
+
+const struct hl_cmd hl_cmd_experiment = {
+	.name = "experiment",
+	.summary = "run one of the experiments (--list lists them)",
+	.main = experiment_main,
+	.help = experiment_help,
+};

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * experiment.h — the experiment drivers.
+ *
+ * An experiment is a subcommand like any other (struct hl_cmd): it parses
+ * its own options, runs its targets, prints a readable account, or with
+ * --json the measured data as one JSON document on stdout. This file's
+ * list is what `heaplab experiment --list` shows and what the report runs.
+ *
+ * Target programs live in experiments/targets/, are built without
+ * sanitizers (they run with an allocator preloaded) and are found with
+ * hl_libpath("experiments/targets/NAME").
+ */
+#ifndef HEAPLAB_EXPERIMENT_H
+#define HEAPLAB_EXPERIMENT_H
+
+#include "lab/heaplab.h"
+
+/* Every experiment, in the order a lab report presents them. */
+extern const struct hl_cmd *const hl_experiments[];
+
+const struct hl_cmd *hl_experiment_find(const char *name);
+
+/* The path of target program NAME into buf (dies if it is not built). */
+char *hl_target_path(char *buf, size_t len, const char *name);
+
+#endif
