@@ -1,0 +1,62 @@
+# probes/ebpf/ — the ebpf engine: memtrace.bpf.c (kernel side), ebpf.c (loader).
+#
+# vmlinux.h comes from the running kernel's BTF and the skeleton from the
+# compiled BPF object, both generated into $(BUILD)/ebpf and never committed.
+# Where the kernel has no BTF or bpftool/clang are missing, heaplab is built
+# without the engine (HL_NO_EBPF) and says so when asked to use it.
+
+EBPF_DIR   := $(BUILD)/ebpf
+BTF_FILE   ?= /sys/kernel/btf/vmlinux
+BPFTOOL    ?= $(firstword $(wildcard /usr/sbin/bpftool /usr/bin/bpftool) bpftool)
+BPF_CLANG  ?= clang
+BPF_CFLAGS := -g -O2 -Wall -target bpf -D__TARGET_ARCH_x86 -I$(EBPF_DIR) -Iprobes/ebpf \
+	-idirafter /usr/include/x86_64-linux-gnu
+
+EBPF_PROGS := memtrace
+EBPF_SRCS  := probes/ebpf/ebpf.c
+EBPF_OBJS  := $(EBPF_SRCS:%.c=$(BUILD)/obj/%.o)
+
+HAVE_EBPF := $(shell test -r $(BTF_FILE) && command -v $(BPFTOOL) >/dev/null && \
+	command -v $(BPF_CLANG) >/dev/null && test -f /usr/include/bpf/libbpf.h && echo 1)
+
+TOOL_OBJS += $(EBPF_OBJS)
+
+ifeq ($(HAVE_EBPF),1)
+TOOL_LIBS += -lbpf -lelf -lz
+EBPF_SKELS := $(EBPF_PROGS:%=$(EBPF_DIR)/%.skel.h)
+
+$(EBPF_DIR)/vmlinux.h: $(BTF_FILE)
+	@mkdir -p $(dir $@)
+	$(BPFTOOL) btf dump file $< format c > $@.tmp && mv $@.tmp $@
+
+$(EBPF_DIR)/%.bpf.o: probes/ebpf/%.bpf.c probes/ebpf/memtrace.h $(EBPF_DIR)/vmlinux.h
+	$(BPF_CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(EBPF_DIR)/%.skel.h: $(EBPF_DIR)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $* > $@.tmp && mv $@.tmp $@
+
+$(EBPF_OBJS): $(EBPF_SKELS)
+$(BUILD)/obj/probes/ebpf/%.o: TOOL_CFLAGS += -I$(EBPF_DIR)
+else
+$(BUILD)/obj/probes/ebpf/%.o: TOOL_CFLAGS += -DHL_NO_EBPF='"$(if $(wildcard $(BTF_FILE)),bpftool, clang or libbpf-dev missing,no kernel BTF at $(BTF_FILE))"'
+endif
+
+# Keep the BPF objects: bpftool reads them, and make would delete them.
+.SECONDARY: $(EBPF_PROGS:%=$(EBPF_DIR)/%.bpf.o)
+
+# Test programs: mt_target (deterministic targets) and, with the engine,
+# mtdump (the raw records of memtrace, no timeline).
+EBPF_TEST_DIR := $(BUILD)/tests/ebpf
+ALL += $(EBPF_TEST_DIR)/mt_target
+TESTS += probes/ebpf/tests/memtrace.t
+
+$(EBPF_TEST_DIR)/mt_target: probes/ebpf/tests/mt_target.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOL_CFLAGS) -o $@ $< -lpthread $(TOOL_LDFLAGS)
+
+ifeq ($(HAVE_EBPF),1)
+ALL += $(EBPF_TEST_DIR)/mtdump
+$(EBPF_TEST_DIR)/mtdump: $(BUILD)/obj/probes/ebpf/tests/mtdump.o $(EBPF_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOL_LDFLAGS) -o $@ $^ -lbpf -lelf -lz
+endif

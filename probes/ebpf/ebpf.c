@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ebpf.c — loads memtrace.bpf.c through its generated skeleton, feeds the
+ * target's pid to the in-kernel filter and drains the ring buffer.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "probes/ebpf/ebpf.h"
+
+const char *hl_ebpf_syscall_name(unsigned int nr)
+{
+	switch (nr) {
+	case MT_NR_MMAP:	return "mmap";
+	case MT_NR_MPROTECT:	return "mprotect";
+	case MT_NR_MUNMAP:	return "munmap";
+	case MT_NR_BRK:		return "brk";
+	case MT_NR_MREMAP:	return "mremap";
+	case MT_NR_MADVISE:	return "madvise";
+	}
+	return NULL;
+}
+
+#ifdef HL_NO_EBPF
+
+struct hl_ebpf *hl_ebpf_open(const struct hl_ebpf_opts *o, hl_ebpf_fn fn,
+			     void *ctx, char *why, size_t len)
+{
+	(void)o, (void)fn, (void)ctx;
+	snprintf(why, len, "heaplab was built without the ebpf engine (%s)",
+		 HL_NO_EBPF);
+	return NULL;
+}
+
+int hl_ebpf_follow(struct hl_ebpf *e, pid_t pid)
+{
+	(void)e, (void)pid;
+	errno = ENOSYS;
+	return -1;
+}
+
+int hl_ebpf_poll(struct hl_ebpf *e, int timeout_ms)
+{
+	(void)e, (void)timeout_ms;
+	errno = ENOSYS;
+	return -1;
+}
+
+long hl_ebpf_live(const struct hl_ebpf *e) { (void)e; return 0; }
+unsigned long long hl_ebpf_drops(const struct hl_ebpf *e) { (void)e; return 0; }
+void hl_ebpf_close(struct hl_ebpf *e) { (void)e; }
+
+#else
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "memtrace.skel.h"
+
+#define DEFAULT_RING	(16u << 20)
+
+struct hl_ebpf {
+	struct memtrace *skel;
+	struct ring_buffer *rb;
+	hl_ebpf_fn fn;
+	void *ctx;
+	int failed;
+};
+
+/*
+ * libbpf's own messages: kept quiet unless HEAPLAB_DEBUG is set, but the
+ * last warning is remembered to explain a failed load.
+ */
+static char libbpf_last[512];
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt,
+		      va_list ap)
+{
+	if (getenv("HEAPLAB_DEBUG"))
+		return vfprintf(stderr, fmt, ap);
+	if (level == LIBBPF_WARN) {
+		vsnprintf(libbpf_last, sizeof(libbpf_last), fmt, ap);
+		libbpf_last[strcspn(libbpf_last, "\n")] = '\0';
+	}
+	return 0;
+}
+
+static void explain(char *why, size_t len, const char *what, int err)
+{
+	if (err == EPERM || err == EACCES)
+		snprintf(why, len, "%s: %s (BPF needs root or CAP_BPF+CAP_PERFMON)",
+			 what, strerror(err));
+	else
+		snprintf(why, len, "%s: %s%s%s", what, strerror(err),
+			 libbpf_last[0] ? "; libbpf: " : "", libbpf_last);
+}
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	struct hl_ebpf *e = ctx;
+	const struct mt_hdr *h = data;
+
+	if (size < sizeof(*h) || h->size > size)
+		return 0;	/* cannot happen with one producer; skip it */
+	if (e->fn(h, e->ctx) < 0) {
+		e->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* A power of two, at least a page: what BPF_MAP_TYPE_RINGBUF requires. */
+static size_t ring_size(size_t want)
+{
+	size_t n = (size_t)sysconf(_SC_PAGESIZE);
+
+	while (n < want)
+		n <<= 1;
+	return n;
+}
+
+struct hl_ebpf *hl_ebpf_open(const struct hl_ebpf_opts *o, hl_ebpf_fn fn,
+			     void *ctx, char *why, size_t len)
+{
+	struct hl_ebpf *e = calloc(1, sizeof(*e));
+	size_t ring = ring_size(o->ring_bytes ? o->ring_bytes : DEFAULT_RING);
+	int err;
+
+	if (!e) {
+		snprintf(why, len, "out of memory");
+		return NULL;
+	}
+	e->fn = fn;
+	e->ctx = ctx;
+	libbpf_set_print(libbpf_log);
+	libbpf_last[0] = '\0';
+	e->skel = memtrace__open();
+	if (!e->skel) {
+		explain(why, len, "cannot open the BPF object", errno);
+		goto fail;
+	}
+	e->skel->rodata->trace_syscalls = o->syscalls;
+	/* Wake the reader when a quarter of the ring is waiting. */
+	e->skel->rodata->wake_bytes = ring / 4;
+	bpf_map__set_max_entries(e->skel->maps.events, ring);
+	err = memtrace__load(e->skel);
+	if (err) {
+		explain(why, len, "cannot load the BPF programs", -err);
+		goto fail;
+	}
+	err = memtrace__attach(e->skel);
+	if (err) {
+		explain(why, len, "cannot attach the tracepoints", -err);
+		goto fail;
+	}
+	e->rb = ring_buffer__new(bpf_map__fd(e->skel->maps.events), on_record, e, NULL);
+	if (!e->rb) {
+		explain(why, len, "cannot map the ring buffer", errno);
+		goto fail;
+	}
+	return e;
+fail:
+	hl_ebpf_close(e);
+	return NULL;
+}
+
+int hl_ebpf_follow(struct hl_ebpf *e, pid_t pid)
+{
+	/* struct proc of memtrace.bpf.c: filled in at exec. */
+	unsigned long long proc[5] = { 0 };
+	__u32 key = pid;
+
+	if (bpf_map__update_elem(e->skel->maps.procs, &key, sizeof(key),
+				 &proc, sizeof(proc), BPF_NOEXIST))
+		return -1;
+	__sync_fetch_and_add(&e->skel->bss->live_procs, 1);
+	return 0;
+}
+
+int hl_ebpf_poll(struct hl_ebpf *e, int timeout_ms)
+{
+	int n, m;
+
+	/*
+	 * Records go in without a wake-up (memtrace.bpf.c: submit()), so a
+	 * poll that times out may still find some: always consume after.
+	 */
+	n = ring_buffer__poll(e->rb, timeout_ms);
+	if (n < 0 && n != -EINTR)
+		goto fail;
+	m = ring_buffer__consume(e->rb);
+	if (m < 0)
+		goto fail;
+	return (n > 0 ? n : 0) + m;
+fail:
+	if (!e->failed)
+		errno = -(n < 0 ? n : m);
+	return -1;
+}
+
+long hl_ebpf_live(const struct hl_ebpf *e)
+{
+	return __atomic_load_n(&e->skel->bss->live_procs, __ATOMIC_ACQUIRE);
+}
+
+unsigned long long hl_ebpf_drops(const struct hl_ebpf *e)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	unsigned long long total = 0;
+	__u32 zero = 0;
+
+	if (ncpu <= 0)
+		return 0;
+	__u64 per[ncpu];
+	if (bpf_map__lookup_elem(e->skel->maps.drops, &zero, sizeof(zero),
+				 per, sizeof(per), 0))
+		return 0;
+	for (int i = 0; i < ncpu; i++)
+		total += per[i];
+	return total;
+}
+
+void hl_ebpf_close(struct hl_ebpf *e)
+{
+	if (!e)
+		return;
+	ring_buffer__free(e->rb);
+	memtrace__destroy(e->skel);
+	free(e);
+}
+
+#endif

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ebpf.h — heaplab's ebpf engine, the user side of memtrace.bpf.c.
+ *
+ * Life of a trace: hl_ebpf_open() loads and attaches everything; the
+ * caller forks the target, which waits; hl_ebpf_follow() puts its pid in
+ * the kernel's filter; the target is released and execs; hl_ebpf_poll()
+ * hands each ring record (memtrace.h) to the callback until
+ * hl_ebpf_live() says the whole tree is gone.
+ */
+#ifndef HEAPLAB_EBPF_H
+#define HEAPLAB_EBPF_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "probes/ebpf/memtrace.h"
+
+struct hl_ebpf;
+
+struct hl_ebpf_opts {
+	int syscalls;		/* trace the memory syscalls */
+	size_t ring_bytes;	/* 0: the default (16 MiB) */
+};
+
+/* Called for every record, in ring order (per CPU, not globally, sorted). */
+typedef int (*hl_ebpf_fn)(const struct mt_hdr *rec, void *ctx);
+
+/*
+ * Loads and attaches the programs. On failure returns NULL with a one-line
+ * reason in WHY (e.g. "BPF needs root (CAP_BPF, CAP_PERFMON)").
+ */
+struct hl_ebpf *hl_ebpf_open(const struct hl_ebpf_opts *o, hl_ebpf_fn fn,
+			     void *ctx, char *why, size_t len);
+/* Adds PID (a process not yet exec'd) to the traced tree. */
+int hl_ebpf_follow(struct hl_ebpf *e, pid_t pid);
+/*
+ * Waits up to TIMEOUT_MS for records and drains the ring. Returns the
+ * number handled, or -1 when the callback failed (its errno kept).
+ */
+int hl_ebpf_poll(struct hl_ebpf *e, int timeout_ms);
+/* Processes of the tree still alive. */
+long hl_ebpf_live(const struct hl_ebpf *e);
+/* Records the kernel could not put in the ring. */
+unsigned long long hl_ebpf_drops(const struct hl_ebpf *e);
+void hl_ebpf_close(struct hl_ebpf *e);
+
+/* The syscall's name for an x86_64 number memtrace follows, else NULL. */
+const char *hl_ebpf_syscall_name(unsigned int nr);
+
+#endif

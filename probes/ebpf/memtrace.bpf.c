@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * memtrace.bpf.c — the kernel half of heaplab's ebpf engine.
+ *
+ * Records every brk/mmap/munmap/mremap/madvise/mprotect of one process tree
+ * into a ring buffer, one record per syscall (arguments kept at entry, the
+ * record written at exit), plus the tree's fork/exec/exit events.
+ *
+ * Attached as raw tracepoints (raw_syscalls:sys_enter/sys_exit and
+ * sched:sched_process_*): they need no tracefs mount, which the per-syscall
+ * tracepoints do, and cost the same for untraced processes: a compare of
+ * the syscall number and, for memory syscalls only, one hash lookup.
+ *
+ * The tree is the `procs` map, keyed by tgid: the loader puts the target in
+ * before it execs, fork adds children, the last thread's exit removes them.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "memtrace.h"
+
+#define AT_BASE		7
+#define AUXV_PAIRS	28	/* saved_auxv[] holds 56 words */
+#define MAX_PROCS	8192
+#define MAX_THREADS	32768
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+/* Set by the loader before load. */
+const volatile int trace_syscalls = 1;
+/* Wake the reader only when this much is waiting (see submit()). */
+const volatile unsigned long long wake_bytes = 256 * 1024;
+
+/*
+ * What a traced process carries: its program interpreter, for "loader",
+ * and the last code mapping found in and out of it, so that bpf_find_vma
+ * (which may fail while another thread holds the mm lock) runs once per
+ * library rather than once per syscall. Code mappings stay put: ld.so is
+ * never unmapped, and exec starts a new struct proc.
+ */
+struct proc {
+	unsigned long long interp_ino;	/* struct inode * of ld.so, or 0 */
+	unsigned long long in_lo, in_hi;	/* a code range inside ld.so */
+	unsigned long long out_lo, out_hi;	/* one outside it */
+};
+
+/* A memory syscall entered and not yet returned, per thread. */
+struct pending {
+	unsigned long long ts_ns;
+	unsigned long long args[6];
+	unsigned long long ip;
+	unsigned int nr;
+	unsigned int flags;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_PROCS);
+	__type(key, __u32);
+	__type(value, struct proc);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_THREADS);
+	__type(key, __u32);
+	__type(value, struct pending);
+} pendings SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);	/* resized by the loader */
+} events SEC(".maps");
+
+/* Records that found the ring full, per CPU: reported, never hidden. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+/* Processes of the tree alive now: the loader waits for this to reach 0. */
+__s64 live_procs = 0;
+
+static __always_inline void count_drop(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&drops, &zero);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+static __always_inline void *reserve(__u32 size)
+{
+	void *rec = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!rec)
+		count_drop();
+	return rec;
+}
+
+/*
+ * Waking the reader for every record costs a context switch per syscall
+ * (≈0.5× on a syscall-heavy program). So records go in without a wake-up,
+ * and the reader, which also drains on a short timer, is forced awake once
+ * a batch has piled up. NO_WAKEUP alone would lose records: the reader
+ * would sleep through a full ring.
+ */
+static __always_inline void submit(void *rec, int urgent)
+{
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (urgent || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(rec, flags);
+}
+
+static __always_inline void fill_hdr(struct mt_hdr *h, __u16 type, __u16 size)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	h->ts_ns = bpf_ktime_get_ns();
+	h->pid = id >> 32;
+	h->tid = (__u32)id;
+	h->type = type;
+	h->size = size;
+	h->cpu = bpf_get_smp_processor_id();
+}
+
+static __always_inline int is_memory_syscall(long nr)
+{
+	switch (nr) {
+	case MT_NR_MMAP:
+	case MT_NR_MPROTECT:
+	case MT_NR_MUNMAP:
+	case MT_NR_BRK:
+	case MT_NR_MREMAP:
+	case MT_NR_MADVISE:
+		return 1;
+	}
+	return 0;
+}
+
+struct vma_probe {
+	unsigned long long ino, lo, hi;
+};
+
+static long vma_inode(struct task_struct *task, struct vm_area_struct *vma,
+		      void *data)
+{
+	struct vma_probe *p = data;
+	struct file *f = vma->vm_file;
+
+	p->ino = f ? (unsigned long long)BPF_CORE_READ(f, f_inode) : 0;
+	p->lo = vma->vm_start;
+	p->hi = vma->vm_end;
+	return 0;
+}
+
+/*
+ * "loader" cause: the syscall was made from the program interpreter's code
+ * (ld.so mapping the libraries). Compared by inode, not by path, so any
+ * PT_INTERP works. bpf_find_vma only try-locks the mm; when it cannot, the
+ * record says the IP is unknown rather than guessing.
+ */
+static __always_inline __u32 ip_flags(struct proc *pr, __u64 ip)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct vma_probe p = { 0 };
+
+	if (!pr->interp_ino)
+		return 0;
+	if (ip >= pr->in_lo && ip < pr->in_hi)
+		return MT_F_LOADER;
+	if (ip >= pr->out_lo && ip < pr->out_hi)
+		return 0;
+	if (bpf_find_vma(task, ip, vma_inode, &p, 0) != 0)
+		return MT_F_IP_UNKNOWN;
+	if (p.ino == pr->interp_ino) {
+		pr->in_lo = p.lo;
+		pr->in_hi = p.hi;
+		return MT_F_LOADER;
+	}
+	pr->out_lo = p.lo;
+	pr->out_hi = p.hi;
+	return 0;
+}
+
+SEC("raw_tracepoint/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
+{
+	struct pending pd = { 0 };
+	struct proc *pr;
+	__u64 id;
+	__u32 tgid, tid;
+
+	if (!trace_syscalls || !is_memory_syscall(nr))
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	tgid = id >> 32;
+	tid = (__u32)id;
+	pr = bpf_map_lookup_elem(&procs, &tgid);
+	if (!pr)
+		return 0;
+	pd.ts_ns = bpf_ktime_get_ns();
+	pd.nr = nr;
+	/* x86_64 syscall arguments: di, si, dx, r10, r8, r9. */
+	pd.args[0] = BPF_CORE_READ(regs, di);
+	pd.args[1] = BPF_CORE_READ(regs, si);
+	pd.args[2] = BPF_CORE_READ(regs, dx);
+	pd.args[3] = BPF_CORE_READ(regs, r10);
+	pd.args[4] = BPF_CORE_READ(regs, r8);
+	pd.args[5] = BPF_CORE_READ(regs, r9);
+	/* regs is task_pt_regs(current): the user registers at syscall entry. */
+	pd.ip = BPF_CORE_READ(regs, ip);
+	pd.flags = ip_flags(pr, pd.ip);
+	bpf_map_update_elem(&pendings, &tid, &pd, BPF_ANY);
+	return 0;
+}
+
+SEC("raw_tracepoint/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+{
+	struct mt_syscall *rec;
+	struct pending *pd;
+	long nr;
+	__u32 tid;
+
+	if (!trace_syscalls)
+		return 0;
+	nr = BPF_CORE_READ(regs, orig_ax);
+	if (!is_memory_syscall(nr))
+		return 0;
+	tid = (__u32)bpf_get_current_pid_tgid();
+	pd = bpf_map_lookup_elem(&pendings, &tid);
+	if (!pd)
+		return 0;
+	if (pd->nr != nr)	/* a stale entry: its exit never came */
+		goto out;
+	rec = reserve(sizeof(*rec));
+	if (!rec)
+		goto out;
+	fill_hdr(&rec->h, MT_SYSCALL, sizeof(*rec));
+	rec->exit_ns = rec->h.ts_ns;
+	rec->h.ts_ns = pd->ts_ns;
+	__builtin_memcpy(rec->args, pd->args, sizeof(rec->args));
+	rec->ret = ret;
+	rec->ip = pd->ip;
+	rec->nr = nr;
+	rec->flags = pd->flags;
+	submit(rec, 0);
+out:
+	bpf_map_delete_elem(&pendings, &tid);
+	return 0;
+}
+
+SEC("raw_tracepoint/sched_process_fork")
+int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	struct mt_fork *rec;
+	struct proc *pr;
+
+	pr = bpf_map_lookup_elem(&procs, &ptgid);
+	if (!pr)
+		return 0;
+	if (ctgid != ptgid) {
+		struct proc copy = *pr;	/* fork keeps the interpreter mapped */
+
+		if (bpf_map_update_elem(&procs, &ctgid, &copy, BPF_NOEXIST) == 0)
+			__sync_fetch_and_add(&live_procs, 1);
+	}
+	rec = reserve(sizeof(*rec));
+	if (!rec)
+		return 0;
+	fill_hdr(&rec->h, MT_FORK, sizeof(*rec));
+	rec->child_pid = ctgid;
+	rec->child_tid = BPF_CORE_READ(child, pid);
+	rec->thread = ctgid == ptgid;
+	BPF_CORE_READ_STR_INTO(&rec->comm, child, comm);
+	submit(rec, 0);
+	return 0;
+}
+
+/* AT_BASE from the auxiliary vector exec just built: where ld.so lies. */
+static __always_inline __u64 interp_base(struct task_struct *task)
+{
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	unsigned long auxv[2];
+
+	for (int i = 0; i < AUXV_PAIRS; i++) {
+		if (bpf_core_read(auxv, sizeof(auxv), &mm->saved_auxv[2 * i]))
+			return 0;
+		if (auxv[0] == 0)
+			return 0;
+		if (auxv[0] == AT_BASE)
+			return auxv[1];
+	}
+	return 0;
+}
+
+SEC("raw_tracepoint/sched_process_exec")
+int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid,
+	     struct linux_binprm *bprm)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_struct *cur = bpf_get_current_task_btf();
+	struct vma_probe p = { 0 };
+	struct mt_exec *rec;
+	struct proc *pr;
+	__u64 base;
+
+	pr = bpf_map_lookup_elem(&procs, &tgid);
+	if (!pr)
+		return 0;
+	base = interp_base(task);
+	__builtin_memset(pr, 0, sizeof(*pr));
+	if (base && bpf_find_vma(cur, base, vma_inode, &p, 0) == 0)
+		pr->interp_ino = p.ino;
+	rec = reserve(sizeof(*rec));
+	if (!rec)
+		return 0;
+	fill_hdr(&rec->h, MT_EXEC, sizeof(*rec));
+	rec->old_tid = old_pid;
+	rec->interp_base = base;
+	BPF_CORE_READ_STR_INTO(&rec->comm, task, comm);
+	bpf_probe_read_kernel_str(rec->path, sizeof(rec->path),
+				  BPF_CORE_READ(bprm, filename));
+	submit(rec, 0);
+	return 0;
+}
+
+SEC("raw_tracepoint/sched_process_exit")
+int BPF_PROG(process_exit, struct task_struct *task, bool group_dead)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	struct mt_exit *rec;
+
+	if (!bpf_map_lookup_elem(&procs, &tgid))
+		return 0;
+	bpf_map_delete_elem(&pendings, &tid);
+	rec = reserve(sizeof(*rec));
+	if (rec) {
+		fill_hdr(&rec->h, MT_EXIT, sizeof(*rec));
+		rec->code = BPF_CORE_READ(task, exit_code);
+		rec->group_dead = group_dead;
+		submit(rec, group_dead);
+	}
+	if (group_dead && bpf_map_delete_elem(&procs, &tgid) == 0)
+		__sync_fetch_and_sub(&live_procs, 1);
+	return 0;
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * memtrace.h — the records memtrace.bpf.c writes into its ring buffer and
+ * the loader (ebpf.c) reads back: the one struct shared by the kernel side
+ * and the user side, as in libbpf-tools.
+ *
+ * Every record starts with mt_hdr; `type` says which record follows and
+ * `size` how long it is. Times are bpf_ktime_get_ns(), CLOCK_MONOTONIC.
+ */
+#ifndef HEAPLAB_MEMTRACE_H
+#define HEAPLAB_MEMTRACE_H
+
+#define MT_COMM_LEN	16
+#define MT_PATH_LEN	256
+#define MT_USDT_ARGS	4
+
+/* The memory syscalls of x86_64 that memtrace follows. */
+#define MT_NR_MMAP	9
+#define MT_NR_MPROTECT	10
+#define MT_NR_MUNMAP	11
+#define MT_NR_BRK	12
+#define MT_NR_MREMAP	25
+#define MT_NR_MADVISE	28
+
+enum mt_type {
+	MT_SYSCALL = 1,		/* one memory syscall, enter and exit */
+	MT_FORK,		/* a new process or thread in the traced tree */
+	MT_EXEC,		/* a traced process exec'd */
+	MT_EXIT,		/* a traced thread exited (group_dead: its process) */
+	MT_USDT,		/* an allocator-internal USDT probe fired */
+	MT_CALL,		/* an allocator call seen by a uprobe/uretprobe */
+};
+
+/* mt_syscall.flags */
+enum {
+	MT_F_LOADER = 1,	/* the user IP lies in the program interpreter */
+	MT_F_IP_UNKNOWN = 2,	/* the IP's mapping could not be looked up */
+};
+
+struct mt_hdr {
+	unsigned long long ts_ns;
+	unsigned int pid;	/* tgid */
+	unsigned int tid;
+	unsigned short type;	/* enum mt_type */
+	unsigned short size;	/* of the whole record */
+	unsigned int cpu;
+};
+
+struct mt_syscall {
+	struct mt_hdr h;	/* h.ts_ns: syscall entry */
+	unsigned long long exit_ns;
+	unsigned long long args[6];
+	long long ret;
+	unsigned long long ip;	/* user instruction pointer at the syscall */
+	unsigned int nr;
+	unsigned int flags;
+};
+
+struct mt_fork {
+	struct mt_hdr h;	/* the parent's pid/tid */
+	unsigned int child_pid;
+	unsigned int child_tid;
+	unsigned int thread;	/* a new thread of the same process */
+	char comm[MT_COMM_LEN];
+};
+
+struct mt_exec {
+	struct mt_hdr h;
+	unsigned int old_tid;	/* a non-leader thread that exec'd had this tid */
+	unsigned int pad;
+	unsigned long long interp_base;	/* AT_BASE: where ld.so was mapped */
+	char comm[MT_COMM_LEN];
+	char path[MT_PATH_LEN];
+};
+
+struct mt_exit {
+	struct mt_hdr h;
+	int code;		/* exit code, wait(2) encoding */
+	unsigned int group_dead;	/* the last thread: the process is gone */
+};
+
+/* USDT probe ids (mt_usdt.probe); ebpf.c maps them to names. */
+struct mt_usdt {
+	struct mt_hdr h;
+	unsigned int probe;
+	unsigned int nargs;
+	unsigned long long args[MT_USDT_ARGS];
+};
+
+struct mt_call {
+	struct mt_hdr h;	/* h.ts_ns: entry */
+	unsigned long long exit_ns;
+	unsigned long long args[3];
+	unsigned long long ret;
+	unsigned int fn;	/* which allocator function */
+	unsigned int pad;
+};
+
+#endif

@@ -1,0 +1,67 @@
+#!/bin/bash
+# memtrace.bpf.c on its own (through mtdump): the kernel side records the
+# same brk/mmap/munmap as strace, follows the tree, marks the loader.
+. "$(dirname "$0")/../../../lab/tests/tap.sh"
+
+T=$B/tests/ebpf/mt_target
+D=$B/tests/ebpf/mtdump
+if [ ! -x "$D" ]; then
+	skip "heaplab built without the ebpf engine (no kernel BTF or bpftool)"
+	done_testing
+fi
+"$D" true >/dev/null 2>"$TMP/probe.err"
+if [ $? -eq 77 ]; then
+	skip "BPF cannot load here: $(cat "$TMP/probe.err")"
+	done_testing
+fi
+
+# "name a0 .. aN = ret", hex without 0x, only the syscall's own arguments.
+norm_dump() {
+	awk '$4 == "brk" { print $4, $5, "=", $12 }
+	     $4 == "munmap" { print $4, $5, $6, "=", $12 }
+	     $4 == "mmap" { print $4, $5, $6, $7, $8, $9, $10, "=", $12 }'
+}
+norm_strace() {
+	grep -E '^[0-9]+ +(brk|mmap|munmap)\(' | sed -E 's/^[0-9]+ +//; s/0x//g; s/[(),]/ /g; s/ +/ /g; s/ $//'
+}
+
+cd "$B/tests/ebpf" || exit 1
+setarch -R "$D" ./mt_target basic >"$TMP/dump" 2>"$TMP/dump.err"; is $? 0 "mtdump basic runs"
+like "$(cat "$TMP/dump.err")" "^drops 0$" "no record dropped"
+setarch -R strace -f -qq -e raw=all -e trace=brk,mmap,munmap -o "$TMP/st" ./mt_target basic
+norm_dump <"$TMP/dump" >"$TMP/a"
+norm_strace <"$TMP/st" >"$TMP/b"
+diff "$TMP/a" "$TMP/b" >"$TMP/diff"; ok $? "brk/mmap/munmap match strace (args and returns)"
+[ -s "$TMP/diff" ] && sed 's/^/# /' "$TMP/diff" | head -20
+test "$(wc -l <"$TMP/a")" -ge 10; ok $? "the basic target made at least 10 of them"
+
+# The start-up mmaps come from ld.so; the program's own brk does not.
+first_mmap=$(grep -m1 ' mmap ' "$TMP/dump")
+like "$first_mmap" "flags=1$" "the first mmap is marked as made by the loader"
+last_brk=$(grep ' brk ' "$TMP/dump" | tail -1)
+like "$last_brk" "flags=0$" "malloc's brk is not the loader's"
+
+# fork+exec: the child and its exec are followed.
+"$D" ./mt_target forkexec >"$TMP/fe" 2>/dev/null; is $? 0 "mtdump forkexec runs"
+parent=$(awk '{ print $2; exit }' "$TMP/fe")
+child=$(awk '$4 == "fork" { print $5; exit }' "$TMP/fe")
+test -n "$child" && test "$child" != "$parent"; ok $? "the fork names a new process"
+grep -q "^[0-9]* $child $child exec .*mt_target" "$TMP/fe"; ok $? "the child's exec is seen"
+n=$(awk -v c="$child" '$2 == c && $4 == "brk"' "$TMP/fe" | wc -l)
+test "$n" -ge 2; ok $? "the child's brk calls are seen ($n)"
+grep -q "^[0-9]* $parent $parent exit code=0 group=1" "$TMP/fe"; ok $? "the parent's exit is seen"
+
+# Threads: every thread's mmaps are seen, under one pid.
+"$D" ./mt_target threads 4 >"$TMP/th" 2>/dev/null; is $? 0 "mtdump threads runs"
+nt=$(awk '$4 == "mmap" && $6 == "4a000" { print $3 }' "$TMP/th" | sort -u | wc -l)
+is "$nt" 5 "malloc(300000) mmaps seen from all 5 threads"
+nm=$(awk '$4 == "mmap" && $6 == "4a000"' "$TMP/th" | wc -l)
+is "$nm" 80 "all 80 of them"
+nf=$(awk '$4 == "fork" && $7 == "thread=1"' "$TMP/th" | wc -l)
+is "$nf" 4 "4 thread creations seen"
+
+# An untraced process is never recorded: only the target's pids appear.
+pids=$(awk '{ print $2 }' "$TMP/th" | sort -u | wc -l)
+is "$pids" 1 "only the traced process appears"
+
+done_testing

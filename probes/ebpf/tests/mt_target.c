@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: MIT
+/*
+ * mt_target — deterministic programs for the ebpf engine's tests.
+ *
+ *   mt_target basic      small mallocs that grow the break, one
+ *                        malloc(200000) served by mmap, frees
+ *   mt_target threads N  N threads, each mallocing small and large chunks
+ *   mt_target forkexec   fork; the child execs `mt_target basic`
+ *   mt_target hang       maps a page, says "ready" on stdout, sleeps
+ *   mt_target churn N    N malloc/free pairs, some above the threshold
+ */
+#include <malloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void *volatile sink;
+
+static void basic(void)
+{
+	void *small[64];
+
+	for (int i = 0; i < 64; i++) {
+		small[i] = malloc(4000);
+		memset(small[i], 1, 4000);
+	}
+	sink = malloc(200000);
+	free(sink);
+	for (int i = 0; i < 64; i++)
+		free(small[i]);
+}
+
+static void *worker(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 16; i++) {
+		sink = malloc(1000 + i * 100);
+		sink = malloc(300000);
+		free(sink);
+	}
+	return NULL;
+}
+
+static int threads(int n)
+{
+	pthread_t t[64];
+
+	if (n > 64)
+		n = 64;
+	/* Pinned, so every malloc(300000) is an mmap, not only the first. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	for (int i = 0; i < n; i++)
+		pthread_create(&t[i], NULL, worker, NULL);
+	for (int i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	worker(NULL);
+	return 0;
+}
+
+static int forkexec(const char *self)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execl(self, self, "basic", (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, &status, 0);
+	sink = malloc(150000);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+static _Noreturn void hang(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	printf("ready %p\n", p);
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+static int churn(long n)
+{
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	for (long i = 0; i < n; i++) {
+		size_t sz = (i % 16 == 0) ? 200000 : 16 + (i % 512);
+		void *p = malloc(sz);
+		((char *)p)[0] = 1;
+		free(p);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "basic";
+	long n = argc > 2 ? atol(argv[2]) : 4;
+
+	if (strcmp(mode, "basic") == 0)
+		basic();
+	else if (strcmp(mode, "threads") == 0)
+		return threads((int)n);
+	else if (strcmp(mode, "forkexec") == 0)
+		return forkexec(argv[0]);
+	else if (strcmp(mode, "hang") == 0)
+		hang();
+	else if (strcmp(mode, "churn") == 0)
+		return churn(n);
+	else {
+		fprintf(stderr, "mt_target: unknown mode '%s'\n", mode);
+		return 2;
+	}
+	return 0;
+}
