@@ -11,7 +11,10 @@
 
 #include "experiments/experiment.h"
 
+extern const struct hl_cmd hl_exp_bins;
+
 const struct hl_cmd *const hl_experiments[] = {
+	&hl_exp_bins,
 	NULL,
 };
 

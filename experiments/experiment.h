@@ -24,4 +24,18 @@ const struct hl_cmd *hl_experiment_find(const char *name);
 /* The path of target program NAME into buf (dies if it is not built). */
 char *hl_target_path(char *buf, size_t len, const char *name);
 
+/*
+ * Runs target ARGV (argv[0] a path) with ALLOC preloaded (NULL: nothing),
+ * its stdout collected into *OUT (malloc'd, NUL-terminated), its stderr
+ * passed through. Returns its exit status as a shell reports it.
+ */
+int hl_target_capture(const struct hl_alloc *alloc, char *const argv[],
+		      char **out);
+
+/*
+ * Targets report "KEY VALUE" lines; the value of KEY in OUT (decimal or
+ * 0x hex), or DFLT when the line is missing.
+ */
+long long hl_out_value(const char *out, const char *key, long long dflt);
+
 #endif

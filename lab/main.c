@@ -13,10 +13,12 @@
 extern const struct hl_cmd hl_cmd_run;
 extern const struct hl_cmd hl_cmd_experiment;
 extern const struct hl_cmd hl_cmd_help;
+extern const struct hl_cmd hl_exp_bins;
 
 const struct hl_cmd *const hl_cmds[] = {
 	&hl_cmd_run,
 	&hl_cmd_experiment,
+	&hl_exp_bins,
 	&hl_cmd_help,
 	NULL,
 };
