@@ -11,6 +11,12 @@
  * tracepoints do, and cost the same for untraced processes: a compare of
  * the syscall number and, for memory syscalls only, one hash lookup.
  *
+ * Two optional sources share the ring: libheaplab's USDT probes (provider
+ * "heaplab": heap grown or shrunk, arena created, trim, threshold changed),
+ * and uprobes/uretprobes on the malloc family for programs that cannot be
+ * preloaded with the tap. Both are attached by the loader, not by the
+ * skeleton, since their targets are only known at run time.
+ *
  * The tree is the `procs` map, keyed by tgid: the loader puts the target in
  * before it execs, fork adds children, the last thread's exit removes them.
  */
@@ -18,6 +24,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/usdt.bpf.h>
 
 #include "memtrace.h"
 
@@ -81,6 +88,37 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } drops SEC(".maps");
+
+/* Allocator calls open per thread, for --uprobes (see call_enter). */
+#define CALL_DEPTH 4
+
+struct call_frame {
+	unsigned long long ts_ns;
+	unsigned long long args[3];
+	unsigned int fn;
+	unsigned int pad;
+};
+
+struct call_stack {
+	unsigned int depth;	/* may exceed CALL_DEPTH: those are not kept */
+	unsigned int pad;
+	struct call_frame f[CALL_DEPTH];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_THREADS);
+	__type(key, __u32);
+	__type(value, struct call_stack);
+} calls SEC(".maps");
+
+/* An empty stack to insert from: too big for the BPF stack frame. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct call_stack);
+} empty_stack SEC(".maps");
 
 /* Processes of the tree alive now: the loader waits for this to reach 0. */
 __s64 live_procs = 0;
@@ -345,6 +383,7 @@ int BPF_PROG(process_exit, struct task_struct *task, bool group_dead)
 	if (!bpf_map_lookup_elem(&procs, &tgid))
 		return 0;
 	bpf_map_delete_elem(&pendings, &tid);
+	bpf_map_delete_elem(&calls, &tid);
 	rec = reserve(sizeof(*rec));
 	if (rec) {
 		fill_hdr(&rec->h, MT_EXIT, sizeof(*rec));
@@ -354,5 +393,109 @@ int BPF_PROG(process_exit, struct task_struct *task, bool group_dead)
 	}
 	if (group_dead && bpf_map_delete_elem(&procs, &tgid) == 0)
 		__sync_fetch_and_sub(&live_procs, 1);
+	return 0;
+}
+
+/*
+ * USDT: one program for every heaplab probe; the loader sets the cookie to
+ * the event kind (probes/event.h) when it attaches each probe.
+ */
+SEC("usdt")
+int usdt_probe(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct mt_usdt *rec;
+	long v;
+	int n;
+
+	if (!bpf_map_lookup_elem(&procs, &tgid))
+		return 0;
+	rec = reserve(sizeof(*rec));
+	if (!rec)
+		return 0;
+	fill_hdr(&rec->h, MT_USDT, sizeof(*rec));
+	rec->probe = bpf_usdt_cookie(ctx);
+	n = bpf_usdt_arg_cnt(ctx);
+	rec->nargs = n < 0 ? 0 : n > MT_USDT_ARGS ? MT_USDT_ARGS : n;
+	__builtin_memset(rec->args, 0, sizeof(rec->args));
+	if (n > 0 && !bpf_usdt_arg(ctx, 0, &v))
+		rec->args[0] = v;
+	if (n > 1 && !bpf_usdt_arg(ctx, 1, &v))
+		rec->args[1] = v;
+	if (n > 2 && !bpf_usdt_arg(ctx, 2, &v))
+		rec->args[2] = v;
+	if (n > 3 && !bpf_usdt_arg(ctx, 3, &v))
+		rec->args[3] = v;
+	submit(rec, 0);
+	return 0;
+}
+
+/*
+ * Allocator calls by uprobe (--uprobes). The entry probe pushes the call on
+ * a small per-thread stack, the return probe pops it and writes the record:
+ * return probes fire innermost first, so a call made inside another (an
+ * interposer's malloc calling the real one) is reported on its own. The
+ * attach cookie is the event kind.
+ */
+SEC("uprobe")
+int BPF_KPROBE(call_enter, unsigned long a0, unsigned long a1, unsigned long a2)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id, zero = 0;
+	struct call_stack *cs, *empty;
+	unsigned int d;
+
+	if (!bpf_map_lookup_elem(&procs, &tgid))
+		return 0;
+	cs = bpf_map_lookup_elem(&calls, &tid);
+	if (!cs) {
+		empty = bpf_map_lookup_elem(&empty_stack, &zero);
+		if (!empty)
+			return 0;
+		empty->depth = 0;
+		bpf_map_update_elem(&calls, &tid, empty, BPF_NOEXIST);
+		cs = bpf_map_lookup_elem(&calls, &tid);
+		if (!cs)
+			return 0;
+	}
+	d = cs->depth++;
+	if (d >= CALL_DEPTH)
+		return 0;
+	d &= CALL_DEPTH - 1;
+	cs->f[d].ts_ns = bpf_ktime_get_ns();
+	cs->f[d].fn = bpf_get_attach_cookie(ctx);
+	cs->f[d].args[0] = a0;
+	cs->f[d].args[1] = a1;
+	cs->f[d].args[2] = a2;
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(call_exit, unsigned long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct call_frame fr;
+	struct call_stack *cs;
+	struct mt_call *rec;
+	unsigned int d;
+
+	cs = bpf_map_lookup_elem(&calls, &tid);
+	if (!cs || cs->depth == 0)
+		return 0;
+	d = --cs->depth;
+	if (d >= CALL_DEPTH)
+		return 0;
+	/* A copy: the verifier loses the bound on d across the reserve. */
+	fr = cs->f[d & (CALL_DEPTH - 1)];
+	rec = reserve(sizeof(*rec));
+	if (!rec)
+		return 0;
+	fill_hdr(&rec->h, MT_CALL, sizeof(*rec));
+	rec->exit_ns = rec->h.ts_ns;
+	rec->h.ts_ns = fr.ts_ns;
+	__builtin_memcpy(rec->args, fr.args, sizeof(rec->args));
+	rec->ret = ret;
+	rec->fn = fr.fn;
+	submit(rec, 0);
 	return 0;
 }
