@@ -36,6 +36,84 @@ struct hl_ebpf *hl_ebpf_open(const struct hl_ebpf_opts *o, hl_ebpf_fn fn,
 	return NULL;
 }
 
+int hl_ebpf_attach_usdt(struct hl_ebpf *e, const char *path,
+			const char *provider, const struct hl_ebpf_probe *p,
+			size_t n, char *why, size_t len)
+{
+	int attached = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		LIBBPF_OPTS(bpf_usdt_opts, o, .usdt_cookie = p[i].cookie);
+		struct bpf_link *l;
+
+		libbpf_last[0] = '\0';
+		l = bpf_program__attach_usdt(e->skel->progs.usdt_probe, -1,
+					     path, provider, p[i].name, &o);
+		if (!l) {
+			if (errno == ENOENT)	/* not in this object */
+				continue;
+			explain(why, len, p[i].name, errno);
+			return -1;
+		}
+		if (keep_link(e, l) < 0) {
+			explain(why, len, p[i].name, errno);
+			return -1;
+		}
+		attached++;
+	}
+	return attached;
+}
+
+static struct bpf_link *attach_uprobe(struct bpf_program *prog,
+				      const char *path, const char *fn,
+				      unsigned long long cookie, int ret)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = fn, .retprobe = ret,
+		    .bpf_cookie = cookie);
+
+	return bpf_program__attach_uprobe_opts(prog, -1, path, 0, &o);
+}
+
+int hl_ebpf_attach_calls(struct hl_ebpf *e, const char *path,
+			 const struct hl_ebpf_probe *p, size_t n,
+			 char *why, size_t len)
+{
+	int attached = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct bpf_link *in, *out;
+
+		libbpf_last[0] = '\0';
+		in = attach_uprobe(e->skel->progs.call_enter, path, p[i].name,
+				   p[i].cookie, 0);
+		if (!in) {
+			if (errno == ENOENT || errno == ESRCH)	/* not defined here */
+				continue;
+			explain(why, len, p[i].name, errno);
+			return -1;
+		}
+		out = attach_uprobe(e->skel->progs.call_exit, path, p[i].name,
+				    p[i].cookie, 1);
+		if (!out) {
+			explain(why, len, p[i].name, errno);
+			bpf_link__destroy(in);
+			return -1;
+		}
+		/* keep_link() destroys what it cannot keep. */
+		if (keep_link(e, in) < 0) {
+			bpf_link__destroy(out);
+			explain(why, len, p[i].name, ENOSPC);
+			return -1;
+		}
+		if (keep_link(e, out) < 0) {
+			explain(why, len, p[i].name, ENOSPC);
+			return -1;
+		}
+		attached++;
+	}
+	return attached;
+}
+
 int hl_ebpf_follow(struct hl_ebpf *e, pid_t pid)
 {
 	(void)e, (void)pid;
@@ -47,6 +125,24 @@ int hl_ebpf_poll(struct hl_ebpf *e, int timeout_ms)
 {
 	(void)e, (void)timeout_ms;
 	errno = ENOSYS;
+	return -1;
+}
+
+int hl_ebpf_attach_usdt(struct hl_ebpf *e, const char *path,
+			const char *provider, const struct hl_ebpf_probe *p,
+			size_t n, char *why, size_t len)
+{
+	(void)e, (void)path, (void)provider, (void)p, (void)n;
+	snprintf(why, len, "no ebpf engine");
+	return -1;
+}
+
+int hl_ebpf_attach_calls(struct hl_ebpf *e, const char *path,
+			 const struct hl_ebpf_probe *p, size_t n,
+			 char *why, size_t len)
+{
+	(void)e, (void)path, (void)p, (void)n;
+	snprintf(why, len, "no ebpf engine");
 	return -1;
 }
 
@@ -62,6 +158,7 @@ void hl_ebpf_close(struct hl_ebpf *e) { (void)e; }
 #include "memtrace.skel.h"
 
 #define DEFAULT_RING	(16u << 20)
+#define MAX_LINKS	256
 
 struct hl_ebpf {
 	struct memtrace *skel;
@@ -69,7 +166,21 @@ struct hl_ebpf {
 	hl_ebpf_fn fn;
 	void *ctx;
 	int failed;
+	/* USDT and uprobe attachments made at run time. */
+	struct bpf_link *links[MAX_LINKS];
+	size_t nlinks;
 };
+
+static int keep_link(struct hl_ebpf *e, struct bpf_link *l)
+{
+	if (e->nlinks == MAX_LINKS) {
+		bpf_link__destroy(l);
+		errno = ENOSPC;
+		return -1;
+	}
+	e->links[e->nlinks++] = l;
+	return 0;
+}
 
 /*
  * libbpf's own messages: kept quiet unless HEAPLAB_DEBUG is set, but the
@@ -168,6 +279,84 @@ fail:
 	return NULL;
 }
 
+int hl_ebpf_attach_usdt(struct hl_ebpf *e, const char *path,
+			const char *provider, const struct hl_ebpf_probe *p,
+			size_t n, char *why, size_t len)
+{
+	int attached = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		LIBBPF_OPTS(bpf_usdt_opts, o, .usdt_cookie = p[i].cookie);
+		struct bpf_link *l;
+
+		libbpf_last[0] = '\0';
+		l = bpf_program__attach_usdt(e->skel->progs.usdt_probe, -1,
+					     path, provider, p[i].name, &o);
+		if (!l) {
+			if (errno == ENOENT)	/* not in this object */
+				continue;
+			explain(why, len, p[i].name, errno);
+			return -1;
+		}
+		if (keep_link(e, l) < 0) {
+			explain(why, len, p[i].name, errno);
+			return -1;
+		}
+		attached++;
+	}
+	return attached;
+}
+
+static struct bpf_link *attach_uprobe(struct bpf_program *prog,
+				      const char *path, const char *fn,
+				      unsigned long long cookie, int ret)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = fn, .retprobe = ret,
+		    .bpf_cookie = cookie);
+
+	return bpf_program__attach_uprobe_opts(prog, -1, path, 0, &o);
+}
+
+int hl_ebpf_attach_calls(struct hl_ebpf *e, const char *path,
+			 const struct hl_ebpf_probe *p, size_t n,
+			 char *why, size_t len)
+{
+	int attached = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct bpf_link *in, *out;
+
+		libbpf_last[0] = '\0';
+		in = attach_uprobe(e->skel->progs.call_enter, path, p[i].name,
+				   p[i].cookie, 0);
+		if (!in) {
+			if (errno == ENOENT || errno == ESRCH)	/* not defined here */
+				continue;
+			explain(why, len, p[i].name, errno);
+			return -1;
+		}
+		out = attach_uprobe(e->skel->progs.call_exit, path, p[i].name,
+				    p[i].cookie, 1);
+		if (!out) {
+			explain(why, len, p[i].name, errno);
+			bpf_link__destroy(in);
+			return -1;
+		}
+		/* keep_link() destroys what it cannot keep. */
+		if (keep_link(e, in) < 0) {
+			bpf_link__destroy(out);
+			explain(why, len, p[i].name, ENOSPC);
+			return -1;
+		}
+		if (keep_link(e, out) < 0) {
+			explain(why, len, p[i].name, ENOSPC);
+			return -1;
+		}
+		attached++;
+	}
+	return attached;
+}
+
 int hl_ebpf_follow(struct hl_ebpf *e, pid_t pid)
 {
 	/* struct proc of memtrace.bpf.c: filled in at exec. */
@@ -228,6 +417,8 @@ void hl_ebpf_close(struct hl_ebpf *e)
 {
 	if (!e)
 		return;
+	for (size_t i = 0; i < e->nlinks; i++)
+		bpf_link__destroy(e->links[i]);
 	ring_buffer__free(e->rb);
 	memtrace__destroy(e->skel);
 	free(e);

@@ -32,6 +32,30 @@ typedef int (*hl_ebpf_fn)(const struct mt_hdr *rec, void *ctx);
  */
 struct hl_ebpf *hl_ebpf_open(const struct hl_ebpf_opts *o, hl_ebpf_fn fn,
 			     void *ctx, char *why, size_t len);
+/* A probe to attach: a USDT name or a function symbol, and its cookie. */
+struct hl_ebpf_probe {
+	const char *name;
+	unsigned long long cookie;	/* comes back in the record */
+};
+
+/*
+ * Attaches the USDT probes of provider PROVIDER in the ELF object PATH,
+ * for every process (the kernel filter keeps the tree's). Probes the
+ * object does not have are skipped. Returns how many were attached, or -1
+ * with a reason in WHY.
+ */
+int hl_ebpf_attach_usdt(struct hl_ebpf *e, const char *path,
+			const char *provider, const struct hl_ebpf_probe *p,
+			size_t n, char *why, size_t len);
+/*
+ * Attaches an entry uprobe and a return uprobe to each function of P
+ * defined in PATH. Returns how many functions were attached (0: none
+ * defined there), or -1 with a reason in WHY.
+ */
+int hl_ebpf_attach_calls(struct hl_ebpf *e, const char *path,
+			 const struct hl_ebpf_probe *p, size_t n,
+			 char *why, size_t len);
+
 /* Adds PID (a process not yet exec'd) to the traced tree. */
 int hl_ebpf_follow(struct hl_ebpf *e, pid_t pid);
 /*

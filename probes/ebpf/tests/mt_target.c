@@ -8,6 +8,8 @@
  *   mt_target forkexec   fork; the child execs `mt_target basic`
  *   mt_target hang       maps a page, says "ready" on stdout, sleeps
  *   mt_target churn N    N malloc/free pairs, some above the threshold
+ *   mt_target usdt       fires heaplab USDT probes with known arguments
+ *                        (as libheaplab's would), then mallocs
  */
 #include <malloc.h>
 #include <pthread.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sdt.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -98,6 +101,16 @@ static int churn(long n)
 	return 0;
 }
 
+static int usdt(void)
+{
+	DTRACE_PROBE2(heaplab, heap_grow, 0x1000, 4096);
+	DTRACE_PROBE2(heaplab, trim, 0x2000, 8192);
+	DTRACE_PROBE2(heaplab, threshold, 131072, 262144);
+	sink = malloc(100);
+	free(sink);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "basic";
@@ -111,6 +124,8 @@ int main(int argc, char **argv)
 		return forkexec(argv[0]);
 	else if (strcmp(mode, "hang") == 0)
 		hang();
+	else if (strcmp(mode, "usdt") == 0)
+		return usdt();
 	else if (strcmp(mode, "churn") == 0)
 		return churn(n);
 	else {

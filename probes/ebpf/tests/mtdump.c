@@ -3,8 +3,13 @@
  * mtdump — the ebpf engine without the rest of heaplab: runs CMD held
  * before exec until memtrace is attached, and prints every raw record.
  * The tests use it to check the kernel side on its own.
+ *
+ *   mtdump [-u OBJ] [-c OBJ] CMD [ARGS]
+ *     -u OBJ  also attach OBJ's heaplab USDT probes (cookie = list index)
+ *     -c OBJ  also attach uprobes to malloc (1) and free (2) in OBJ
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +47,18 @@ static int print(const struct mt_hdr *h, void *ctx)
 		printf("exit code=%d group=%u\n", x->code, x->group_dead);
 		break;
 	}
+	case MT_USDT: {
+		const struct mt_usdt *u = (const void *)h;
+		printf("usdt %u %u %llx %llx\n", u->probe, u->nargs, u->args[0],
+		       u->args[1]);
+		break;
+	}
+	case MT_CALL: {
+		const struct mt_call *c = (const void *)h;
+		printf("call %u %llx = %llx dur=%llu\n", c->fn, c->args[0], c->ret,
+		       c->exit_ns - c->h.ts_ns);
+		break;
+	}
 	default:
 		printf("type %u\n", h->type);
 	}
@@ -56,14 +73,48 @@ int main(int argc, char **argv)
 	int hold[2], status;
 	pid_t pid;
 
+	static const struct hl_ebpf_probe usdts[] = {
+		{ "heap_grow", 1 }, { "heap_shrink", 2 }, { "arena_new", 3 },
+		{ "trim", 4 }, { "threshold", 5 },
+	};
+	static const struct hl_ebpf_probe fns[] = { { "malloc", 1 }, { "free", 2 } };
+	const char *usdt_obj = NULL, *call_obj = NULL;
+	int c, n;
+
+	while ((c = getopt(argc, argv, "+u:c:")) != -1) {
+		if (c == 'u')
+			usdt_obj = optarg;
+		else if (c == 'c')
+			call_obj = optarg;
+		else
+			return 2;
+	}
+	argv += optind - 1;
+	argc -= optind - 1;
 	if (argc < 2) {
-		fprintf(stderr, "usage: mtdump CMD [ARGS]\n");
+		fprintf(stderr, "usage: mtdump [-u OBJ] [-c OBJ] CMD [ARGS]\n");
 		return 2;
 	}
 	e = hl_ebpf_open(&o, print, NULL, why, sizeof(why));
 	if (!e) {
 		fprintf(stderr, "mtdump: %s\n", why);
 		return 77;
+	}
+	if (usdt_obj) {
+		n = hl_ebpf_attach_usdt(e, usdt_obj, "heaplab", usdts, 5, why, sizeof(why));
+		if (n < 0) {
+			fprintf(stderr, "mtdump: %s\n", why);
+			return 1;
+		}
+		fprintf(stderr, "usdt %d\n", n);
+	}
+	if (call_obj) {
+		n = hl_ebpf_attach_calls(e, call_obj, fns, 2, why, sizeof(why));
+		if (n < 0) {
+			fprintf(stderr, "mtdump: %s\n", why);
+			return 1;
+		}
+		fprintf(stderr, "calls %d\n", n);
 	}
 	if (pipe(hold) < 0)
 		return 1;
