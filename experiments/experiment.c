@@ -12,9 +12,11 @@
 #include "experiments/experiment.h"
 
 extern const struct hl_cmd hl_exp_bins;
+extern const struct hl_cmd hl_exp_arenas;
 
 const struct hl_cmd *const hl_experiments[] = {
 	&hl_exp_bins,
+	&hl_exp_arenas,
 	NULL,
 };
 

@@ -1,0 +1,30 @@
+#!/bin/bash
+# heaplab arenas: glibc's arenas for threads, checked against its tunables.
+. "$(dirname "$0")/../../lab/tests/tap.sh"
+
+field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
+ncpu=$(nproc)
+
+"$HEAPLAB" arenas -t $((16 * ncpu)) --json >"$TMP/g.json"; ok $? "arenas --json under glibc"
+is "$(field "$TMP/g.json" 'd["arena_cap"]')" $((8 * ncpu)) \
+	"glibc caps arenas at 8 per CPU ($((8 * ncpu)) here)"
+is "$(field "$TMP/g.json" '[r["arenas"] for r in d["runs"]][:3]')" "[1, 2, 4]" \
+	"1, 2, 4 threads get 1, 2, 4 heaps of their own"
+is "$(field "$TMP/g.json" 'set(h["reserved"] for r in d["runs"] for h in r["heaps"] if not h["brk_heap"])')" \
+	"{67108864}" "every non-main heap reserves 64 MiB (HEAP_MAX_SIZE)"
+is "$(field "$TMP/g.json" 'd["heap_alignment"] >= 67108864')" True \
+	"non-main heaps are aligned to 64 MiB"
+is "$(field "$TMP/g.json" 'all(r["malloc_info_heaps"] >= r["arenas"] for r in d["runs"])')" True \
+	"glibc's own malloc_info counts at least the heaps seen"
+
+GLIBC_TUNABLES=glibc.malloc.arena_max=3 "$HEAPLAB" arenas -t 8 --json >"$TMP/a3.json"
+is "$(field "$TMP/a3.json" 'd["arena_cap"]')" 3 "arena_max=3 is seen as a cap of 3"
+
+out=$("$HEAPLAB" experiment arenas -t 4); ok $? "experiment arenas (text)"
+like "$out" "aligned to at least 64 MiB" "text gives the alignment"
+"$HEAPLAB" arenas -a mimalloc -t 4 --json >"$TMP/mi.json"; ok $? "arenas -a mimalloc"
+is "$(field "$TMP/mi.json" 'd["runs"][0]["malloc_info_heaps"]')" None \
+	"no malloc_info count is claimed for mimalloc"
+err=$("$HEAPLAB" arenas -t 0 2>&1); is $? 2 "-t 0: exit 2"
+like "$err" "from 1 to 256" "-t range explained"
+done_testing
