@@ -359,8 +359,7 @@ int hl_ebpf_attach_calls(struct hl_ebpf *e, const char *path,
 
 int hl_ebpf_follow(struct hl_ebpf *e, pid_t pid)
 {
-	/* struct proc of memtrace.bpf.c: filled in at exec. */
-	unsigned long long proc[5] = { 0 };
+	struct mt_proc proc = { 0 };	/* filled in at exec */
 	__u32 key = pid;
 
 	if (bpf_map__update_elem(e->skel->maps.procs, &key, sizeof(key),

@@ -37,21 +37,13 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 /* Set by the loader before load. */
 const volatile int trace_syscalls = 1;
+const volatile int trace_calls = 0;	/* uprobes on the malloc family */
+/* heaplab's tap library, for the "tap" cause: st_dev (kernel encoding), st_ino. */
+const volatile unsigned long long tap_dev = 0, tap_ino = 0;
 /* Wake the reader only when this much is waiting (see submit()). */
 const volatile unsigned long long wake_bytes = 256 * 1024;
 
-/*
- * What a traced process carries: its program interpreter, for "loader",
- * and the last code mapping found in and out of it, so that bpf_find_vma
- * (which may fail while another thread holds the mm lock) runs once per
- * library rather than once per syscall. Code mappings stay put: ld.so is
- * never unmapped, and exec starts a new struct proc.
- */
-struct proc {
-	unsigned long long interp_ino;	/* struct inode * of ld.so, or 0 */
-	unsigned long long in_lo, in_hi;	/* a code range inside ld.so */
-	unsigned long long out_lo, out_hi;	/* one outside it */
-};
+/* A traced process: struct mt_proc (memtrace.h). */
 
 /* A memory syscall entered and not yet returned, per thread. */
 struct pending {
@@ -60,13 +52,17 @@ struct pending {
 	unsigned long long ip;
 	unsigned int nr;
 	unsigned int flags;
+	unsigned long long cause_ts, outer_ts;
+	unsigned long long cause_args[3];
+	unsigned int cause_fn;
+	unsigned int pad;
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_PROCS);
 	__type(key, __u32);
-	__type(value, struct proc);
+	__type(value, struct mt_proc);
 } procs SEC(".maps");
 
 struct {
@@ -185,6 +181,7 @@ static __always_inline int is_memory_syscall(long nr)
 
 struct vma_probe {
 	unsigned long long ino, lo, hi;
+	unsigned long long dev, ino_nr;
 };
 
 static long vma_inode(struct task_struct *task, struct vm_area_struct *vma,
@@ -194,6 +191,10 @@ static long vma_inode(struct task_struct *task, struct vm_area_struct *vma,
 	struct file *f = vma->vm_file;
 
 	p->ino = f ? (unsigned long long)BPF_CORE_READ(f, f_inode) : 0;
+	if (f) {
+		p->ino_nr = BPF_CORE_READ(f, f_inode, i_ino);
+		p->dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
+	}
 	p->lo = vma->vm_start;
 	p->hi = vma->vm_end;
 	return 0;
@@ -205,34 +206,60 @@ static long vma_inode(struct task_struct *task, struct vm_area_struct *vma,
  * PT_INTERP works. bpf_find_vma only try-locks the mm; when it cannot, the
  * record says the IP is unknown rather than guessing.
  */
-static __always_inline __u32 ip_flags(struct proc *pr, __u64 ip)
+static __always_inline __u32 ip_flags(struct mt_proc *pr, __u64 ip)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct vma_probe p = { 0 };
 
-	if (!pr->interp_ino)
+	if (!pr->interp_ino && !tap_ino)
 		return 0;
 	if (ip >= pr->in_lo && ip < pr->in_hi)
 		return MT_F_LOADER;
+	if (ip >= pr->tap_lo && ip < pr->tap_hi)
+		return MT_F_TAP;
 	if (ip >= pr->out_lo && ip < pr->out_hi)
 		return 0;
 	if (bpf_find_vma(task, ip, vma_inode, &p, 0) != 0)
 		return MT_F_IP_UNKNOWN;
-	if (p.ino == pr->interp_ino) {
+	if (pr->interp_ino && p.ino == pr->interp_ino) {
 		pr->in_lo = p.lo;
 		pr->in_hi = p.hi;
 		return MT_F_LOADER;
+	}
+	if (tap_ino && p.ino_nr == tap_ino && p.dev == tap_dev) {
+		pr->tap_lo = p.lo;
+		pr->tap_hi = p.hi;
+		return MT_F_TAP;
 	}
 	pr->out_lo = p.lo;
 	pr->out_hi = p.hi;
 	return 0;
 }
 
+/* --uprobes: the allocator call open on TID, as the syscall's cause. */
+static __always_inline void open_call(struct pending *pd, __u32 tid)
+{
+	struct call_stack *cs = bpf_map_lookup_elem(&calls, &tid);
+	unsigned int d;
+
+	if (!cs || cs->depth == 0)
+		return;
+	d = cs->depth > CALL_DEPTH ? CALL_DEPTH : cs->depth;
+	d = (d - 1) & (CALL_DEPTH - 1);
+	pd->flags |= MT_F_CAUSE;
+	pd->cause_ts = cs->f[d].ts_ns;
+	pd->cause_fn = cs->f[d].fn;
+	pd->cause_args[0] = cs->f[d].args[0];
+	pd->cause_args[1] = cs->f[d].args[1];
+	pd->cause_args[2] = cs->f[d].args[2];
+	pd->outer_ts = cs->f[0].ts_ns;
+}
+
 SEC("raw_tracepoint/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
 {
 	struct pending pd = { 0 };
-	struct proc *pr;
+	struct mt_proc *pr;
 	__u64 id;
 	__u32 tgid, tid;
 
@@ -256,8 +283,19 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
 	/* regs is task_pt_regs(current): the user registers at syscall entry. */
 	pd.ip = BPF_CORE_READ(regs, ip);
 	pd.flags = ip_flags(pr, pd.ip);
+	if (trace_calls)
+		open_call(&pd, tid);
 	bpf_map_update_elem(&pendings, &tid, &pd, BPF_ANY);
 	return 0;
+}
+
+static __always_inline void copy_cause(struct mt_syscall *rec,
+				       const struct pending *pd)
+{
+	rec->cause_ts = pd->cause_ts;
+	rec->outer_ts = pd->outer_ts;
+	rec->cause_fn = pd->cause_fn;
+	__builtin_memcpy(rec->cause_args, pd->cause_args, sizeof(rec->cause_args));
 }
 
 SEC("raw_tracepoint/sys_exit")
@@ -290,6 +328,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	rec->ip = pd->ip;
 	rec->nr = nr;
 	rec->flags = pd->flags;
+	copy_cause(rec, pd);
 	submit(rec, 0);
 out:
 	bpf_map_delete_elem(&pendings, &tid);
@@ -302,13 +341,13 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 	__u32 ptgid = BPF_CORE_READ(parent, tgid);
 	__u32 ctgid = BPF_CORE_READ(child, tgid);
 	struct mt_fork *rec;
-	struct proc *pr;
+	struct mt_proc *pr;
 
 	pr = bpf_map_lookup_elem(&procs, &ptgid);
 	if (!pr)
 		return 0;
 	if (ctgid != ptgid) {
-		struct proc copy = *pr;	/* fork keeps the interpreter mapped */
+		struct mt_proc copy = *pr;	/* fork keeps the interpreter mapped */
 
 		if (bpf_map_update_elem(&procs, &ctgid, &copy, BPF_NOEXIST) == 0)
 			__sync_fetch_and_add(&live_procs, 1);
@@ -320,6 +359,7 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 	rec->child_pid = ctgid;
 	rec->child_tid = BPF_CORE_READ(child, pid);
 	rec->thread = ctgid == ptgid;
+	rec->vfork = BPF_CORE_READ(child, vfork_done) != NULL;
 	BPF_CORE_READ_STR_INTO(&rec->comm, child, comm);
 	submit(rec, 0);
 	return 0;
@@ -350,7 +390,7 @@ int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid,
 	struct task_struct *cur = bpf_get_current_task_btf();
 	struct vma_probe p = { 0 };
 	struct mt_exec *rec;
-	struct proc *pr;
+	struct mt_proc *pr;
 	__u64 base;
 
 	pr = bpf_map_lookup_elem(&procs, &tgid);
@@ -373,6 +413,30 @@ int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid,
 	return 0;
 }
 
+/* The thread dies inside a memory syscall (killed): say so, unfinished. */
+static __always_inline void unfinished(__u32 tid)
+{
+	struct pending *pd = bpf_map_lookup_elem(&pendings, &tid);
+	struct mt_syscall *rec;
+
+	if (!pd)
+		return;
+	rec = reserve(sizeof(*rec));
+	if (rec) {
+		fill_hdr(&rec->h, MT_SYSCALL, sizeof(*rec));
+		rec->exit_ns = rec->h.ts_ns;
+		rec->h.ts_ns = pd->ts_ns;
+		__builtin_memcpy(rec->args, pd->args, sizeof(rec->args));
+		rec->ret = 0;
+		rec->ip = pd->ip;
+		rec->nr = pd->nr;
+		rec->flags = pd->flags | MT_F_UNFINISHED;
+		copy_cause(rec, pd);
+		submit(rec, 0);
+	}
+	bpf_map_delete_elem(&pendings, &tid);
+}
+
 SEC("raw_tracepoint/sched_process_exit")
 int BPF_PROG(process_exit, struct task_struct *task, bool group_dead)
 {
@@ -382,7 +446,7 @@ int BPF_PROG(process_exit, struct task_struct *task, bool group_dead)
 
 	if (!bpf_map_lookup_elem(&procs, &tgid))
 		return 0;
-	bpf_map_delete_elem(&pendings, &tid);
+	unfinished(tid);
 	bpf_map_delete_elem(&calls, &tid);
 	rec = reserve(sizeof(*rec));
 	if (rec) {

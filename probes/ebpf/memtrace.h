@@ -35,6 +35,24 @@ enum mt_type {
 enum {
 	MT_F_LOADER = 1,	/* the user IP lies in the program interpreter */
 	MT_F_IP_UNKNOWN = 2,	/* the IP's mapping could not be looked up */
+	MT_F_TAP = 4,		/* the user IP lies in heaplab's tap library */
+	MT_F_UNFINISHED = 8,	/* the thread died inside the syscall */
+	MT_F_CAUSE = 16,	/* an allocator call (uprobe) was open: cause_* */
+};
+
+/*
+ * The value of the `procs` map, per traced tgid: its program interpreter,
+ * for the "loader" cause, and the last code mappings found in ld.so, in
+ * the tap and elsewhere, so that bpf_find_vma (which may fail while another
+ * thread holds the mm lock) runs once per library rather than once per
+ * syscall. Code mappings stay put: ld.so is never unmapped, and exec starts
+ * afresh. The loader inserts a zeroed one for the target.
+ */
+struct mt_proc {
+	unsigned long long interp_ino;	/* struct inode * of ld.so, or 0 */
+	unsigned long long in_lo, in_hi;
+	unsigned long long out_lo, out_hi;
+	unsigned long long tap_lo, tap_hi;
 };
 
 struct mt_hdr {
@@ -54,6 +72,11 @@ struct mt_syscall {
 	unsigned long long ip;	/* user instruction pointer at the syscall */
 	unsigned int nr;
 	unsigned int flags;
+	/* --uprobes: the innermost call open at entry, and the outermost's start */
+	unsigned long long cause_ts, outer_ts;
+	unsigned long long cause_args[3];
+	unsigned int cause_fn;
+	unsigned int pad;
 };
 
 struct mt_fork {
@@ -61,6 +84,7 @@ struct mt_fork {
 	unsigned int child_pid;
 	unsigned int child_tid;
 	unsigned int thread;	/* a new thread of the same process */
+	unsigned int vfork;	/* the parent waits for exec or exit */
 	char comm[MT_COMM_LEN];
 };
 
