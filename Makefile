@@ -75,14 +75,9 @@ bench: deps
 	@$(MAKE) --no-print-directory build-all $(BENCHES)
 	@HEAPLAB_BUILD=$(abspath $(BUILD)) lab/bench.sh $(BENCHES)
 
-# Until `heaplab report` exists, run what does and say what is missing.
 report: deps
 	@$(MAKE) --no-print-directory build-all
-	@if $(BUILD)/heaplab help report >/dev/null 2>&1; then \
-		$(BUILD)/heaplab report; \
-	else \
-		lab/report-pending.sh $(BUILD)/heaplab; \
-	fi
+	@$(BUILD)/heaplab report
 
 install: build-all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/heaplab

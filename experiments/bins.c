@@ -191,8 +191,12 @@ static void print_json(const struct hl_alloc *alloc, const struct bins_result *r
 	}
 	json_set(o, "fast_max_request", r->fast_max >= 0 ?
 		 json_int(r->fast_max) : json_null());
+	json_set(o, "merged_min_request", r->fast_max >= 0 ?
+		 json_int(r->fast_max + 1) : json_null());
 	json_set(o, "large_min_request", r->large_min >= 0 ?
 		 json_int(r->large_min) : json_null());
+	json_set(o, "small_max_request", r->large_min >= 0 ?
+		 json_int(r->large_min - 1) : json_null());
 	json_set(o, "unsorted_carved", json_bool(r->carved));
 	json_set(o, "unsorted_remainder_reused", json_bool(r->remainder));
 	json_write(stdout, o, 2);

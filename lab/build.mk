@@ -1,6 +1,6 @@
 # lab/ — the `heaplab` command and the shared test and bench runners.
 
-LAB_SRCS := lab/main.c lab/util.c lab/paths.c lab/run.c lab/json.c
+LAB_SRCS := lab/main.c lab/util.c lab/paths.c lab/run.c lab/json.c lab/proc.c
 LAB_OBJS := $(LAB_SRCS:%.c=$(BUILD)/obj/%.o)
 
 ALL += $(BUILD)/heaplab

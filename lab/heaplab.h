@@ -79,6 +79,15 @@ int hl_set_preload(const char *const libs[], size_t n);
 /* A wait status as a shell reports it: the exit code, or 128+N for signal N. */
 int hl_exit_status(int wstatus);
 
+/*
+ * Runs ARGV (argv[0] a path) with the N libraries of PRELOAD preloaded,
+ * collecting its stdout into *OUT and, when ERR is not NULL, its stderr
+ * into *ERR (else stderr passes through); both malloc'd, NUL-terminated.
+ * Returns the exit status as a shell reports it.
+ */
+int hl_capture(char *const argv[], const char *const preload[], size_t n,
+	       char **out, char **err);
+
 /* Runs ARGV with ALLOC preloaded, waits, returns hl_exit_status(). */
 int hl_run_with(const char *cmd, const struct hl_alloc *alloc, char **argv);
 

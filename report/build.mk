@@ -1,0 +1,6 @@
+# report/ — `heaplab report`: the document model, SVG figures, sections.
+
+REPORT_SRCS := report/report.c report/doc.c report/svg.c report/sections.c
+TOOL_OBJS += $(REPORT_SRCS:%.c=$(BUILD)/obj/%.o)
+TOOL_LIBS += -lm
+TESTS += $(wildcard report/tests/*.t)

@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: MIT
+/*
+ * report.c — `heaplab report [-o DIR] [--quick]`: runs every experiment on
+ * `heaplab experiment --list` as its own process (`heaplab experiment NAME
+ * --json`), so one that fails is shown as skipped with its reason and the
+ * rest still run, then writes index.html, report.md with its figures, and
+ * results.json with every number the text quotes.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <gnu/libc-version.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "experiments/experiment.h"
+#include "lab/json.h"
+#include "report/doc.h"
+#include "report/sections.h"
+
+struct report_opts {
+	const char *dir;
+	int quick;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The last non-empty line of TEXT: the reason an experiment gave. */
+static const char *last_line(char *text)
+{
+	char *end = text + strlen(text);
+
+	while (end > text && (end[-1] == '\n' || end[-1] == ' '))
+		*--end = '\0';
+	char *nl = strrchr(text, '\n');
+	return nl ? nl + 1 : text;
+}
+
+/*
+ * Runs one experiment, returns its parsed JSON or NULL with *WHY set to
+ * the reason (malloc'd).
+ */
+static struct json *run_one(const char *name, const char *const *extra,
+			    char **why)
+{
+	char self[PATH_MAX], perr[160];
+	char *argv[16], *out, *err;
+	struct json *v = NULL;
+	int argc = 0, st;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n < 0)
+		hl_die("report", "cannot read /proc/self/exe: %s",
+		       strerror(errno));
+	self[n] = '\0';
+	argv[argc++] = self;
+	argv[argc++] = "experiment";
+	argv[argc++] = (char *)name;
+	argv[argc++] = "--json";
+	for (; extra && *extra && argc < 15; extra++)
+		argv[argc++] = (char *)*extra;
+	argv[argc] = NULL;
+	st = hl_capture(argv, NULL, 0, &out, &err);
+	if (st != 0) {
+		if (asprintf(why, "exit status %d: %s", st, last_line(err)) < 0)
+			*why = NULL;
+	} else if (!(v = json_parse(out, perr, sizeof(perr)))) {
+		if (asprintf(why, "its JSON does not parse: %s", perr) < 0)
+			*why = NULL;
+	}
+	free(out);
+	free(err);
+	return v;
+}
+
+/*
+ * Parts of the lab still being built: named in the report so nobody takes
+ * their absence for a finding. Remove each name as its experiment lands
+ * on the list.
+ */
+static const char *const not_yet[] = {
+	"recon (syscall census, the heap in the memory map, the break moving)",
+	"threshold (the mmap threshold found to the byte, for every allocator)",
+	"the phase experiments (preload, magic, fragment, split, coalesce, "
+	"progression)",
+	"fingerprint (every allocator side by side)",
+	"traced runs of a real program with Perfetto timelines",
+};
+
+static void not_yet_section(struct doc *d)
+{
+	doc_section(d, "not-yet", "Not in this report yet");
+	doc_para(d, DOC_TEXT, "This version of heaplab does not yet run these "
+		 "parts of the lab, so the report says nothing about them:");
+	for (size_t i = 0; i < sizeof(not_yet) / sizeof(not_yet[0]); i++)
+		doc_para(d, DOC_TEXT, "- %s", not_yet[i]);
+}
+
+static void machine_section(struct doc *d, struct json *results)
+{
+	struct json *m = json_set(results, "machine", json_obj());
+	struct doc_table *t;
+	struct utsname u;
+	char cpus[16], when[64];
+	time_t tnow = time(NULL);
+
+	uname(&u);
+	snprintf(cpus, sizeof(cpus), "%ld", sysconf(_SC_NPROCESSORS_ONLN));
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", gmtime(&tnow));
+	json_set(m, "kernel", json_str(u.release));
+	json_set(m, "machine", json_str(u.machine));
+	json_set(m, "glibc", json_str(gnu_get_libc_version()));
+	json_set(m, "cpus", json_int(sysconf(_SC_NPROCESSORS_ONLN)));
+	json_set(m, "heaplab", json_str(HEAPLAB_VERSION));
+	json_set(m, "date", json_str(when));
+	doc_section(d, "machine", "The machine");
+	doc_para(d, DOC_TEXT, "Every figure below was measured on this "
+		 "machine when the report was made; nothing is quoted from "
+		 "elsewhere.");
+	t = doc_table(d, 2, "", "");
+	doc_row(t, "kernel", u.release);
+	doc_row(t, "architecture", u.machine);
+	doc_row(t, "glibc", gnu_get_libc_version());
+	doc_row(t, "CPUs", cpus);
+	doc_row(t, "heaplab", HEAPLAB_VERSION);
+	doc_row(t, "date", when);
+}
+
+static int write_file(const char *dir, const char *name,
+		      int (*write)(FILE *, const void *, const char *),
+		      const void *arg)
+{
+	char path[PATH_MAX];
+	FILE *f;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	if (!f) {
+		hl_warn("report", "cannot write %s: %s", path, strerror(errno));
+		return -1;
+	}
+	rc = write(f, arg, dir);
+	if (fclose(f) != 0 || rc < 0) {
+		hl_warn("report", "cannot write %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int put_html(FILE *f, const void *d, const char *dir)
+{
+	(void)dir;
+	return doc_write_html(d, f);
+}
+
+static int put_md(FILE *f, const void *d, const char *dir)
+{
+	return doc_write_md(d, f, dir);
+}
+
+static int put_json(FILE *f, const void *v, const char *dir)
+{
+	(void)dir;
+	json_write(f, v, 2);
+	return ferror(f) ? -1 : 0;
+}
+
+static int run_all(const struct report_opts *o, struct doc *d,
+		   struct json *results)
+{
+	struct json *res = json_set(results, "experiments", json_obj());
+	int total = 0, i = 0, failed = 0;
+	double t0 = now();
+
+	for (const struct hl_cmd *const *e = hl_experiments; *e; e++)
+		total++;
+	for (const struct hl_cmd *const *e = hl_experiments; *e; e++) {
+		const char *name = (*e)->name;
+		const struct section *sec = section_for(name);
+		const char *const *args = sec ? (o->quick ? sec->quick_args :
+						 sec->args) : NULL;
+		char *why = NULL;
+		double t = now();
+		struct json *v;
+
+		fprintf(stderr, "heaplab report: [%d/%d] %-12s ", ++i, total,
+			name);
+		fflush(stderr);
+		v = run_one(name, args, &why);
+		fprintf(stderr, "%6.1f s  %s\n", now() - t, v ? "ok" : "FAILED");
+		doc_section(d, name, sec ? sec->title : (*e)->summary);
+		if (!v) {
+			failed++;
+			hl_warn("report", "experiment %s: %s", name,
+				why ? why : "failed");
+			doc_para(d, DOC_SKIPPED, "This experiment could not run "
+				 "here: %s", why ? why : "it failed");
+			json_set(res, name, json_str(why ? why : "failed"));
+			free(why);
+			continue;
+		}
+		if (sec)
+			sec->render(d, v);
+		else
+			render_generic(d, v);
+		json_set(res, name, v);
+	}
+	fprintf(stderr, "heaplab report: %d experiments in %.1f s, %d failed\n",
+		total, now() - t0, failed);
+	return failed;
+}
+
+static void report_help(FILE *out)
+{
+	fprintf(out,
+		"Usage: heaplab report [-o DIR] [--quick]\n"
+		"\n"
+		"Runs every experiment of 'heaplab experiment --list' on this\n"
+		"machine and writes the lab report into DIR:\n"
+		"  index.html     one self-contained page, figures inline\n"
+		"  report.md      the same in Markdown, figures as SVG beside it\n"
+		"  results.json   every measured number the text quotes\n"
+		"An experiment that cannot run is shown as skipped with its\n"
+		"reason; the exit status is 1 when any failed.\n"
+		"\n"
+		"  -o, --output DIR   where to write (default heaplab-report)\n"
+		"      --quick        smaller runs, for tests\n");
+}
+
+static int report_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct report_opts o = { .dir = "heaplab-report" };
+	struct json *results;
+	struct doc *d;
+	int c, failed;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': o.dir = optarg; break;
+		case 'q': o.quick = 1; break;
+		case 'h': report_help(stdout); return 0;
+		default: return hl_getopt_error("report", c, argv);
+		}
+	}
+	if (optind < argc)
+		return hl_usage("report", "unexpected argument '%s'",
+				argv[optind]);
+	if (mkdir(o.dir, 0777) < 0 && errno != EEXIST)
+		hl_die("report", "cannot create %s: %s", o.dir, strerror(errno));
+	results = json_obj();
+	d = doc_new("heaplab: how this machine's allocators talk to the kernel");
+	machine_section(d, results);
+	failed = run_all(&o, d, results);
+	not_yet_section(d);
+	if (write_file(o.dir, "index.html", put_html, d) < 0 ||
+	    write_file(o.dir, "report.md", put_md, d) < 0 ||
+	    write_file(o.dir, "results.json", put_json, results) < 0)
+		failed++;
+	else
+		fprintf(stderr, "heaplab report: wrote %s/index.html, "
+			"report.md and results.json\n", o.dir);
+	doc_free(d);
+	json_free(results);
+	return failed ? HL_EXIT_FAIL : 0;
+}
+
+const struct hl_cmd hl_cmd_report = {
+	.name = "report",
+	.summary = "run every experiment and write the lab report",
+	.main = report_main,
+	.help = report_help,
+};
