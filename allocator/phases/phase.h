@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * phase.h — what every teaching allocator (build/phases/libphase1.so …
+ * libphase6.so) exports besides the malloc API, so that one experiment
+ * program works with any phase.
+ *
+ * An experiment runs as a separate process with a phase preloaded and finds
+ * these symbols with dlsym(RTLD_DEFAULT, NAME); it never links allocator
+ * code. Only the types below are shared. Every phase exports exactly:
+ *
+ *   malloc free calloc realloc posix_memalign aligned_alloc memalign valloc
+ *   pvalloc malloc_usable_size
+ *
+ *   const char heaplab_phase_name[]     "phase1" … "phase6"
+ *   const char heaplab_phase_idea[]     one line: the idea this phase adds
+ *   void   heaplab_phase_stats(struct heaplab_phase_stats *out)
+ *                                       a consistent copy of the counters
+ *   size_t heaplab_phase_walk(struct heaplab_chunk *out, size_t max)
+ *                                       the chunks in heap order: fills at
+ *                                       most MAX entries, returns how many
+ *                                       chunks there are (call with 0 to size)
+ *   void   heaplab_phase_dump(int fd)   the same, as text on FD:
+ *                                       a "# " summary line, then one line per
+ *                                       chunk: "ADDRESS SIZE STATE MAGIC"
+ *                                       e.g. "0x55d0c0a01030 48 free ok"
+ *                                       (MAGIC is ok, BAD, or - when the
+ *                                       phase keeps none)
+ *
+ * None of them allocates, so they may be called at any point.
+ */
+#ifndef HEAPLAB_PHASE_H
+#define HEAPLAB_PHASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bumped whenever a struct below changes layout. */
+#define HEAPLAB_PHASE_ABI	1
+
+/* Counters, all since the process started. Fields a phase has no use for stay 0. */
+struct heaplab_phase_stats {
+	uint32_t abi;			/* HEAPLAB_PHASE_ABI */
+	uint32_t phase;			/* 1 … 6 */
+	uint32_t fit;			/* HEAPLAB_FIT_*: how free chunks are chosen */
+	uint32_t reserved;
+	uint64_t mmap_threshold;	/* requests of this many bytes or more are mmapped; 0: never */
+
+	uint64_t mallocs;		/* chunks handed out (every malloc-family call that succeeded) */
+	uint64_t frees;			/* chunks given back (free, realloc that moved) */
+	uint64_t bytes_requested;	/* sum of the sizes asked for */
+
+	uint64_t sbrk_calls;		/* sbrk() calls that moved the break */
+	uint64_t mmap_calls;
+	uint64_t munmap_calls;
+
+	uint64_t searches;		/* free-list searches */
+	uint64_t nodes_traversed;	/* list nodes visited by all searches */
+	uint64_t last_traversed;	/* list nodes visited by the latest search */
+	uint64_t splits;		/* free chunks split in two */
+	uint64_t merges;		/* neighbouring free chunks merged into one */
+
+	uint64_t heap_size;		/* bytes the break was moved by (the sbrk heap) */
+	uint64_t mapped_bytes;		/* bytes in mmapped chunks now */
+	uint64_t live_bytes;		/* usable bytes of the chunks in use now */
+	uint64_t peak_live_bytes;
+	uint64_t peak_footprint;	/* largest heap_size + mapped_bytes seen */
+};
+
+enum {
+	HEAPLAB_FIT_NONE = 0,		/* phases 1-2: nothing is ever reused */
+	HEAPLAB_FIT_FIRST = 1,
+	HEAPLAB_FIT_BEST = 2,
+};
+
+/* One chunk as heaplab_phase_walk() reports it. */
+struct heaplab_chunk {
+	uint64_t addr;			/* the payload: what malloc returned */
+	uint64_t size;			/* usable bytes of the payload */
+	uint32_t state;			/* HEAPLAB_CHUNK_* */
+	int32_t magic;			/* 1 intact, 0 broken, -1 the phase keeps none */
+};
+
+enum {
+	HEAPLAB_CHUNK_USED = 1,
+	HEAPLAB_CHUNK_FREE = 2,
+	HEAPLAB_CHUNK_MMAPPED = 3,	/* in use, in its own mapping (phase 6) */
+};
+
+/* The types of the functions, for dlsym() users. */
+typedef void heaplab_phase_stats_fn(struct heaplab_phase_stats *out);
+typedef size_t heaplab_phase_walk_fn(struct heaplab_chunk *out, size_t max);
+typedef void heaplab_phase_dump_fn(int fd);
+
+#endif

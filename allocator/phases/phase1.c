@@ -1,0 +1,576 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * phase1.c — the dumbest malloc that works: a bump allocator on sbrk.
+ *
+ * The kernel gives a process one growable region for its heap: it starts
+ * after the program's data and ends at the "program break". sbrk(n) moves the
+ * break n bytes up and returns where it was, so the n bytes at the returned
+ * address are new, zeroed memory that belongs to us. sbrk(0) just says where
+ * the break is.
+ *
+ * So malloc(n) is: move the break forward by n bytes (plus a little), return
+ * the old break. Every request is one sbrk call (watch them with
+ * `strace -e brk`). free() cannot give anything back: the break only moves
+ * at its end, and the freed block is usually somewhere in the middle. So
+ * free does nothing, and a program that frees and allocates in a loop makes
+ * the heap grow without bound (phase 3 fixes this by reusing freed blocks).
+ *
+ * One thing even this allocator must remember: the size of each block.
+ * realloc must know how many bytes to copy and malloc_usable_size must answer,
+ * so a size word sits just before every block:
+ *
+ *   chunk ->  +----------+----------+
+ *             | (unused) |   size   |   16 bytes: the size word, padded so
+ *   mem   ->  +----------+----------+   that the payload stays 16-byte aligned
+ *             |                     |
+ *             |  payload: size      |   size = the request rounded up to 16
+ *             |  bytes              |   (at least 16)
+ *             |                     |
+ *   next  ->  +---------------------+   the next chunk starts right here
+ *
+ * Why 16: malloc must return memory aligned for any type. On x86-64 that is
+ * 16 bytes (long double, SSE vectors; glibc's own string functions rely on
+ * it), so every payload starts at a multiple of 16 and is a multiple of 16
+ * long, which keeps the next chunk's payload aligned too.
+ *
+ * "chunk" is the allocator's whole block (size word + payload), "mem" the
+ * pointer the program gets: the names glibc's malloc.c uses.
+ *
+ * Everything here runs inside the process being served, so nothing in this
+ * file may call malloc: no stdio (printf allocates its buffers), messages are
+ * formatted into stack buffers and written with write(2).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "allocator/phases/phase.h"
+
+#define PHASE		1
+#define PHASE_NAME	"phase1"
+#define EXPORT		__attribute__((visibility("default")))
+
+#define ALIGNMENT	16		/* every payload starts and ends here */
+#define MIN_PAYLOAD	16		/* malloc(0) still gets a unique pointer */
+
+/* ------------------------------------------------------------------ */
+/* The chunk                                                           */
+/* ------------------------------------------------------------------ */
+
+#define HDR		16		/* the size word's slot before the payload */
+#define ALIAS		1		/* size-word bit: see chunk_alloc_aligned() */
+
+static size_t *size_word(void *mem)
+{
+	return (size_t *)mem - 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* One lock for the whole heap                                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Every entry point takes this lock, so threads never see a half-made chunk.
+ * A statically initialised pthread mutex needs no allocation, and locking it
+ * never calls malloc (which would deadlock on this very lock).
+ */
+static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void lock(void)
+{
+	pthread_mutex_lock(&heap_lock);
+}
+
+static void unlock(void)
+{
+	pthread_mutex_unlock(&heap_lock);
+}
+
+/*
+ * fork() copies only the calling thread. If another thread held the lock at
+ * that moment the child would wait for it forever, so fork takes the lock
+ * first (prepare) and both sides let go of it afterwards.
+ */
+static void unlock_in_child(void)
+{
+	pthread_mutex_init(&heap_lock, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Counters and messages                                               */
+/* ------------------------------------------------------------------ */
+
+static struct heaplab_phase_stats stats = {
+	.abi = HEAPLAB_PHASE_ABI,
+	.phase = PHASE,
+	.fit = HEAPLAB_FIT_NONE,
+};
+
+static void note_alloc(size_t size)
+{
+	stats.mallocs++;
+	stats.live_bytes += size;
+	if (stats.live_bytes > stats.peak_live_bytes)
+		stats.peak_live_bytes = stats.live_bytes;
+}
+
+static void note_free(size_t size)
+{
+	stats.frees++;
+	stats.live_bytes -= size;
+}
+
+static void note_footprint(void)
+{
+	uint64_t now = stats.heap_size + stats.mapped_bytes;
+
+	if (now > stats.peak_footprint)
+		stats.peak_footprint = now;
+}
+
+/* A line of text built in a stack buffer: printf would allocate. */
+struct line {
+	char buf[200];
+	size_t len;
+};
+
+static void put_str(struct line *l, const char *s)
+{
+	while (*s && l->len < sizeof(l->buf) - 1)
+		l->buf[l->len++] = *s++;
+}
+
+static void put_num(struct line *l, uint64_t v, unsigned base)
+{
+	char digits[24];
+	int n = 0;
+
+	if (base == 16)
+		put_str(l, "0x");
+	do {
+		digits[n++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	while (n && l->len < sizeof(l->buf) - 1)
+		l->buf[l->len++] = digits[--n];
+}
+
+static void put_line(struct line *l, int fd)
+{
+	size_t off = 0;
+	ssize_t w;
+
+	l->buf[l->len++] = '\n';
+	while (off < l->len) {
+		w = write(fd, l->buf + off, l->len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += w;
+	}
+	l->len = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Growing the heap: the only place that talks to the kernel           */
+/* ------------------------------------------------------------------ */
+
+static char *heap_start;	/* the first chunk */
+static char *heap_top;		/* the break, where we left it */
+static char *walk_end;		/* end of the first contiguous run (see below) */
+
+/*
+ * Moves the break up by N bytes (a multiple of 16) and returns the old
+ * break, or NULL with errno = ENOMEM.
+ *
+ * The break is not necessarily 16-aligned when we first see it, so the few
+ * bytes up to the next multiple of 16 are skipped. If something else moved
+ * the break since our last call (nothing should, but brk is public), the new
+ * memory does not follow our last chunk; the heap walk can only step from
+ * chunk to chunk, so it stops at that gap.
+ */
+static void *heap_grow(size_t n)
+{
+	char *cur = sbrk(0), *p;
+	size_t pad;
+
+	if (cur == (char *)-1)
+		return NULL;
+	pad = -(uintptr_t)cur & (ALIGNMENT - 1);
+	if (n > PTRDIFF_MAX - pad) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p = sbrk(pad + n);
+	if (p == (char *)-1) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	stats.sbrk_calls++;
+	stats.heap_size += pad + n;
+	note_footprint();
+	p += pad;
+	if (!heap_start)
+		heap_start = p;
+	else if (p != heap_top && !walk_end)
+		walk_end = heap_top;
+	heap_top = p + n;
+	return p;
+}
+
+/* ------------------------------------------------------------------ */
+/* malloc and free, called with the lock held                          */
+/* ------------------------------------------------------------------ */
+
+/* The payload for a request of N bytes: rounded up to 16; 0 if too big. */
+static size_t payload_size(size_t n)
+{
+	if (n > PTRDIFF_MAX / 2)
+		return 0;
+	if (n < MIN_PAYLOAD)
+		return MIN_PAYLOAD;
+	return (n + ALIGNMENT - 1) & ~(size_t)(ALIGNMENT - 1);
+}
+
+static void *chunk_alloc(size_t n)
+{
+	size_t size = payload_size(n);
+	char *c;
+
+	if (!size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	c = heap_grow(HDR + size);
+	if (!c)
+		return NULL;
+	*size_word(c + HDR) = size;
+	note_alloc(size);
+	return c + HDR;
+}
+
+/* Nothing to do: a bump allocator never reuses memory. Only counted. */
+static void chunk_free(void *p)
+{
+	note_free(*size_word(p));
+}
+
+static size_t chunk_usable(void *p)
+{
+	return *size_word(p);
+}
+
+/*
+ * Alignments above 16 (posix_memalign and friends). Ask for enough extra to
+ * find an address P aligned as wanted inside the payload with room for a
+ * header before it, and make that header an alias: instead of a size it
+ * holds the distance back to the real payload, marked by the ALIAS bit
+ * (sizes are multiples of 16, so bit 0 is free). free(P) and
+ * malloc_usable_size(P) follow it back to the chunk. Glibc's memalign splits
+ * the front off instead; a bump allocator cannot.
+ */
+static void *chunk_alloc_aligned(size_t align, size_t n)
+{
+	char *raw, *p;
+
+	if (align <= ALIGNMENT)
+		return chunk_alloc(n);
+	if (n > SIZE_MAX - align - HDR) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	raw = chunk_alloc(n + align + HDR);
+	if (!raw || !((uintptr_t)raw & (align - 1)))
+		return raw;
+	p = (char *)(((uintptr_t)raw + HDR + align - 1) & ~(uintptr_t)(align - 1));
+	*size_word(p) = (size_t)(p - raw) | ALIAS;
+	return p;
+}
+
+/* The payload a pointer from the malloc family belongs to. */
+static char *mem_of(void *p)
+{
+	size_t w = *size_word(p);
+
+	return w & ALIAS ? (char *)p - (w & ~(size_t)ALIAS) : p;
+}
+
+static size_t usable_of(void *p)
+{
+	char *raw = mem_of(p);
+
+	return chunk_usable(raw) - ((char *)p - raw);
+}
+
+/* ------------------------------------------------------------------ */
+/* Looking inside: walk and dump                                       */
+/* ------------------------------------------------------------------ */
+
+/* Step from chunk to chunk, each one's size word saying where the next is. */
+static size_t heap_walk(void (*visit)(const struct heaplab_chunk *, void *),
+			void *arg)
+{
+	char *end = walk_end ? walk_end : heap_top, *c;
+	struct heaplab_chunk ch;
+	size_t n = 0;
+
+	for (c = heap_start; c && c < end; c += HDR + ch.size) {
+		ch.addr = (uintptr_t)(c + HDR);
+		ch.size = *size_word(c + HDR);
+		ch.state = HEAPLAB_CHUNK_USED;
+		ch.magic = -1;
+		visit(&ch, arg);
+		n++;
+	}
+	return n;
+}
+
+struct walk_out {
+	struct heaplab_chunk *out;
+	size_t max, n;
+};
+
+static void walk_into(const struct heaplab_chunk *ch, void *arg)
+{
+	struct walk_out *w = arg;
+
+	if (w->n < w->max)
+		w->out[w->n] = *ch;
+	w->n++;
+}
+
+static void dump_line(const struct heaplab_chunk *ch, void *arg)
+{
+	static const char *const state[] = { "?", "used", "free", "mmapped" };
+	struct line l = { .len = 0 };
+
+	put_num(&l, ch->addr, 16);
+	put_str(&l, " ");
+	put_num(&l, ch->size, 10);
+	put_str(&l, " ");
+	put_str(&l, state[ch->state <= 3 ? ch->state : 0]);
+	put_str(&l, ch->magic < 0 ? " -" : ch->magic ? " ok" : " BAD");
+	put_line(&l, *(int *)arg);
+}
+
+/* ------------------------------------------------------------------ */
+/* What experiments read (see phase.h)                                 */
+/* ------------------------------------------------------------------ */
+
+EXPORT const char heaplab_phase_name[] = PHASE_NAME;
+EXPORT const char heaplab_phase_idea[] =
+	"bump: sbrk moves the break for every request, free does nothing";
+
+EXPORT void heaplab_phase_stats(struct heaplab_phase_stats *out)
+{
+	lock();
+	*out = stats;
+	unlock();
+}
+
+EXPORT size_t heaplab_phase_walk(struct heaplab_chunk *out, size_t max)
+{
+	struct walk_out w = { out, max, 0 };
+
+	lock();
+	heap_walk(walk_into, &w);
+	unlock();
+	return w.n;
+}
+
+EXPORT void heaplab_phase_dump(int fd)
+{
+	struct line l = { .len = 0 };
+
+	lock();
+	put_str(&l, "# ");
+	put_str(&l, heaplab_phase_name);
+	put_str(&l, " heap: ");
+	put_num(&l, stats.heap_size, 10);
+	put_str(&l, " bytes from sbrk, ");
+	put_num(&l, stats.mapped_bytes, 10);
+	put_str(&l, " mapped, ");
+	put_num(&l, stats.live_bytes, 10);
+	put_str(&l, " live; address size state magic");
+	put_line(&l, fd);
+	heap_walk(dump_line, &fd);
+	unlock();
+}
+
+/* ------------------------------------------------------------------ */
+/* The malloc API                                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Every function a program may call to get or give back heap memory, so
+ * that no pointer from glibc's malloc ever reaches our free (glibc's valloc,
+ * for one, would call its own allocator). They call each other only through
+ * static functions: a call to the exported malloc could be caught by another
+ * preloaded library (an interposer that counts calls) and counted twice.
+ */
+
+static void *do_malloc(size_t n)
+{
+	void *p;
+
+	lock();
+	stats.bytes_requested += n;
+	p = chunk_alloc(n);
+	unlock();
+	return p;
+}
+
+static void do_free(void *p)
+{
+	if (!p)
+		return;
+	lock();
+	chunk_free(mem_of(p));
+	unlock();
+}
+
+EXPORT void *malloc(size_t n)
+{
+	return do_malloc(n);
+}
+
+EXPORT void free(void *p)
+{
+	do_free(p);
+}
+
+EXPORT void *calloc(size_t nmemb, size_t size)
+{
+	size_t n;
+	void *p;
+
+	if (__builtin_mul_overflow(nmemb, size, &n)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p = do_malloc(n);
+	/* Fresh sbrk memory is zero, but a reused chunk holds old data. */
+	if (p)
+		memset(p, 0, n);
+	return p;
+}
+
+/* realloc(NULL, n) is malloc(n); realloc(p, 0) frees p and returns NULL, as glibc's does. */
+EXPORT void *realloc(void *p, size_t n)
+{
+	size_t have;
+	void *q;
+
+	if (!p)
+		return do_malloc(n);
+	if (!n) {
+		do_free(p);
+		return NULL;
+	}
+	lock();
+	stats.bytes_requested += n;
+	have = usable_of(p);
+	if (n <= have) {
+		unlock();
+		return p;
+	}
+	q = chunk_alloc(n);
+	if (q) {
+		memcpy(q, p, have);
+		chunk_free(mem_of(p));
+	}
+	unlock();
+	return q;
+}
+
+static void *aligned(size_t align, size_t n)
+{
+	void *p;
+
+	lock();
+	stats.bytes_requested += n;
+	p = chunk_alloc_aligned(align, n);
+	unlock();
+	return p;
+}
+
+static int power_of_two(size_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+	void *p;
+	int saved = errno;
+
+	if (align < sizeof(void *) || !power_of_two(align))
+		return EINVAL;
+	p = aligned(align, n);
+	errno = saved;
+	if (!p)
+		return ENOMEM;
+	*out = p;
+	return 0;
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+	if (!power_of_two(align)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return aligned(align, n);
+}
+
+/* Like glibc: an alignment that is not a power of two is rounded up to one. */
+EXPORT void *memalign(size_t align, size_t n)
+{
+	size_t a = ALIGNMENT;
+
+	if (align > SIZE_MAX / 2 + 1) {
+		errno = EINVAL;
+		return NULL;
+	}
+	while (a < align)
+		a <<= 1;
+	return aligned(a, n);
+}
+
+EXPORT void *valloc(size_t n)
+{
+	return aligned(getpagesize(), n);
+}
+
+/* The page-aligned allocation, rounded up to whole pages (at least one). */
+EXPORT void *pvalloc(size_t n)
+{
+	size_t page = getpagesize();
+
+	if (n > SIZE_MAX - page) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	n = n ? (n + page - 1) & ~(page - 1) : page;
+	return aligned(page, n);
+}
+
+EXPORT size_t malloc_usable_size(void *p)
+{
+	size_t n;
+
+	if (!p)
+		return 0;
+	lock();
+	n = usable_of(p);
+	unlock();
+	return n;
+}
+
+__attribute__((constructor)) static void phase_init(void)
+{
+	pthread_atfork(lock, unlock, unlock_in_child);
+}
