@@ -11,6 +11,7 @@
 #include "lab/heaplab.h"
 
 extern const struct hl_cmd hl_cmd_run;
+extern const struct hl_cmd hl_cmd_trace;
 extern const struct hl_cmd hl_cmd_experiment;
 extern const struct hl_cmd hl_cmd_help;
 extern const struct hl_cmd hl_exp_bins;
@@ -19,6 +20,7 @@ extern const struct hl_cmd hl_cmd_report;
 
 const struct hl_cmd *const hl_cmds[] = {
 	&hl_cmd_run,
+	&hl_cmd_trace,
 	&hl_cmd_experiment,
 	&hl_exp_bins,
 	&hl_exp_arenas,

@@ -1,0 +1,32 @@
+# probes/ — the event model, the tap, the ptrace engine and `heaplab trace`.
+
+PROBES_SRCS := probes/event.c probes/sink.c probes/timeline.c probes/trace.c \
+	probes/tap/reader.c probes/ptrace/engine.c probes/ptrace/maps.c
+TOOL_OBJS += $(PROBES_SRCS:%.c=$(BUILD)/obj/%.o)
+TOOL_LIBS += -lseccomp
+
+# The tap: preloaded, never sanitized, exports only the malloc family.
+TAP_SO := $(BUILD)/libheaplab-tap.so
+TAP_CFLAGS := -fvisibility=hidden -fno-builtin-malloc -fno-builtin-free \
+	-fno-builtin-calloc -fno-builtin-realloc
+ALL += $(TAP_SO)
+INSTALL_LIBS += $(TAP_SO)
+
+$(BUILD)/pic/probes/tap/tap.o: probes/tap/tap.c
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) $(TAP_CFLAGS) -MMD -MP -c $< -o $@
+
+$(TAP_SO): $(BUILD)/pic/probes/tap/tap.o
+	$(CC) $(LIB_LDFLAGS) -Wl,--no-undefined -o $@ $^
+
+# Test targets run traced with LD_PRELOAD: plain builds, no sanitizers.
+PROBES_TARGETS := $(patsubst probes/tests/targets/%.c,$(BUILD)/probes/targets/%,\
+	$(wildcard probes/tests/targets/*.c))
+$(BUILD)/probes/targets/%: probes/tests/targets/%.c probes/tap/ring.h
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g $(WARN) -std=gnu11 -D_GNU_SOURCE -I. -pthread -o $@ $<
+
+TESTS += $(sort $(wildcard probes/tests/*.t))
+check: $(PROBES_TARGETS)
+probes-targets: $(PROBES_TARGETS)
+.PHONY: probes-targets

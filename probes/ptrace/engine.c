@@ -1,0 +1,636 @@
+// SPDX-License-Identifier: MIT
+/* engine.c — the ptrace + seccomp engine; see engine.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/mman.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lab/heaplab.h"
+#include "probes/ptrace/engine.h"
+#include "probes/ptrace/maps.h"
+#include "probes/tidmap.h"
+
+extern char **environ;
+
+#define PTRACE_OPTS (PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECCOMP |       \
+		     PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |              \
+		     PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC |              \
+		     PTRACE_O_EXITKILL)
+
+/* A process image: its code ranges and whether it is CMD yet. */
+struct proc {
+	pid_t pid;
+	int execd;			/* 0: still heaplab's child before exec */
+	struct hl_maps maps;
+};
+
+/* A traced thread. */
+struct tracee {
+	pid_t tid, pid;
+	int attached;			/* its first SIGSTOP has been eaten */
+	int in_sys;			/* between seccomp stop and exit stop */
+	struct hl_event sys;
+	unsigned depth;			/* calls open at the seccomp stop */
+	struct hl_tap_open inner;
+	uint64_t outer_ts;
+};
+
+struct engine {
+	const struct hl_ptrace_opts *o;
+	struct hl_ptrace_result *res;
+	pid_t root;
+	int errpipe;			/* the child's exec errno, if any */
+	struct hl_tidmap tracees, procs;
+	uint64_t last_drain;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- the seccomp filter, built before fork ---- */
+
+static const enum hl_kind traced_kinds[] = {
+	HL_EV_BRK, HL_EV_MMAP, HL_EV_MUNMAP, HL_EV_MREMAP, HL_EV_MADVISE,
+	HL_EV_MPROTECT,
+};
+
+static int build_filter(const char *cmd, struct sock_fprog *prog)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	int fd = -1, rc = -1;
+	off_t size;
+
+	if (!ctx) {
+		hl_warn(cmd, "seccomp_init failed");
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(traced_kinds) / sizeof(traced_kinds[0]); i++) {
+		int e = seccomp_rule_add(ctx, SCMP_ACT_TRACE(traced_kinds[i]),
+					 (int)hl_syscall_of_kind(traced_kinds[i]), 0);
+		if (e < 0) {
+			hl_warn(cmd, "seccomp rule for %s: %s",
+				hl_kinds[traced_kinds[i]].name, strerror(-e));
+			goto out;
+		}
+	}
+	fd = memfd_create("heaplab-seccomp", MFD_CLOEXEC);
+	if (fd < 0 || seccomp_export_bpf(ctx, fd) < 0) {
+		hl_warn(cmd, "cannot export the seccomp filter");
+		goto out;
+	}
+	size = lseek(fd, 0, SEEK_END);
+	prog->len = (unsigned short)(size / sizeof(struct sock_filter));
+	prog->filter = malloc((size_t)size);
+	if (!prog->filter || pread(fd, prog->filter, (size_t)size, 0) != size) {
+		hl_warn(cmd, "cannot read the seccomp filter back");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	seccomp_release(ctx);
+	return rc;
+}
+
+/* ---- the child ---- */
+
+struct child_err {
+	int stage;		/* 0 ptrace, 1 seccomp, 2 exec */
+	int err;
+};
+
+static _Noreturn void child_fail(int fd, int stage)
+{
+	struct child_err e = { stage, errno };
+
+	if (write(fd, &e, sizeof(e)) < 0) {
+		/* nothing more to say */
+	}
+	_exit(stage == 2 && e.err == ENOENT ? 127 : 126);
+}
+
+static _Noreturn void child(const struct hl_ptrace_opts *o,
+			    const struct sock_fprog *prog,
+			    const sigset_t *mask, int errfd)
+{
+	signal(SIGPIPE, SIG_DFL);
+	sigprocmask(SIG_SETMASK, mask, NULL);
+	if (ptrace(PTRACE_TRACEME, 0, 0, 0) < 0)
+		child_fail(errfd, 0);
+	raise(SIGSTOP);
+	if (prog) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, prog) < 0)
+			child_fail(errfd, 1);
+	}
+	execve(o->path, o->argv, environ);
+	child_fail(errfd, 2);
+}
+
+/* ---- bookkeeping ---- */
+
+static pid_t tgid_of(pid_t tid)
+{
+	char path[64], line[256];
+	pid_t tgid = tid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return tid;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			break;
+	fclose(f);
+	return tgid;
+}
+
+static struct proc *proc_get(struct engine *e, pid_t pid, int execd)
+{
+	struct proc *p = hl_tidmap_get(&e->procs, (uint32_t)pid);
+
+	if (p)
+		return p;
+	p = calloc(1, sizeof(*p));
+	if (!p || hl_tidmap_put(&e->procs, (uint32_t)pid, p) < 0)
+		hl_die(e->o->cmd, "out of memory");
+	p->pid = pid;
+	p->execd = execd;
+	hl_maps_reset(&p->maps, pid);
+	return p;
+}
+
+static struct tracee *tracee_get(struct engine *e, pid_t tid)
+{
+	struct tracee *t = hl_tidmap_get(&e->tracees, (uint32_t)tid);
+
+	if (t)
+		return t;
+	t = calloc(1, sizeof(*t));
+	if (!t || hl_tidmap_put(&e->tracees, (uint32_t)tid, t) < 0)
+		hl_die(e->o->cmd, "out of memory");
+	t->tid = tid;
+	t->pid = tgid_of(tid);
+	proc_get(e, t->pid, 1);
+	return t;
+}
+
+static void resume(pid_t tid, enum __ptrace_request req, int sig)
+{
+	/* ESRCH: killed meanwhile; its exit is reported next. */
+	ptrace(req, tid, 0, (void *)(long)sig);
+}
+
+static void drain_tid(struct engine *e, pid_t tid)
+{
+	if (e->o->tap)
+		hl_tap_drain_tid(e->o->tap, (uint32_t)tid, hl_tl_call, e->o->tl);
+}
+
+/* The thread is gone or has a new image: its lanes are done. */
+static void release_lanes(struct engine *e, pid_t tid)
+{
+	if (e->o->tap)
+		hl_tap_release_tid(e->o->tap, (uint32_t)tid, hl_tl_call,
+				   e->o->tl);
+}
+
+static void emit_process(struct engine *e, struct tracee *t, enum hl_kind k,
+			 uint64_t a0, uint64_t a1, uint64_t a2, int64_t ret,
+			 const char *str)
+{
+	struct hl_event ev = {
+		.ts_ns = now_ns(), .pid = (uint32_t)t->pid,
+		.tid = (uint32_t)t->tid, .kind = k, .ret = ret,
+		.args = { a0, a1, a2 },
+	};
+
+	ev.end_ns = ev.ts_ns;
+	hl_tl_process(e->o->tl, &ev, str);
+}
+
+/* ---- stops ---- */
+
+static void on_seccomp(struct engine *e, struct tracee *t)
+{
+	struct proc *p = proc_get(e, t->pid, 1);
+	struct user_regs_struct r;
+	enum hl_kind k;
+
+	if (!p->execd || ptrace(PTRACE_GETREGS, t->tid, 0, &r) < 0) {
+		resume(t->tid, PTRACE_CONT, 0);
+		return;
+	}
+	k = hl_kind_of_syscall((long)r.orig_rax);
+	if (k == HL_EV_NONE) {
+		resume(t->tid, PTRACE_CONT, 0);
+		return;
+	}
+	memset(&t->sys, 0, sizeof(t->sys));
+	t->sys.ts_ns = now_ns();
+	t->sys.pid = (uint32_t)t->pid;
+	t->sys.tid = (uint32_t)t->tid;
+	t->sys.kind = k;
+	t->sys.args[0] = r.rdi;
+	t->sys.args[1] = r.rsi;
+	t->sys.args[2] = r.rdx;
+	t->sys.args[3] = r.r10;
+	t->sys.args[4] = r.r8;
+	t->sys.args[5] = r.r9;
+	switch (hl_maps_classify(&p->maps, r.rip, e->o->tap_path)) {
+	case HL_CODE_LOADER:
+		t->sys.cause = HL_CAUSE_LOADER;
+		break;
+	case HL_CODE_TAP:
+		t->sys.cause = HL_CAUSE_TAP;
+		break;
+	default:
+		break;
+	}
+	t->depth = 0;
+	if (e->o->tap) {
+		/* The calls this thread finished before come first. */
+		drain_tid(e, t->tid);
+		t->depth = hl_tap_open_calls(e->o->tap, (uint32_t)t->tid,
+					     &t->inner, &t->outer_ts);
+	}
+	t->in_sys = 1;
+	resume(t->tid, PTRACE_SYSCALL, 0);
+}
+
+/* Code ranges the syscall may have unmapped or replaced. */
+static void forget_code(struct proc *p, const struct hl_event *ev)
+{
+	switch (ev->kind) {
+	case HL_EV_MUNMAP:
+		hl_maps_forget(&p->maps, ev->args[0], ev->args[1]);
+		break;
+	case HL_EV_MREMAP:
+		hl_maps_forget(&p->maps, ev->args[0], ev->args[1]);
+		break;
+	case HL_EV_MMAP:
+		if (ev->args[3] & (MAP_FIXED | MAP_FIXED_NOREPLACE))
+			hl_maps_forget(&p->maps, ev->args[0], ev->args[1]);
+		break;
+	}
+}
+
+static void finish_syscall(struct engine *e, struct tracee *t, int unfinished)
+{
+	t->in_sys = 0;
+	if (unfinished)
+		t->sys.flags |= HL_EVF_UNFINISHED;
+	forget_code(proc_get(e, t->pid, 1), &t->sys);
+	hl_tl_syscall(e->o->tl, &t->sys, t->depth ? &t->inner : NULL,
+		      t->outer_ts);
+}
+
+static void on_syscall_exit(struct engine *e, struct tracee *t)
+{
+	struct user_regs_struct r;
+
+	if (t->in_sys && ptrace(PTRACE_GETREGS, t->tid, 0, &r) == 0) {
+		t->sys.end_ns = now_ns();
+		t->sys.ret = (int64_t)r.rax;
+		finish_syscall(e, t, 0);
+	}
+	resume(t->tid, PTRACE_CONT, 0);
+}
+
+static void on_fork(struct engine *e, struct tracee *t, int event)
+{
+	unsigned long msg = 0;
+	struct tracee *c;
+	int thread;
+
+	ptrace(PTRACE_GETEVENTMSG, t->tid, 0, &msg);
+	if (msg) {
+		int fresh = !hl_tidmap_get(&e->tracees, (uint32_t)msg);
+
+		c = tracee_get(e, (pid_t)msg);
+		thread = c->pid == t->pid;
+		if (!thread && fresh) {
+			/* Same image as the parent: same code ranges. */
+			struct proc *pp = proc_get(e, t->pid, 1);
+			struct proc *cp = proc_get(e, c->pid, pp->execd);
+
+			cp->execd = pp->execd;
+			cp->maps = pp->maps;
+			cp->maps.pid = c->pid;
+		}
+		if (proc_get(e, t->pid, 1)->execd)
+			emit_process(e, t, HL_EV_FORK, msg,
+				     event == PTRACE_EVENT_VFORK, thread, 0, NULL);
+	}
+	resume(t->tid, PTRACE_CONT, 0);
+}
+
+static void on_exec(struct engine *e, struct tracee *t)
+{
+	unsigned long former = 0;
+	struct proc *p = proc_get(e, t->pid, 1);
+	char exe[4096], link[64];
+	ssize_t n;
+
+	ptrace(PTRACE_GETEVENTMSG, t->tid, 0, &former);
+	/* The other threads of the old image are gone, and so is the
+	 * tid of a non-leader thread that called execve. */
+	hl_tidmap_each(&e->tracees, i) {
+		struct tracee *o = e->tracees.vals[i];
+
+		if (o->pid != t->pid || o == t)
+			continue;
+		drain_tid(e, o->tid);
+		hl_tl_thread_gone(e->o->tl, (uint32_t)o->tid);
+		release_lanes(e, o->tid);
+		hl_tidmap_del(&e->tracees, (uint32_t)o->tid);
+		free(o);
+	}
+	drain_tid(e, t->tid);
+	release_lanes(e, t->tid);
+	t->in_sys = 0;
+	snprintf(link, sizeof(link), "/proc/%d/exe", (int)t->pid);
+	n = readlink(link, exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	if (t->pid == e->root && !p->execd) {
+		e->res->started = 1;
+		close(e->errpipe);
+		e->errpipe = -1;
+	}
+	p->execd = 1;
+	hl_maps_reset(&p->maps, t->pid);
+	emit_process(e, t, HL_EV_EXEC,
+		     (pid_t)former != t->tid ? former : 0, 0, 0, 0, exe);
+	resume(t->tid, PTRACE_CONT, 0);
+}
+
+static void report_child_error(struct engine *e)
+{
+	static const char *const what[] = {
+		"cannot trace it (ptrace)", "cannot load the seccomp filter",
+		"cannot run it",
+	};
+	struct child_err ce;
+
+	if (e->errpipe < 0 || read(e->errpipe, &ce, sizeof(ce)) != sizeof(ce))
+		return;
+	if (ce.stage < 0 || ce.stage > 2)
+		return;
+	hl_warn(e->o->cmd, "'%s': %s: %s", e->o->argv[0], what[ce.stage],
+		strerror(ce.err));
+}
+
+static void on_gone(struct engine *e, pid_t tid, int st)
+{
+	struct tracee *t = hl_tidmap_get(&e->tracees, (uint32_t)tid);
+	struct proc *p;
+
+	if (tid == e->root) {
+		e->res->status = hl_exit_status(st);
+		if (!e->res->started)
+			report_child_error(e);
+	}
+	if (!t)
+		return;
+	p = proc_get(e, t->pid, 1);
+	if (p->execd) {
+		drain_tid(e, tid);
+		if (t->in_sys)
+			finish_syscall(e, t, 1);
+		emit_process(e, t, HL_EV_EXIT,
+			     WIFEXITED(st) ? WEXITSTATUS(st) : 0,
+			     WIFSIGNALED(st) ? WTERMSIG(st) : 0, 0,
+			     hl_exit_status(st), NULL);
+	}
+	hl_tl_thread_gone(e->o->tl, (uint32_t)tid);
+	release_lanes(e, tid);
+	hl_tidmap_del(&e->tracees, (uint32_t)tid);
+	if (t->tid == t->pid) {
+		hl_tidmap_del(&e->procs, (uint32_t)t->pid);
+		free(p);
+	}
+	free(t);
+}
+
+static void on_stop(struct engine *e, pid_t tid, int st)
+{
+	struct tracee *t = tracee_get(e, tid);
+	int sig = WSTOPSIG(st), event = st >> 16;
+
+	if (sig == SIGTRAP && event) {
+		switch (event) {
+		case PTRACE_EVENT_SECCOMP:
+			on_seccomp(e, t);
+			return;
+		case PTRACE_EVENT_FORK:
+		case PTRACE_EVENT_VFORK:
+		case PTRACE_EVENT_CLONE:
+			on_fork(e, t, event);
+			return;
+		case PTRACE_EVENT_EXEC:
+			on_exec(e, t);
+			return;
+		default:
+			resume(tid, PTRACE_CONT, 0);
+			return;
+		}
+	}
+	if (sig == (SIGTRAP | 0x80)) {
+		on_syscall_exit(e, t);
+		return;
+	}
+	if (sig == SIGSTOP && !t->attached) {
+		/* A new tracee's first stop, not a signal for it. */
+		t->attached = 1;
+		resume(tid, PTRACE_CONT, 0);
+		return;
+	}
+	t->attached = 1;
+	resume(tid, PTRACE_CONT, sig);
+}
+
+/* ---- Ctrl-C ---- */
+
+static void kill_all(struct engine *e)
+{
+	hl_tidmap_each(&e->procs, i)
+		kill(((struct proc *)e->procs.vals[i])->pid, SIGKILL);
+	kill(e->root, SIGKILL);
+}
+
+static void on_signal(struct engine *e, int sig)
+{
+	if (sig == SIGCHLD)
+		return;
+	if (!e->res->interrupted) {
+		e->res->interrupted = 1;
+		if (e->o->tap)
+			hl_tap_drain(e->o->tap, hl_tl_call, e->o->tl);
+		hl_tl_flush(e->o->tl);
+		if (e->o->on_interrupt)
+			e->o->on_interrupt(e->o->ctx);
+		e->o->tl->recording = 0;
+		hl_warn(e->o->cmd, "%s: trace ended, marked incomplete; "
+			"waiting for '%s' to exit (again to kill it)",
+			sig == SIGINT ? "interrupted" : strsignal(sig),
+			e->o->argv[0]);
+		return;
+	}
+	hl_warn(e->o->cmd, "killing '%s'", e->o->argv[0]);
+	kill_all(e);
+}
+
+static void read_signals(struct engine *e, int sfd)
+{
+	struct signalfd_siginfo si;
+
+	while (read(sfd, &si, sizeof(si)) == sizeof(si))
+		on_signal(e, (int)si.ssi_signo);
+}
+
+/* ---- the loop ---- */
+
+static void drain_all(struct engine *e)
+{
+	if (e->o->tap && e->o->tl->recording)
+		hl_tap_drain(e->o->tap, hl_tl_call, e->o->tl);
+	e->last_drain = now_ns();
+}
+
+static void serve(struct engine *e, int sfd)
+{
+	for (;;) {
+		int st;
+		pid_t w;
+
+		if (e->o->tap && now_ns() - e->last_drain > 1000000)
+			drain_all(e);
+		w = waitpid(-1, &st, __WALL | WNOHANG);
+		if (w > 0) {
+			if (WIFSTOPPED(st))
+				on_stop(e, w, st);
+			else if (WIFEXITED(st) || WIFSIGNALED(st))
+				on_gone(e, w, st);
+			continue;
+		}
+		if (w < 0 && errno == ECHILD)
+			return;
+		if (w < 0 && errno != EINTR)
+			hl_die(e->o->cmd, "waitpid: %s", strerror(errno));
+		drain_all(e);
+		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+
+		if (poll(&pfd, 1, e->o->tap ? 1 : 200) > 0)
+			read_signals(e, sfd);
+	}
+}
+
+static int start(struct engine *e, const struct sock_fprog *prog,
+		 const sigset_t *oldmask)
+{
+	int pfd[2], st;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		hl_warn(e->o->cmd, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		hl_warn(e->o->cmd, "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		child(e->o, prog, oldmask, pfd[1]);
+	}
+	close(pfd[1]);
+	e->root = pid;
+	e->errpipe = pfd[0];
+	while (waitpid(pid, &st, __WALL) < 0)
+		if (errno != EINTR)
+			hl_die(e->o->cmd, "waitpid: %s", strerror(errno));
+	if (!WIFSTOPPED(st)) {
+		e->res->status = hl_exit_status(st);
+		report_child_error(e);
+		return -1;
+	}
+	if (ptrace(PTRACE_SETOPTIONS, pid, 0, (void *)(long)PTRACE_OPTS) < 0) {
+		hl_warn(e->o->cmd, "ptrace(SETOPTIONS): %s", strerror(errno));
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, __WALL);
+		return -1;
+	}
+	struct tracee *t = tracee_get(e, pid);
+
+	t->pid = pid;
+	t->attached = 1;
+	proc_get(e, pid, 0)->execd = 0;
+	resume(pid, PTRACE_CONT, 0);
+	return 0;
+}
+
+int hl_ptrace_run(const struct hl_ptrace_opts *o, struct hl_ptrace_result *r)
+{
+	struct sock_fprog prog = { 0 };
+	struct engine e = { .o = o, .res = r, .errpipe = -1 };
+	sigset_t mask, oldmask;
+	int sfd, rc = -1;
+
+	memset(r, 0, sizeof(*r));
+	r->status = HL_EXIT_FAIL;
+	if (o->syscalls && build_filter(o->cmd, &prog) < 0)
+		return -1;
+	/* Signals arrive through a signalfd, between stops. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, &oldmask);
+	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd < 0) {
+		hl_warn(o->cmd, "signalfd: %s", strerror(errno));
+		goto out;
+	}
+	if (start(&e, o->syscalls ? &prog : NULL, &oldmask) == 0) {
+		serve(&e, sfd);
+		drain_all(&e);
+		rc = 0;
+	}
+	close(sfd);
+out:
+	sigprocmask(SIG_SETMASK, &oldmask, NULL);
+	if (e.errpipe >= 0)
+		close(e.errpipe);
+	hl_tidmap_each(&e.tracees, i)
+		free(e.tracees.vals[i]);
+	hl_tidmap_each(&e.procs, i)
+		free(e.procs.vals[i]);
+	hl_tidmap_free(&e.tracees);
+	hl_tidmap_free(&e.procs);
+	free(prog.filter);
+	return rc;
+}

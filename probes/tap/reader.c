@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: MIT
+/* reader.c — create, drain and free the tap ring (layout in ring.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "probes/tap/reader.h"
+
+int hl_tap_create(struct hl_tap_reader *r, uint32_t nlanes, uint32_t nrecs)
+{
+	uint64_t size = hl_tap_total_bytes(nlanes, nrecs);
+	void *p;
+
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+	if (!nlanes || !nrecs || (nrecs & (nrecs - 1))) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* Not MFD_CLOEXEC: the target inherits it through fork and exec. */
+	r->fd = memfd_create("heaplab-tap", 0);
+	if (r->fd < 0)
+		return -1;
+	if (ftruncate(r->fd, (off_t)size) < 0)
+		goto fail;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+	if (p == MAP_FAILED)
+		goto fail;
+	r->hdr = p;
+	hl_tap_init(r->hdr, nlanes, nrecs);
+	return 0;
+fail:
+	close(r->fd);
+	r->fd = -1;
+	return -1;
+}
+
+void hl_tap_destroy(struct hl_tap_reader *r)
+{
+	if (r->hdr)
+		munmap(r->hdr, r->hdr->total_bytes);
+	if (r->fd >= 0)
+		close(r->fd);
+	r->hdr = NULL;
+	r->fd = -1;
+}
+
+int hl_tap_setenv(const struct hl_tap_reader *r)
+{
+	char v[16];
+
+	snprintf(v, sizeof(v), "%d", r->fd);
+	return setenv(HL_TAP_ENV, v, 1);
+}
+
+static size_t drain_lane(struct hl_tap_reader *r, struct hl_tap_lane *l,
+			 uint32_t owner, hl_tap_fn fn, void *ctx)
+{
+	uint64_t t = atomic_load_explicit(&l->tail, memory_order_relaxed);
+	uint64_t h = atomic_load_explicit(&l->head, memory_order_acquire);
+	uint32_t mask = r->hdr->nrecs - 1;
+	uint32_t pid = l->pid;
+	struct hl_tap_rec rec;
+
+	for (uint64_t i = t; i < h; i++) {
+		/* Copy first: the slot is the producer's again once tail moves. */
+		rec = hl_tap_recs(l)[i & mask];
+		fn(ctx, pid, owner, &rec);
+	}
+	if (h != t)
+		atomic_store_explicit(&l->tail, h, memory_order_release);
+	return h - t;
+}
+
+size_t hl_tap_drain(struct hl_tap_reader *r, hl_tap_fn fn, void *ctx)
+{
+	size_t n = 0;
+
+	if (!r->hdr)
+		return 0;
+	for (uint32_t i = 0; i < r->hdr->nlanes; i++) {
+		struct hl_tap_lane *l = hl_tap_lane(r->hdr, i);
+		uint32_t owner = atomic_load_explicit(&l->owner,
+						      memory_order_acquire);
+
+		if (owner)
+			n += drain_lane(r, l, owner, fn, ctx);
+	}
+	return n;
+}
+
+size_t hl_tap_drain_tid(struct hl_tap_reader *r, uint32_t tid, hl_tap_fn fn,
+			void *ctx)
+{
+	size_t n = 0;
+
+	if (!r->hdr)
+		return 0;
+	for (uint32_t i = 0; i < r->hdr->nlanes; i++) {
+		struct hl_tap_lane *l = hl_tap_lane(r->hdr, i);
+
+		if (atomic_load_explicit(&l->owner, memory_order_acquire) == tid)
+			n += drain_lane(r, l, tid, fn, ctx);
+	}
+	return n;
+}
+
+unsigned hl_tap_open_calls(struct hl_tap_reader *r, uint32_t tid,
+			   struct hl_tap_open *inner, uint64_t *outer_ts)
+{
+	if (!r->hdr)
+		return 0;
+	for (uint32_t i = 0; i < r->hdr->nlanes; i++) {
+		struct hl_tap_lane *l = hl_tap_lane(r->hdr, i);
+		unsigned d;
+
+		if (atomic_load_explicit(&l->owner, memory_order_acquire) != tid)
+			continue;
+		d = l->depth;
+		if (!d || d > 1u << 20)
+			continue;
+		*inner = l->open[(d < HL_TAP_DEPTH ? d : HL_TAP_DEPTH) - 1];
+		*outer_ts = l->open[0].ts_ns;
+		return d;
+	}
+	return 0;
+}
+
+void hl_tap_release_tid(struct hl_tap_reader *r, uint32_t tid, hl_tap_fn fn,
+			void *ctx)
+{
+	if (!r->hdr)
+		return;
+	for (uint32_t i = 0; i < r->hdr->nlanes; i++) {
+		struct hl_tap_lane *l = hl_tap_lane(r->hdr, i);
+
+		if (atomic_load_explicit(&l->owner, memory_order_acquire) != tid)
+			continue;
+		drain_lane(r, l, tid, fn, ctx);
+		r->freed_drops += l->drops;
+		l->drops = 0;
+		l->depth = 0;
+		l->pid = 0;
+		atomic_store(&l->head, 0);
+		atomic_store(&l->tail, 0);
+		atomic_store_explicit(&l->owner, 0, memory_order_release);
+	}
+}
+
+uint64_t hl_tap_drops(const struct hl_tap_reader *r)
+{
+	uint64_t n = r->freed_drops;
+
+	if (!r->hdr)
+		return n;
+	n += atomic_load(&r->hdr->nolane_drops);
+	for (uint32_t i = 0; i < r->hdr->nlanes; i++)
+		n += hl_tap_lane(r->hdr, i)->drops;
+	return n;
+}
+
+uint64_t hl_tap_attached(const struct hl_tap_reader *r)
+{
+	return r->hdr ? atomic_load(&r->hdr->attached) : 0;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * reader.h — the tracer's side of the tap ring (ring.h): create it, hand it
+ * to the target, drain it, read the calls open on a stopped thread.
+ */
+#ifndef HEAPLAB_PROBES_TAP_READER_H
+#define HEAPLAB_PROBES_TAP_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "probes/tap/ring.h"
+
+struct hl_tap_reader {
+	int fd;				/* the memfd, inherited by the target */
+	struct hl_tap_hdr *hdr;
+	uint64_t freed_drops;		/* drops counted on lanes since freed */
+};
+
+/* Called for each record drained: its thread's pid and tid, and the call. */
+typedef void (*hl_tap_fn)(void *ctx, uint32_t pid, uint32_t tid,
+			  const struct hl_tap_rec *rec);
+
+/*
+ * A memfd of NLANES lanes of NRECS records (a power of two), not
+ * close-on-exec, so a child inherits it. Returns 0 or -1 with errno set.
+ */
+int hl_tap_create(struct hl_tap_reader *r, uint32_t nlanes, uint32_t nrecs);
+void hl_tap_destroy(struct hl_tap_reader *r);
+/* "HEAPLAB_TAP_FD" value for the child's environment. */
+int hl_tap_setenv(const struct hl_tap_reader *r);
+
+/* Every published record of every lane; returns how many. */
+size_t hl_tap_drain(struct hl_tap_reader *r, hl_tap_fn fn, void *ctx);
+/* Only the lanes TID owns. */
+size_t hl_tap_drain_tid(struct hl_tap_reader *r, uint32_t tid, hl_tap_fn fn,
+			void *ctx);
+/*
+ * The calls open on TID, which must be stopped: returns the depth (0: none)
+ * and fills *inner with the innermost call, *outer_ts with the outermost
+ * call's enter time.
+ */
+unsigned hl_tap_open_calls(struct hl_tap_reader *r, uint32_t tid,
+			   struct hl_tap_open *inner, uint64_t *outer_ts);
+/* TID has exited or exec'd: drain its lanes, then free them. */
+void hl_tap_release_tid(struct hl_tap_reader *r, uint32_t tid, hl_tap_fn fn,
+			void *ctx);
+/* Records dropped so far (full lanes, threads without a lane). */
+uint64_t hl_tap_drops(const struct hl_tap_reader *r);
+/* Process images that attached to the ring. */
+uint64_t hl_tap_attached(const struct hl_tap_reader *r);
+
+#endif

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ring.h — the shared-memory ring between the tap (libheaplab-tap.so,
+ * preloaded into every traced process) and the tracer that drains it.
+ *
+ * The tracer creates one memfd, lays it out as below and passes its fd
+ * number to the targets in $HEAPLAB_TAP_FD (the fd is inherited across fork
+ * and exec).  Every process of the traced tree maps the same file, so one
+ * ring serves them all; records need no pid because each lane belongs to one
+ * thread at a time.
+ *
+ *	+--------------------+ 0
+ *	| struct hl_tap_hdr  |   magic, geometry, drops without a lane
+ *	+--------------------+ HL_TAP_PAGE
+ *	| lane 0 header      |   owner tid, pid, open calls, head, tail
+ *	| lane 0 records     |   nrecs x struct hl_tap_rec (64 bytes)
+ *	+--------------------+
+ *	| lane 1 ...         |
+ *
+ * A lane is single-producer (its owning thread) single-consumer (the
+ * tracer): the producer writes a record at head and then publishes head+1;
+ * a full lane drops the record and counts it, so a thread never waits for
+ * the tracer and a thread killed half-way through a write loses only that
+ * record.  A thread claims a free lane by CAS on owner at its first call;
+ * the tracer frees lanes when their thread exits or execs.
+ *
+ * One record per completed call (enter time, exit time, args, result).  The
+ * calls still open on a thread (at most HL_TAP_DEPTH nested) are kept in
+ * its lane header: when the thread stops at a syscall the tracer reads them
+ * there, which is how a syscall finds the call that caused it.
+ */
+#ifndef HEAPLAB_PROBES_TAP_RING_H
+#define HEAPLAB_PROBES_TAP_RING_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define HL_TAP_ENV	"HEAPLAB_TAP_FD"
+#define HL_TAP_MAGIC	0x3170617462616c68ULL	/* "hlabtap1" */
+#define HL_TAP_VERSION	1
+#define HL_TAP_PAGE	4096UL
+#define HL_TAP_DEPTH	4
+#define HL_TAP_ARGS	4
+/* Default geometry: 128 lanes of 128 Ki records (8 MiB each). The memfd
+ * is sparse: a lane costs memory only as far as its thread has written. */
+#define HL_TAP_LANES	128
+#define HL_TAP_NRECS	(128u * 1024)
+
+struct hl_tap_rec {
+	uint64_t ts_ns;			/* call enter */
+	uint64_t end_ns;		/* call exit */
+	uint16_t kind;			/* enum hl_kind */
+	uint16_t _pad16;
+	uint32_t _pad32;
+	uint64_t args[HL_TAP_ARGS];
+	int64_t ret;
+};
+
+struct hl_tap_open {
+	uint64_t ts_ns;
+	uint32_t kind;
+	uint32_t _pad;
+	uint64_t args[HL_TAP_ARGS];
+};
+
+struct hl_tap_lane {
+	_Atomic uint32_t owner;		/* tid, 0 when free */
+	uint32_t pid;
+	volatile uint32_t depth;	/* calls open (may exceed HL_TAP_DEPTH) */
+	uint32_t _pad;
+	struct hl_tap_open open[HL_TAP_DEPTH];
+	volatile uint64_t drops;	/* written by the owner only */
+	alignas(64) _Atomic uint64_t head;	/* producer */
+	alignas(64) _Atomic uint64_t tail;	/* consumer */
+};
+
+struct hl_tap_hdr {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t nlanes;
+	uint32_t nrecs;			/* per lane, a power of two */
+	uint32_t _pad;
+	uint64_t lane_bytes;		/* header page + records */
+	uint64_t total_bytes;
+	_Atomic uint64_t nolane_drops;	/* calls of threads without a lane */
+	_Atomic uint64_t attached;	/* process images that mapped the ring */
+};
+
+static inline uint64_t hl_tap_lane_bytes(uint32_t nrecs)
+{
+	return HL_TAP_PAGE + (uint64_t)nrecs * sizeof(struct hl_tap_rec);
+}
+
+static inline uint64_t hl_tap_total_bytes(uint32_t nlanes, uint32_t nrecs)
+{
+	return HL_TAP_PAGE + (uint64_t)nlanes * hl_tap_lane_bytes(nrecs);
+}
+
+static inline struct hl_tap_lane *hl_tap_lane(struct hl_tap_hdr *h, uint32_t i)
+{
+	return (struct hl_tap_lane *)((char *)h + HL_TAP_PAGE +
+				      (uint64_t)i * h->lane_bytes);
+}
+
+static inline struct hl_tap_rec *hl_tap_recs(struct hl_tap_lane *l)
+{
+	return (struct hl_tap_rec *)((char *)l + HL_TAP_PAGE);
+}
+
+/* Lays out a fresh ring in MEM (zeroed, total_bytes long). */
+static inline void hl_tap_init(struct hl_tap_hdr *h, uint32_t nlanes,
+			       uint32_t nrecs)
+{
+	h->version = HL_TAP_VERSION;
+	h->nlanes = nlanes;
+	h->nrecs = nrecs;
+	h->lane_bytes = hl_tap_lane_bytes(nrecs);
+	h->total_bytes = hl_tap_total_bytes(nlanes, nrecs);
+	atomic_store(&h->nolane_drops, 0);
+	atomic_store(&h->attached, 0);
+	atomic_thread_fence(memory_order_release);
+	h->magic = HL_TAP_MAGIC;
+}
+
+#endif

@@ -1,0 +1,483 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tap.c — libheaplab-tap.so, the allocator-call interposer.
+ *
+ * Preloaded in front of the allocator, it wraps the malloc family: each call
+ * is timed (CLOCK_MONOTONIC), announced in its thread's lane header while it
+ * is open, and written as one record into the shared ring (ring.h) when it
+ * returns.  The real functions come from dlsym(RTLD_NEXT).
+ *
+ * Rules it keeps, so that it can sit in any program:
+ *  - it never calls the malloc family nor brk: dlsym may call calloc before
+ *    the real one is known, and those requests are served from a static
+ *    bootstrap buffer (free of such a chunk is a no-op);
+ *  - its own syscalls (mapping the ring, one wipe-on-fork page) are issued
+ *    by inline `syscall` instructions, so their user instruction pointer
+ *    lies in this library: the tracer reports them with cause "tap";
+ *  - a full lane or a thread without a lane drops the record and counts it:
+ *    it never waits for the tracer;
+ *  - fork: the wipe-on-fork page reads as zero in the child, which tells
+ *    every thread there to claim a lane of its own; exec: the new image
+ *    attaches again from $HEAPLAB_TAP_FD; threads: one lane each.
+ * Without $HEAPLAB_TAP_FD (or with a bad one) it just forwards the calls.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "probes/event.h"
+#include "probes/tap/ring.h"
+
+#define TAP_EXPORT __attribute__((visibility("default")))
+#define TLS_IE __attribute__((tls_model("initial-exec")))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ---- raw syscalls: the instruction pointer stays in this library ---- */
+
+static long raw6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8),
+			   "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+#define raw0(nr) raw6(nr, 0, 0, 0, 0, 0, 0)
+#define raw_ok(r) ((unsigned long)(r) < -4095UL)
+
+/* ---- the real allocator ---- */
+
+static struct {
+	void *(*malloc)(size_t);
+	void (*free)(void *);
+	void *(*calloc)(size_t, size_t);
+	void *(*realloc)(void *, size_t);
+	void *(*reallocarray)(void *, size_t, size_t);
+	void *(*memalign)(size_t, size_t);
+	int (*posix_memalign)(void **, size_t, size_t);
+	void *(*aligned_alloc)(size_t, size_t);
+	void *(*valloc)(size_t);
+	void *(*pvalloc)(size_t);
+} real;
+
+enum { ST_UNINIT, ST_INIT, ST_READY };
+static _Atomic int state;
+static __thread TLS_IE int in_init;		/* this thread runs tap_init() */
+
+/*
+ * Bootstrap chunks, for the callocs dlsym makes before `real` is filled.
+ * Each chunk has a size word in front so realloc can copy it out later.
+ */
+static alignas(16) char boot_buf[16384];
+static _Atomic size_t boot_used;
+
+static void *boot_alloc(size_t n)
+{
+	size_t need = ((n + 15) & ~(size_t)15) + 16;
+	size_t off = atomic_fetch_add(&boot_used, need);
+
+	if (off + need > sizeof(boot_buf))
+		return NULL;
+	*(size_t *)(boot_buf + off) = n;
+	return boot_buf + off + 16;	/* zeroed: static storage */
+}
+
+static int is_boot(const void *p)
+{
+	return (const char *)p >= boot_buf &&
+	       (const char *)p < boot_buf + sizeof(boot_buf);
+}
+
+/* ---- the ring ---- */
+
+static struct hl_tap_hdr *ring;
+/* Wipe-on-fork: nonzero in the process that set it, zero in a fork child. */
+static volatile uint64_t *fork_gen;
+
+static __thread TLS_IE struct {
+	struct hl_tap_lane *lane;
+	uint64_t gen;			/* *fork_gen when lane was claimed */
+} self;
+
+static int env_fd(void)
+{
+	const char *s = getenv(HL_TAP_ENV);
+	long fd = 0;
+
+	if (!s || !*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || fd > 1 << 20)
+			return -1;
+		fd = fd * 10 + (*s - '0');
+	}
+	return (int)fd;
+}
+
+static void attach_ring(void)
+{
+	struct hl_tap_hdr h;
+	long p;
+	int fd = env_fd();
+
+	if (fd < 0)
+		return;
+	if (raw6(SYS_pread64, fd, (long)&h, sizeof(h), 0, 0, 0) != sizeof(h) ||
+	    h.magic != HL_TAP_MAGIC || h.version != HL_TAP_VERSION ||
+	    h.total_bytes != hl_tap_total_bytes(h.nlanes, h.nrecs) ||
+	    !h.nrecs || (h.nrecs & (h.nrecs - 1)))
+		return;
+	p = raw6(SYS_mmap, 0, HL_TAP_PAGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (!raw_ok(p))
+		return;
+	raw6(SYS_madvise, p, HL_TAP_PAGE, MADV_WIPEONFORK, 0, 0, 0);
+	fork_gen = (volatile uint64_t *)p;
+	p = raw6(SYS_mmap, 0, (long)h.total_bytes, PROT_READ | PROT_WRITE,
+		 MAP_SHARED, fd, 0);
+	if (!raw_ok(p))
+		return;
+	ring = (struct hl_tap_hdr *)p;
+	*fork_gen = (uint64_t)raw0(SYS_getpid);
+	atomic_fetch_add(&ring->attached, 1);
+}
+
+#define RESOLVE(f) (real.f = (__typeof__(real.f))dlsym(RTLD_NEXT, #f))
+
+static void tap_init(void)
+{
+	int expect = ST_UNINIT;
+
+	if (!atomic_compare_exchange_strong(&state, &expect, ST_INIT)) {
+		/* Another thread initialises: wait, it is short. */
+		while (atomic_load(&state) != ST_READY)
+			raw0(SYS_sched_yield);
+		return;
+	}
+	in_init = 1;
+	RESOLVE(malloc);
+	RESOLVE(free);
+	RESOLVE(calloc);
+	RESOLVE(realloc);
+	RESOLVE(reallocarray);
+	RESOLVE(memalign);
+	RESOLVE(posix_memalign);
+	RESOLVE(aligned_alloc);
+	RESOLVE(valloc);
+	RESOLVE(pvalloc);
+	attach_ring();
+	in_init = 0;
+	atomic_store(&state, ST_READY);
+}
+
+__attribute__((constructor(101))) static void tap_ctor(void)
+{
+	if (atomic_load(&state) == ST_UNINIT)
+		tap_init();
+}
+
+/* 1 when the real functions are known; 0 inside our own dlsym calls. */
+static inline int ready(void)
+{
+	if (likely(atomic_load_explicit(&state, memory_order_acquire) == ST_READY))
+		return 1;
+	if (in_init)
+		return 0;
+	tap_init();
+	return 1;
+}
+
+static struct hl_tap_lane *claim_lane(void)
+{
+	uint64_t gen = *fork_gen;
+	uint32_t tid, n = ring->nlanes;
+
+	if (!gen) {
+		/* First call in a fork child: a new generation. */
+		gen = (uint64_t)raw0(SYS_getpid);
+		*fork_gen = gen;
+	}
+	tid = (uint32_t)raw0(SYS_gettid);
+	self.lane = NULL;
+	self.gen = gen;
+	for (uint32_t i = 0; i < n; i++) {
+		struct hl_tap_lane *l = hl_tap_lane(ring, (tid + i) % n);
+		uint32_t free_owner = 0;
+
+		if (atomic_load_explicit(&l->owner, memory_order_relaxed))
+			continue;
+		if (atomic_compare_exchange_strong(&l->owner, &free_owner, tid)) {
+			l->pid = (uint32_t)raw0(SYS_getpid);
+			l->depth = 0;
+			self.lane = l;
+			break;
+		}
+	}
+	return self.lane;
+}
+
+/* This thread's lane, NULL when not tracing (or no lane left). */
+static inline struct hl_tap_lane *lane(void)
+{
+	if (unlikely(!ring))
+		return NULL;
+	if (likely(self.lane && self.gen == *fork_gen))
+		return self.lane;
+	if (self.gen == *fork_gen && self.gen)
+		return NULL;	/* claimed before and found none */
+	return claim_lane();
+}
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A call in flight: what enter() noted, for leave() to write. */
+struct call {
+	struct hl_tap_lane *lane;
+	uint64_t ts;
+	uint16_t kind;
+	uint64_t args[HL_TAP_ARGS];
+};
+
+static inline void enter(struct call *c, uint16_t kind, uint64_t a0,
+			 uint64_t a1, uint64_t a2)
+{
+	struct hl_tap_lane *l = lane();
+	uint32_t d;
+
+	c->lane = l;
+	if (!l) {
+		if (ring)
+			atomic_fetch_add_explicit(&ring->nolane_drops, 1,
+						  memory_order_relaxed);
+		return;
+	}
+	c->kind = kind;
+	c->args[0] = a0;
+	c->args[1] = a1;
+	c->args[2] = a2;
+	c->args[3] = 0;
+	c->ts = now_ns();
+	d = l->depth;
+	if (d < HL_TAP_DEPTH) {
+		struct hl_tap_open *o = &l->open[d];
+
+		o->ts_ns = c->ts;
+		o->kind = kind;
+		memcpy(o->args, c->args, sizeof(o->args));
+	}
+	/* The syscalls the real call makes see depth only after the slot. */
+	atomic_signal_fence(memory_order_release);
+	l->depth = d + 1;
+}
+
+static inline void leave(struct call *c, int64_t ret)
+{
+	struct hl_tap_lane *l = c->lane;
+	uint64_t h, t, end;
+	struct hl_tap_rec *r;
+
+	if (!l)
+		return;
+	end = now_ns();
+	l->depth--;
+	h = atomic_load_explicit(&l->head, memory_order_relaxed);
+	t = atomic_load_explicit(&l->tail, memory_order_acquire);
+	if (h - t >= ring->nrecs) {
+		l->drops++;
+		return;
+	}
+	r = &hl_tap_recs(l)[h & (ring->nrecs - 1)];
+	r->ts_ns = c->ts;
+	r->end_ns = end;
+	r->kind = c->kind;
+	memcpy(r->args, c->args, sizeof(r->args));
+	r->ret = ret;
+	atomic_store_explicit(&l->head, h + 1, memory_order_release);
+}
+
+/* ---- the malloc family ---- */
+
+TAP_EXPORT void *malloc(size_t n)
+{
+	struct call c;
+	void *p;
+
+	if (unlikely(!ready()))
+		return boot_alloc(n);
+	enter(&c, HL_EV_MALLOC, n, 0, 0);
+	p = real.malloc(n);
+	leave(&c, (int64_t)(uintptr_t)p);
+	return p;
+}
+
+TAP_EXPORT void free(void *p)
+{
+	struct call c;
+
+	if (unlikely(is_boot(p)))
+		return;
+	if (unlikely(!ready()))
+		return;
+	enter(&c, HL_EV_FREE, (uintptr_t)p, 0, 0);
+	real.free(p);
+	leave(&c, 0);
+}
+
+TAP_EXPORT void *calloc(size_t n, size_t size)
+{
+	struct call c;
+	void *p;
+
+	if (unlikely(!ready())) {
+		if (size && n > SIZE_MAX / size)
+			return NULL;
+		return boot_alloc(n * size);
+	}
+	enter(&c, HL_EV_CALLOC, n, size, 0);
+	p = real.calloc(n, size);
+	leave(&c, (int64_t)(uintptr_t)p);
+	return p;
+}
+
+/* realloc of a bootstrap chunk: move it into the real allocator. */
+static void *boot_realloc(void *old, size_t n)
+{
+	size_t had = ((size_t *)old)[-2];
+	void *p = malloc(n);
+
+	if (p)
+		memcpy(p, old, had < n ? had : n);
+	return p;
+}
+
+TAP_EXPORT void *realloc(void *old, size_t n)
+{
+	struct call c;
+	void *p;
+
+	if (unlikely(!ready())) {
+		void *q = boot_alloc(n);
+		size_t had = old && is_boot(old) ? ((size_t *)old)[-2] : 0;
+
+		if (q && had)
+			memcpy(q, old, had < n ? had : n);
+		return q;
+	}
+	if (unlikely(is_boot(old)))
+		return boot_realloc(old, n);
+	enter(&c, HL_EV_REALLOC, (uintptr_t)old, n, 0);
+	p = real.realloc(old, n);
+	leave(&c, (int64_t)(uintptr_t)p);
+	return p;
+}
+
+TAP_EXPORT void *reallocarray(void *old, size_t n, size_t size)
+{
+	struct call c;
+	void *p;
+
+	if (unlikely(!ready() || is_boot(old) || !real.reallocarray)) {
+		if (size && n > SIZE_MAX / size) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		return realloc(old, n * size);
+	}
+	enter(&c, HL_EV_REALLOCARRAY, (uintptr_t)old, n, size);
+	p = real.reallocarray(old, n, size);
+	leave(&c, (int64_t)(uintptr_t)p);
+	return p;
+}
+
+/* An aligned call the next allocator does not have: fail, never mix. */
+static void *missing(void)
+{
+	errno = ENOMEM;
+	return NULL;
+}
+
+TAP_EXPORT void *memalign(size_t align, size_t n)
+{
+	struct call c;
+	void *p;
+
+	if (unlikely(!ready() || !real.memalign))
+		return missing();
+	enter(&c, HL_EV_MEMALIGN, align, n, 0);
+	p = real.memalign(align, n);
+	leave(&c, (int64_t)(uintptr_t)p);
+	return p;
+}
+
+TAP_EXPORT int posix_memalign(void **memptr, size_t align, size_t n)
+{
+	struct call c;
+	int rc;
+
+	if (unlikely(!ready() || !real.posix_memalign))
+		return ENOMEM;
+	enter(&c, HL_EV_POSIX_MEMALIGN, (uintptr_t)memptr, align, n);
+	rc = real.posix_memalign(memptr, align, n);
+	c.args[3] = rc == 0 ? (uintptr_t)*memptr : 0;
+	leave(&c, rc);
+	return rc;
+}
+
+TAP_EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+	struct call c;
+	void *p;
+
+	if (unlikely(!ready() || !real.aligned_alloc))
+		return missing();
+	enter(&c, HL_EV_ALIGNED_ALLOC, align, n, 0);
+	p = real.aligned_alloc(align, n);
+	leave(&c, (int64_t)(uintptr_t)p);
+	return p;
+}
+
+TAP_EXPORT void *valloc(size_t n)
+{
+	struct call c;
+	void *p;
+
+	if (unlikely(!ready() || !real.valloc))
+		return missing();
+	enter(&c, HL_EV_VALLOC, n, 0, 0);
+	p = real.valloc(n);
+	leave(&c, (int64_t)(uintptr_t)p);
+	return p;
+}
+
+TAP_EXPORT void *pvalloc(size_t n)
+{
+	struct call c;
+	void *p;
+
+	if (unlikely(!ready() || !real.pvalloc))
+		return missing();
+	enter(&c, HL_EV_PVALLOC, n, 0, 0);
+	p = real.pvalloc(n);
+	leave(&c, (int64_t)(uintptr_t)p);
+	return p;
+}

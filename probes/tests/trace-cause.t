@@ -1,0 +1,63 @@
+#!/bin/bash
+# heaplab trace: the jsonl contract and causality under glibc.
+. "$(dirname "$0")/../../lab/tests/tap.sh"
+
+T=$B/probes/targets
+CHK="python3 $SRC/probes/tests/trace_check.py"
+J=$TMP/cause.jsonl
+
+"$HEAPLAB" trace -f jsonl -o "$J" -- "$T/cause" 2>"$TMP/err"
+is $? 0 "trace of the cause target exits with its status"
+$CHK "$J" valid; ok $? "jsonl: one object per line, seq 1..N, trace_end last"
+$CHK "$J" complete true; ok $? "trace_end says complete"
+$CHK "$J" dropped eq 0; ok $? "no tap record dropped"
+$CHK "$J" mmap-by-malloc 200000; ok $? "malloc(200000) -> an mmap caused by it"
+$CHK "$J" brk-by-malloc; ok $? "a small malloc that grows the break -> a brk caused by it"
+$CHK "$J" munmap-by-free; ok $? "free of the big block -> a munmap caused by it"
+$CHK "$J" loader 5; ok $? "the loader's start-up mmaps have cause \"loader\""
+$CHK "$J" tap; ok $? "the tap's ring mapping has cause \"tap\""
+$CHK "$J" containment; ok $? "every call cause contains its syscall (same tid, enter<=sys<=exit)"
+$CHK "$J" count malloc eq 65; ok $? "all 65 mallocs recorded"
+$CHK "$J" count free eq 65; ok $? "all 65 frees recorded"
+$CHK "$J" count exec eq 1; ok $? "one exec event"
+$CHK "$J" exit 0; ok $? "an exit event with status 0"
+like "$(cat "$TMP/err")" "engine auto: using ptrace" "auto explains it uses ptrace"
+
+# The same run as text: the cause inline.
+"$HEAPLAB" trace -e ptrace -o "$TMP/cause.txt" -- "$T/cause"
+is $? 0 "text trace exits 0"
+out=$(cat "$TMP/cause.txt")
+like "$out" "#([0-9]+) malloc\(200000\) = 0x[0-9a-f]+" "text: the malloc line"
+like "$out" "mmap\(NULL, 200704, PROT_READ\|PROT_WRITE, MAP_PRIVATE\|MAP_ANONYMOUS, -1, 0\) = 0x[0-9a-f]+ <- #[0-9]+ malloc\(200000\)" \
+	"text: mmap(...) <- #N malloc(200000)"
+like "$out" "brk\(0x[0-9a-f]+\) = 0x[0-9a-f]+ <- #[0-9]+ malloc\(4000\)" "text: brk <- malloc(4000)"
+like "$out" "<- loader" "text: loader cause"
+like "$out" "MAP_SHARED, 3, 0\) = 0x[0-9a-f]+ <- tap" "text: tap cause"
+like "$(tail -1 "$TMP/cause.txt")" "^# trace end: complete" "text: trace end line"
+
+# --events: syscalls only (no tap, no calls) and calls only (no syscalls).
+"$HEAPLAB" trace -e ptrace --events syscalls -f jsonl -o "$J" -- "$T/cause"
+is $? 0 "--events syscalls exits 0"
+$CHK "$J" count malloc eq 0; ok $? "--events syscalls: no calls"
+$CHK "$J" count mmap ge 8; ok $? "--events syscalls: mmaps"
+! grep -q '"cause":"tap"' "$J"; ok $? "--events syscalls: no tap preloaded"
+"$HEAPLAB" trace -e ptrace --events calls -f jsonl -o "$J" -- "$T/cause"
+is $? 0 "--events calls exits 0"
+$CHK "$J" count malloc eq 65; ok $? "--events calls: the mallocs"
+$CHK "$J" count mmap eq 0; ok $? "--events calls: no syscalls"
+$CHK "$J" valid; ok $? "--events calls: valid jsonl"
+
+# Another allocator behind the tap: jemalloc's calls and syscalls, causes
+# still containment-correct.
+"$HEAPLAB" trace -e ptrace -a jemalloc -f jsonl -o "$J" -- "$T/cause"
+is $? 0 "-a jemalloc: exits 0"
+$CHK "$J" count malloc ge 65; ok $? "-a jemalloc: the mallocs (and its own)"
+$CHK "$J" containment; ok $? "-a jemalloc: causes contain their syscalls"
+if [ -f "$B/libheaplab.so" ]; then
+	"$HEAPLAB" trace -e ptrace -a heaplab -f jsonl -o "$J" -- "$T/cause"
+	is $? 0 "-a heaplab: exits 0"
+	$CHK "$J" count malloc eq 65; ok $? "-a heaplab: all mallocs"
+	$CHK "$J" valid; ok $? "-a heaplab: valid jsonl"
+fi
+
+done_testing

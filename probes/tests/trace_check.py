@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+# trace_check.py JSONL CHECK [ARG...] — one check of a `heaplab trace -f
+# jsonl` file; exits 0 when it holds, else prints why (as TAP comments) and
+# exits 1.  Checks:
+#   valid               every line is a JSON object; seq runs 1..N; the last
+#                       line is trace_end; required fields present
+#   complete BOOL       trace_end's complete is BOOL (true/false)
+#   dropped OP N        trace_end's dropped compared with N (eq, gt)
+#   mmap-by-malloc SIZE an mmap caused by malloc(SIZE), which returned a
+#                       pointer inside that mapping
+#   brk-by-malloc       a brk that grows the break, caused by a malloc
+#   munmap-by-free      a munmap caused by a free of a pointer inside it
+#   loader MIN          at least MIN mmaps caused by "loader", libc's text
+#                       (PROT_EXEC file mapping) among them
+#   tap                 the tap's ring mapping (MAP_SHARED) has cause "tap"
+#   containment         every call-caused syscall lies within its call, on
+#                       the same thread, and names an earlier seq
+#   count KIND OP N     number of KIND events compared with N (eq, ge)
+#   threads-calls N     N+1 threads made malloc calls (N threads + main)
+#   procs N             events come from N distinct pids
+#   exec-paths P...     the exec events' paths end with P..., in order
+#   exit TID-STATUS S   some exit event has ret S
+import json
+import sys
+
+MAP_SHARED, MAP_FIXED, PROT_EXEC = 1, 0x10, 4
+
+
+def load(path):
+    evs = []
+    for i, line in enumerate(open(path), 1):
+        try:
+            evs.append(json.loads(line))
+        except ValueError as e:
+            fail("line %d is not JSON (%s): %r" % (i, e, line[:200]))
+    return evs
+
+
+def fail(msg):
+    print("# " + msg)
+    sys.exit(1)
+
+
+def events(evs):
+    return [e for e in evs if e["kind"] != "trace_end"]
+
+
+def check_valid(evs):
+    if not evs:
+        fail("empty trace")
+    if evs[-1]["kind"] != "trace_end":
+        fail("last line is not trace_end: %r" % evs[-1])
+    for i, e in enumerate(evs, 1):
+        if e.get("seq") != i:
+            fail("seq %r at line %d" % (e.get("seq"), i))
+        if e["kind"] == "trace_end":
+            if i != len(evs):
+                fail("trace_end before the last line")
+            continue
+        for k in ("ts_ns", "pid", "tid", "kind", "args", "ret", "cause"):
+            if k not in e:
+                fail("line %d has no %s: %r" % (i, k, e))
+        for k, v in e["args"].items():
+            if k != "path" and not isinstance(v, int):
+                fail("line %d: args.%s is not a number" % (i, k))
+
+
+def by_seq(evs):
+    return {e["seq"]: e for e in evs}
+
+
+def caused_by(e, kind):
+    c = e["cause"]
+    return isinstance(c, dict) and c["kind"] == kind
+
+
+def main():
+    evs = load(sys.argv[1])
+    check, args = sys.argv[2], sys.argv[3:]
+    ev = events(evs)
+    seqs = by_seq(ev)
+    end = evs[-1] if evs and evs[-1]["kind"] == "trace_end" else {}
+    if check == "valid":
+        check_valid(evs)
+    elif check == "complete":
+        want = args[0] == "true"
+        if end.get("complete") is not want:
+            fail("trace_end: %r" % end)
+    elif check == "dropped":
+        n, want = end.get("dropped", -1), int(args[1])
+        if not (n == want if args[0] == "eq" else n > want):
+            fail("dropped %r, want %s %d" % (n, args[0], want))
+    elif check == "mmap-by-malloc":
+        size = int(args[0])
+        for e in ev:
+            if e["kind"] == "mmap" and caused_by(e, "malloc") and \
+                    e["cause"]["args"]["size"] == size:
+                call = seqs.get(e["cause"]["seq"])
+                if call and e["ret"] <= call["ret"] < e["ret"] + e["args"]["length"]:
+                    return
+                fail("mmap %r: its malloc returned outside it: %r" % (e, call))
+        fail("no mmap caused by malloc(%d)" % size)
+    elif check == "brk-by-malloc":
+        for e in ev:
+            if e["kind"] == "brk" and e["args"]["addr"] and \
+                    e["ret"] == e["args"]["addr"] and caused_by(e, "malloc"):
+                return
+        fail("no growing brk caused by a malloc")
+    elif check == "munmap-by-free":
+        for e in ev:
+            if e["kind"] == "munmap" and caused_by(e, "free"):
+                p = e["cause"]["args"]["ptr"]
+                if e["args"]["addr"] <= p < e["args"]["addr"] + e["args"]["length"]:
+                    return
+        fail("no munmap caused by a free inside it")
+    elif check == "loader":
+        lm = [e for e in ev if e["kind"] == "mmap" and e["cause"] == "loader"]
+        if len(lm) < int(args[0]):
+            fail("%d mmaps by the loader" % len(lm))
+        if not any(e["args"]["prot"] & PROT_EXEC and e["args"]["fd"] >= 0 for e in lm):
+            fail("no executable file mapping by the loader")
+        first_call = min([e["seq"] for e in ev if e["kind"] in ("malloc", "calloc")] or [0])
+        early = [e for e in ev if e["kind"] == "mmap" and e["cause"] is None and e["seq"] < first_call]
+        if early:
+            fail("mmaps before the first call without a cause: %r" % early[:2])
+    elif check == "tap":
+        t = [e for e in ev if e["kind"] == "mmap" and e["args"]["flags"] & 3 == MAP_SHARED]
+        if not t or any(e["cause"] != "tap" for e in t):
+            fail("ring mappings: %r" % t)
+    elif check == "containment":
+        n = 0
+        for e in ev:
+            c = e["cause"]
+            if not isinstance(c, dict):
+                continue
+            call = seqs.get(c["seq"])
+            if not call:
+                fail("cause seq %r not found: %r" % (c["seq"], e))
+            if call["seq"] >= e["seq"] or call["tid"] != e["tid"] or \
+                    call["kind"] != c["kind"] or call["args"] != c["args"]:
+                fail("bad cause: %r for %r" % (call, e))
+            if not call["ts_ns"] <= e["ts_ns"] <= e["end_ns"] <= call["end_ns"]:
+                fail("syscall outside its call: %r %r" % (call, e))
+            n += 1
+        if n == 0:
+            fail("no call-caused syscalls")
+    elif check == "count":
+        n = sum(1 for e in ev if e["kind"] == args[0])
+        want = int(args[2])
+        if not (n == want if args[1] == "eq" else n >= want):
+            fail("%d %s events, want %s %d" % (n, args[0], args[1], want))
+    elif check == "threads-calls":
+        tids = {e["tid"] for e in ev if e["kind"] == "malloc" and
+                e["args"]["size"] == 300000}
+        if len(tids) != int(args[0]) + 1:
+            fail("malloc(300000) from %d threads" % len(tids))
+        pids = {e["pid"] for e in ev if e["tid"] in tids}
+        if len(pids) != 1:
+            fail("threads of %d processes" % len(pids))
+    elif check == "procs":
+        pids = {e["pid"] for e in ev}
+        if len(pids) != int(args[0]):
+            fail("%d pids: %r" % (len(pids), pids))
+    elif check == "exec-paths":
+        paths = [e["args"]["path"] for e in ev if e["kind"] == "exec"]
+        if len(paths) != len(args) or not all(p.endswith(a) for p, a in zip(paths, args)):
+            fail("exec paths %r" % paths)
+    elif check == "exit":
+        if not any(e["kind"] == "exit" and e["ret"] == int(args[0]) for e in ev):
+            fail("no exit with status %s" % args[0])
+    else:
+        fail("unknown check " + check)
+
+
+main()

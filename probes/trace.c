@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: MIT
+/*
+ * trace.c — `heaplab trace`: CMD with an allocator preloaded, its memory
+ * syscalls and allocator calls on one timeline, each syscall with its cause.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lab/heaplab.h"
+#include "probes/ptrace/engine.h"
+#include "probes/sink.h"
+#include "probes/tap/reader.h"
+#include "probes/timeline.h"
+
+#define CMD "trace"
+#define TAP_SO "libheaplab-tap.so"
+
+static void trace_help(FILE *out)
+{
+	fprintf(out,
+"Usage: heaplab trace [-e ebpf|ptrace|auto] [-a ALLOC] [--events all|syscalls|calls]\n"
+"                     [-f text|jsonl] [-o FILE] [-b RECORDS] [--] CMD [ARGS...]\n"
+"\n"
+"Runs CMD with ALLOC preloaded and records every brk, mmap, munmap, mremap,\n"
+"madvise and mprotect of CMD, its threads and descendants (fork, vfork,\n"
+"clone, exec) with arguments and return values, and every call of the\n"
+"malloc family (malloc, free, calloc, realloc, reallocarray, memalign,\n"
+"posix_memalign, aligned_alloc, valloc, pvalloc).  Each syscall carries its\n"
+"cause: the allocator call open on its thread when it happened, \"loader\"\n"
+"(made by ld.so) or \"tap\" (made by heaplab's own call tap).  Exits with\n"
+"CMD's exit status, or 128+N when CMD died of signal N.\n"
+"\n"
+"  -e, --engine E     ptrace: heaplab's ptrace+seccomp engine (no root needed);\n"
+"                     ebpf: not built yet; auto (default): ebpf when it is\n"
+"                     available, else ptrace (said on stderr)\n"
+"  -a, --alloc ALLOC  glibc (default), heaplab, phase1..phase6, jemalloc,\n"
+"                     mimalloc, tcmalloc, or a path to a .so\n"
+"      --events SET   all (default), syscalls (no call tap), calls (no\n"
+"                     syscall stops); fork/exec/exit are always recorded\n"
+"  -f, --format F     text (default): one strace-like line per event;\n"
+"                     jsonl: one JSON object per line\n"
+"  -o, --output FILE  write the trace to FILE ('-': stdout); default stderr\n"
+"  -b, --buffer N     tap ring records per thread (a power of two,\n"
+"                     default 131072); calls beyond a full buffer are dropped\n"
+"  -h, --help         this text\n"
+"\n"
+"text lines: \"#SEQ kind(args) = ret <- CAUSE\", with \"[pid P]\" or\n"
+"\"[pid P/TID]\" in front once the trace has more than one thread; CAUSE is\n"
+"\"#SEQ malloc(135000)\", \"loader\" or \"tap\".  Process events read\n"
+"\"+++ fork: child N +++\", \"+++ exec PATH +++\", \"+++ exited with N +++\".\n"
+"\n"
+"jsonl events: {\"seq\", \"ts_ns\" (enter, CLOCK_MONOTONIC), \"end_ns\" (exit),\n"
+"\"pid\", \"tid\", \"kind\" (brk, mmap, munmap, mremap, madvise, mprotect, malloc,\n"
+"free, ..., fork, exec, exit), \"args\" (an object of numbers; exec also has\n"
+"\"path\"), \"ret\" (a number; syscalls give the kernel's value, -errno on\n"
+"failure, with \"errno\":\"ENOMEM\"; null for free and for a call that never\n"
+"returned, which has \"unfinished\":true), \"cause\" (null, \"loader\", \"tap\" or\n"
+"{\"seq\",\"kind\",\"args\"} of the call; seq is null if the call's own record\n"
+"was dropped)}.\n"
+"The last line is always {\"kind\":\"trace_end\",\"complete\":BOOL,\n"
+"\"dropped\":N,\"events\":N,\"status\":N,\"engine\":\"ptrace\"[,\"reason\":\"...\"]}:\n"
+"complete is false when the trace was interrupted (Ctrl-C, SIGTERM) or when\n"
+"the tap dropped records.  Text ends with \"# trace end: ...\".\n"
+"\n"
+"Ctrl-C ends the trace (flushed, marked incomplete); the target keeps\n"
+"running under the tracer until it exits; a second Ctrl-C kills it.\n");
+}
+
+struct trace_opts {
+	const char *engine, *alloc, *events, *format, *output;
+	unsigned long buffer;
+};
+
+/* Finds CMD like execvp would; 0, or the exit status to give up with. */
+static int resolve_cmd(const char *name, char *out, size_t len)
+{
+	const char *path = getenv("PATH");
+	struct stat st;
+	int found_noexec = 0;
+
+	if (!*name) {
+		hl_warn(CMD, "cannot run '': empty command");
+		return 127;
+	}
+	if (strchr(name, '/')) {
+		snprintf(out, len, "%s", name);
+		if (stat(out, &st) < 0) {
+			hl_warn(CMD, "cannot run '%s': %s", name, strerror(errno));
+			return errno == ENOENT ? 127 : 126;
+		}
+		if (S_ISDIR(st.st_mode) || access(out, X_OK) < 0) {
+			hl_warn(CMD, "cannot run '%s': %s", name,
+				S_ISDIR(st.st_mode) ? "is a directory" :
+				"not executable (permission denied)");
+			return 126;
+		}
+		return 0;
+	}
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+
+		snprintf(out, len, "%.*s%s%s", (int)n, path, n ? "/" : "", name);
+		path += n + (path[n] == ':');
+		if (stat(out, &st) < 0 || S_ISDIR(st.st_mode))
+			continue;
+		if (access(out, X_OK) == 0)
+			return 0;
+		found_noexec = 1;
+	}
+	hl_warn(CMD, "cannot run '%s': %s", name, found_noexec ?
+		"not executable (permission denied)" : "command not found");
+	return found_noexec ? 126 : 127;
+}
+
+static int open_output(const char *file)
+{
+	int fd;
+
+	if (!file)
+		return STDERR_FILENO;
+	if (!strcmp(file, "-"))
+		return STDOUT_FILENO;
+	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		hl_warn(CMD, "cannot write the trace to '%s': %s", file,
+			strerror(errno));
+	return fd;
+}
+
+struct run {
+	struct hl_sink sink;
+	struct hl_timeline tl;
+	struct hl_tap_reader tap;
+	int use_tap;
+	int ended;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void end_trace(struct run *r, int complete, int status,
+		      const char *reason)
+{
+	struct hl_trace_end e = {
+		.ts_ns = now_ns(), .complete = complete, .status = status,
+		.engine = "ptrace", .reason = reason,
+		.dropped = r->use_tap ? hl_tap_drops(&r->tap) : 0,
+	};
+
+	if (r->ended)
+		return;
+	r->ended = 1;
+	if (e.dropped && complete) {
+		e.complete = 0;
+		e.reason = "the tap ring was full: calls were dropped (see -b)";
+	}
+	e.seq = r->tl.seq + 1;
+	hl_sink_end(&r->sink, &e);
+}
+
+static void interrupted(void *ctx)
+{
+	end_trace(ctx, 0, -1, "interrupted");
+}
+
+static int parse(int argc, char **argv, struct trace_opts *t)
+{
+	static const struct option opts[] = {
+		{ "engine", required_argument, NULL, 'e' },
+		{ "alloc", required_argument, NULL, 'a' },
+		{ "events", required_argument, NULL, 'E' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "buffer", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	char *end;
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:e:a:f:o:b:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'e': t->engine = optarg; break;
+		case 'a': t->alloc = optarg; break;
+		case 'E': t->events = optarg; break;
+		case 'f': t->format = optarg; break;
+		case 'o': t->output = optarg; break;
+		case 'b':
+			errno = 0;
+			t->buffer = strtoul(optarg, &end, 0);
+			if (errno || *end || t->buffer < 16 ||
+			    t->buffer > (1ul << 24) ||
+			    (t->buffer & (t->buffer - 1)))
+				return hl_usage(CMD, "-b wants a power of two "
+						"from 16 to 16777216, not '%s'",
+						optarg);
+			break;
+		case 'h':
+			trace_help(stdout);
+			return -1;
+		default:
+			return hl_getopt_error(CMD, c, argv);
+		}
+	}
+	if (strcmp(t->events, "all") && strcmp(t->events, "syscalls") &&
+	    strcmp(t->events, "calls"))
+		return hl_usage(CMD, "unknown event set '%s' (all, syscalls, "
+				"calls)", t->events);
+	if (!strcmp(t->format, "perfetto"))
+		return hl_usage(CMD, "the perfetto format is not built yet; "
+				"use text or jsonl");
+	if (strcmp(t->format, "text") && strcmp(t->format, "jsonl"))
+		return hl_usage(CMD, "unknown format '%s' (text, jsonl)",
+				t->format);
+	if (!strcmp(t->engine, "ebpf")) {
+		hl_warn(CMD, "the eBPF engine is not built yet; use -e ptrace "
+			"(or -e auto)");
+		return HL_EXIT_USAGE;
+	}
+	if (!strcmp(t->engine, "auto"))
+		hl_warn(CMD, "engine auto: using ptrace (the eBPF engine is "
+			"not built yet)");
+	else if (strcmp(t->engine, "ptrace"))
+		return hl_usage(CMD, "unknown engine '%s' (ebpf, ptrace, auto)",
+				t->engine);
+	if (optind >= argc)
+		return hl_usage(CMD, "no command given");
+	return 0;
+}
+
+/* LD_PRELOAD = tap (when calls are traced) in front of the allocator. */
+static int setup_tap(struct run *r, const struct hl_alloc *alloc,
+		     unsigned long buffer, char *tap_real)
+{
+	char tap[PATH_MAX];
+	const char *libs[2] = { NULL, alloc->path };
+
+	if (r->use_tap) {
+		hl_libpath(tap, sizeof(tap), TAP_SO);
+		if (!realpath(tap, tap_real)) {
+			hl_warn(CMD, "the call tap is not built (%s is "
+				"missing); run 'make'", tap);
+			return -1;
+		}
+		if (hl_tap_create(&r->tap, HL_TAP_LANES, (uint32_t)buffer) < 0 ||
+		    hl_tap_setenv(&r->tap) < 0) {
+			hl_warn(CMD, "cannot create the tap ring: %s",
+				strerror(errno));
+			return -1;
+		}
+		libs[0] = tap_real;
+	}
+	if (hl_set_preload(libs, 2) < 0) {
+		hl_warn(CMD, "cannot set LD_PRELOAD: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int trace_main(int argc, char **argv)
+{
+	struct trace_opts t = {
+		.engine = "auto", .alloc = "glibc", .events = "all",
+		.format = "text", .buffer = HL_TAP_NRECS,
+	};
+	char path[PATH_MAX], tap_real[PATH_MAX] = "";
+	struct hl_ptrace_result res;
+	struct hl_alloc alloc;
+	struct run *r;
+	int rc, fd;
+
+	rc = parse(argc, argv, &t);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	if (hl_alloc_resolve(CMD, t.alloc, &alloc) < 0)
+		return HL_EXIT_USAGE;
+	rc = resolve_cmd(argv[optind], path, sizeof(path));
+	if (rc)
+		return rc;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		hl_die(CMD, "out of memory");
+	/* The ring first: its fd is then the same (3) from run to run. */
+	r->use_tap = strcmp(t.events, "syscalls") != 0;
+	if (setup_tap(r, &alloc, t.buffer, tap_real) < 0)
+		return HL_EXIT_FAIL;
+	fd = open_output(t.output);
+	if (fd < 0)
+		return HL_EXIT_FAIL;
+	if (hl_sink_open(&r->sink, fd, strcmp(t.format, "jsonl") ?
+			 HL_FMT_TEXT : HL_FMT_JSONL) < 0)
+		hl_die(CMD, "out of memory");
+	hl_tl_init(&r->tl, &r->sink);
+	/* A closed reader of the trace must not kill the tracer (and, by
+	 * PTRACE_O_EXITKILL, the target): the sink notes EPIPE instead. */
+	signal(SIGPIPE, SIG_IGN);
+
+	struct hl_ptrace_opts po = {
+		.cmd = CMD, .path = path, .argv = argv + optind,
+		.syscalls = strcmp(t.events, "calls") != 0,
+		.tap = r->use_tap ? &r->tap : NULL,
+		.tap_path = r->use_tap ? tap_real : NULL,
+		.tl = &r->tl, .on_interrupt = interrupted, .ctx = r,
+	};
+
+	if (hl_ptrace_run(&po, &res) == 0 || res.started) {
+		hl_tl_flush(&r->tl);
+		end_trace(r, !res.interrupted, res.status,
+			  res.interrupted ? "interrupted" : NULL);
+	}
+	if (r->sink.err && r->sink.err != EPIPE)
+		hl_warn(CMD, "writing the trace: %s", strerror(r->sink.err));
+	hl_tl_fini(&r->tl);
+	hl_sink_close(&r->sink);
+	if (r->use_tap)
+		hl_tap_destroy(&r->tap);
+	if (fd > STDERR_FILENO)
+		close(fd);
+	free(r);
+	return res.status;
+}
+
+const struct hl_cmd hl_cmd_trace = {
+	.name = "trace",
+	.summary = "trace a command's memory syscalls and allocator calls",
+	.main = trace_main,
+	.help = trace_help,
+};
