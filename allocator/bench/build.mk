@@ -26,6 +26,8 @@ $(BUILD)/bench/alloc/%: allocator/bench/workloads/%.c
 	@mkdir -p $(dir $@) $(BUILD)/bench/deps
 	$(CC) $(BENCH_CFLAGS) -MMD -MP -MF $(BUILD)/bench/deps/$*.d -o $@ $<
 
-$(BENCH_RUNNER): $(BUILD)/obj/allocator/bench/runner.o
+BENCH_RUNNER_OBJS := $(BUILD)/obj/allocator/bench/runner.o \
+	$(BUILD)/obj/allocator/bench/jsonr.o
+$(BENCH_RUNNER): $(BENCH_RUNNER_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(TOOL_LDFLAGS) -o $@ $< -lm
+	$(CC) $(TOOL_LDFLAGS) -o $@ $(BENCH_RUNNER_OBJS) -lm

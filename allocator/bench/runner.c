@@ -39,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "allocator/bench/jsonr.h"
+
 #define MAX_RUNS 101
 #define MAX_ALLOCS 16
 #define MAX_METRICS 8
@@ -99,7 +101,12 @@ static struct {
 	const char *build;
 	int markdown, warmup;
 	const char *only;
+	const char *from;
 } opt = { .runs = 5, .scale = 1.0, .timeout = 120, .warmup = 1 };
+
+/* The machine measured: this one, or the one results.json names. */
+static char host_kernel[128], host_date[32];
+static long host_cpus;
 
 static struct alloc allocs[MAX_ALLOCS];
 static int nalloc;
@@ -159,6 +166,8 @@ static void help(void)
 "      --only LIST     only these workloads, by name (env HEAPLAB_BENCH_ONLY)\n"
 "      --markdown      print the tables as Markdown\n"
 "      --no-warmup     skip the untimed first run of each workload\n"
+"      --from FILE     run nothing: print the tables of a results.json\n"
+"                      again (with --markdown: what results.md holds)\n"
 "  -h, --help          this text\n"
 "\n"
 "heaplab is $HEAPLAB_BUILD/libheaplab.so (default: the build tree this\n"
@@ -989,7 +998,7 @@ static void json_num(FILE *f, double v)
 	if (isnan(v) || isinf(v))
 		fputs("null", f);
 	else
-		fprintf(f, "%.6g", v);
+		fprintf(f, "%.9g", v);
 }
 
 static void json_metrics(FILE *f, const struct cell *c)
@@ -1054,17 +1063,11 @@ static void json_cell(FILE *f, const struct workload *w, int a)
 
 static void json_header(FILE *f)
 {
-	struct utsname u;
-	char date[32];
-	time_t t = time(NULL);
-
-	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-	uname(&u);
 	fputs("{\n  \"heaplab_bench\": 1,\n  \"date\": ", f);
-	json_str(f, date);
+	json_str(f, host_date);
 	fputs(",\n  \"host\": {\"kernel\": ", f);
-	json_str(f, u.release);
-	fprintf(f, ", \"cpus\": %ld},\n", sysconf(_SC_NPROCESSORS_ONLN));
+	json_str(f, host_kernel);
+	fprintf(f, ", \"cpus\": %ld},\n", host_cpus);
 	fprintf(f, "  \"runs\": %d,\n  \"scale\": ", opt.runs);
 	json_num(f, opt.scale);
 	fputs(",\n  \"timeout_s\": ", f);
@@ -1145,15 +1148,135 @@ static void write_file(const char *name, void (*fn)(FILE *))
 
 static void write_md(FILE *f)
 {
-	struct utsname u;
-
-	uname(&u);
 	fprintf(f, "Measured with allocator/bench/runner (what `make bench` "
 		"runs): %d run%s each, interleaved, scale %s, on Linux %s "
-		"with %ld CPUs.\n\n",
-		opt.runs, opt.runs == 1 ? "" : "s", opt.scale_arg, u.release,
-		sysconf(_SC_NPROCESSORS_ONLN));
+		"with %ld CPUs, %s.\n\n",
+		opt.runs, opt.runs == 1 ? "" : "s", opt.scale_arg, host_kernel,
+		host_cpus, host_date);
 	print_tables(f, 1);
+}
+
+/* ---- --from: the tables again from a results.json ------------------------ */
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	size_t len = 0, cap = 1 << 16, n;
+	char *buf = malloc(cap);
+
+	if (!f)
+		die("cannot read %s: %s", path, strerror(errno));
+	while (buf && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+		len += n;
+		if (len + 1 == cap)
+			buf = realloc(buf, cap *= 2);
+	}
+	if (!buf)
+		die("out of memory");
+	if (ferror(f))
+		die("cannot read %s: %s", path, strerror(errno));
+	fclose(f);
+	buf[len] = '\0';
+	return buf;
+}
+
+static int load_array(const struct jval *arr, double *v)
+{
+	int n = 0;
+
+	for (int i = 0; arr && arr->type == J_ARR && i < arr->n && n < MAX_RUNS; i++)
+		if (arr->kids[i].type == J_NUM)
+			v[n++] = arr->kids[i].num;
+	return n;
+}
+
+static void load_metrics(struct cell *c, const struct jval *ms)
+{
+	for (int k = 0; ms && ms->type == J_OBJ && k < ms->n; k++) {
+		const struct jval *m = &ms->kids[k];
+		double v[MAX_RUNS];
+		int n = load_array(jget(m, "runs"), v);
+
+		for (int r = 0; r < n; r++)
+			add_metric(c, ms->keys[k], v[r], jstr(jget(m, "unit"), ""));
+	}
+}
+
+static void load_cell(struct cell *c, const struct jval *res)
+{
+	const char *status = jstr(jget(res, "status"), "");
+	double rss[MAX_RUNS];
+	int n;
+
+	if (!strcmp(status, "FAILED")) {
+		c->failed = 1;
+		copy(c->reason, sizeof(c->reason), jstr(jget(res, "reason"), "?"));
+		return;
+	}
+	if (strcmp(status, "ok"))
+		return;
+	c->n = load_array(jget(res, "runs_time_s"), c->t);
+	n = load_array(jget(res, "runs_maxrss_kib"), rss);
+	c->n = n < c->n ? n : c->n;
+	for (int r = 0; r < c->n; r++)
+		c->rss[r] = (long)rss[r];
+	load_metrics(c, jget(res, "metrics"));
+}
+
+static void load_allocs(const struct jval *arr, const char *file)
+{
+	if (!arr || arr->type != J_ARR || !arr->n)
+		die("%s: no \"allocators\" list", file);
+	for (int i = 0; i < arr->n && nalloc < MAX_ALLOCS; i++) {
+		struct alloc *a = &allocs[nalloc++];
+		const char *st = jstr(jget(&arr->kids[i], "status"), "ok");
+
+		copy(a->name, sizeof(a->name), jstr(jget(&arr->kids[i], "name"), "?"));
+		copy(a->path, sizeof(a->path), jstr(jget(&arr->kids[i], "path"), ""));
+		a->missing = strcmp(st, "ok") ? strdup(st) : NULL;
+	}
+}
+
+static void load_workloads(const struct jval *arr, const char *file)
+{
+	if (!arr || arr->type != J_ARR)
+		die("%s: no \"workloads\" list", file);
+	wls = calloc((size_t)arr->n + 1, sizeof(*wls));
+	if (!wls)
+		die("out of memory");
+	for (int i = 0; i < arr->n; i++) {
+		const struct jval *w = &arr->kids[i];
+		const struct jval *res = jget(w, "results");
+		struct workload *wl = &wls[nwl++];
+
+		copy(wl->name, sizeof(wl->name), jstr(jget(w, "name"), "?"));
+		wl->path = "";
+		for (int a = 0; a < nalloc; a++)
+			load_cell(&wl->cell[a], jget(res, allocs[a].name));
+	}
+}
+
+static void load_results(const char *file)
+{
+	char *text = read_file(file), err[200];
+	struct jval *root = jparse(text, err, sizeof(err));
+	const struct jval *host;
+
+	if (!root)
+		die("%s is not valid JSON (%s)", file, err);
+	if (jnum(jget(root, "heaplab_bench"), 0) != 1)
+		die("%s is not a heaplab bench results file", file);
+	opt.runs = (int)jnum(jget(root, "runs"), 0);
+	opt.scale = jnum(jget(root, "scale"), 1);
+	snprintf(opt.scale_arg, sizeof(opt.scale_arg), "%g", opt.scale);
+	host = jget(root, "host");
+	copy(host_kernel, sizeof(host_kernel), jstr(jget(host, "kernel"), "?"));
+	copy(host_date, sizeof(host_date), jstr(jget(root, "date"), "?"));
+	host_cpus = (long)jnum(jget(host, "cpus"), 0);
+	load_allocs(jget(root, "allocators"), file);
+	load_workloads(jget(root, "workloads"), file);
+	jfree(root);
+	free(text);
 }
 
 /* ---- setup -------------------------------------------------------------- */
@@ -1280,7 +1403,7 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
-enum { OPT_MARKDOWN = 256, OPT_ONLY, OPT_NO_WARMUP };
+enum { OPT_MARKDOWN = 256, OPT_ONLY, OPT_NO_WARMUP, OPT_FROM };
 
 static int parse_args(int argc, char **argv, const char **alloc_list)
 {
@@ -1293,6 +1416,7 @@ static int parse_args(int argc, char **argv, const char **alloc_list)
 		{ "only", required_argument, NULL, OPT_ONLY },
 		{ "markdown", no_argument, NULL, OPT_MARKDOWN },
 		{ "no-warmup", no_argument, NULL, OPT_NO_WARMUP },
+		{ "from", required_argument, NULL, OPT_FROM },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -1310,6 +1434,7 @@ static int parse_args(int argc, char **argv, const char **alloc_list)
 		case OPT_ONLY: opt.only = optarg; break;
 		case OPT_MARKDOWN: opt.markdown = 1; break;
 		case OPT_NO_WARMUP: opt.warmup = 0; break;
+		case OPT_FROM: opt.from = optarg; break;
 		case 'h': help(); exit(0);
 		case ':': return usage("option '%s' needs an argument", argv[optind - 1]);
 		default: return usage("unknown option '%s'", argv[optind - 1]);
@@ -1337,6 +1462,31 @@ static int from_env(const char **alloc_list)
 	return rc;
 }
 
+static void this_host(void)
+{
+	struct utsname u;
+
+	time_t t = time(NULL);
+
+	uname(&u);
+	copy(host_kernel, sizeof(host_kernel), u.release);
+	host_cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	strftime(host_date, sizeof(host_date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+}
+
+static int show_results(int argc)
+{
+	if (optind < argc)
+		return usage("--from takes no workloads: it runs nothing");
+	load_results(opt.from);
+	summarize();
+	if (opt.markdown)
+		write_md(stdout);
+	else
+		print_tables(stdout, 0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *alloc_list = "glibc,heaplab,jemalloc,mimalloc,tcmalloc";
@@ -1346,6 +1496,8 @@ int main(int argc, char **argv)
 	snprintf(opt.scale_arg, sizeof(opt.scale_arg), "1");
 	if ((rc = from_env(&alloc_list)) || (rc = parse_args(argc, argv, &alloc_list)))
 		return rc;
+	if (opt.from)
+		return show_results(argc);
 	if (optind >= argc)
 		return usage("no workloads given");
 	opt.build = find_build();
@@ -1365,13 +1517,17 @@ int main(int argc, char **argv)
 	if (!nwl)
 		return usage("no workload left after --only '%s'", opt.only);
 	make_dir(opt.outdir);
+	this_host();
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
 
 	bench_all();
 	summarize();
-	print_tables(stdout, opt.markdown);
+	if (opt.markdown)
+		write_md(stdout);
+	else
+		print_tables(stdout, 0);
 	fflush(stdout);
 	write_file("results.json", write_json);
 	write_file("results.md", write_md);

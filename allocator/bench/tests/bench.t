@@ -59,6 +59,17 @@ is "$(json_get "$O/results.json" '[w for w in d["workloads"] if w["name"] == "me
 	"%" "JSON: memreturn's metrics"
 is "$(json_get "$O/results.json" 'sorted(d["geomean"])')" "['jemalloc']" "JSON: geomean per allocator"
 like "$(cat "$O/results.md")" $'\n''\| churn \| [0-9.]+ s \| [0-9.]+ s \([0-9.]+×\) \|' "results.md has the Markdown table"
+# --from re-renders a results.json without running anything.
+"$R" --from "$O/results.json" --markdown >"$TMP/again.md"
+ok $? "--from results.json: exit 0"
+cmp -s "$TMP/again.md" "$O/results.md"; ok $? "--from --markdown gives results.md again"
+out=$("$R" --from "$O/results.json"); ok $? "--from prints the text tables"
+is "$out" "$table" "the same tables as the run printed"
+printf '{"heaplab_bench": 1, "runs": [1,' >"$TMP/bad.json"
+err=$("$R" --from "$TMP/bad.json" 2>&1); is $? 1 "--from truncated JSON: exit 1"
+like "$err" "not valid JSON \\(at byte [0-9]+" "truncated JSON: where it broke"
+err=$("$R" --from /etc/hostname 2>&1); is $? 1 "--from a non-JSON file: exit 1"
+err=$("$R" --from "$O/results.json" "$W/churn" 2>&1); is $? 2 "--from with workloads: exit 2"
 out=$("$R" --markdown -n 1 -s 0.01 --no-warmup -a glibc -o "$O" "$W/churn" 2>/dev/null)
 like "$out" $'\n''\|---\|---:\|' "--markdown prints Markdown"
 
