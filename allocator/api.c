@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: MIT
+/*
+ * api.c — the public malloc family, and the only place that takes the arena
+ * lock. Everything here is safe to preload into any program:
+ *
+ *   - start-up is lazy and non-recursive: the first call initialises the
+ *     parameters and the main arena without allocating (dlsym and pthread
+ *     may call calloc before any constructor has run);
+ *   - the entry points never call each other through the PLT: an interposer
+ *     in front of us (probes/tap) sees each call of the program exactly once;
+ *   - glibc's __libc_* names are aliases of ours, so nothing can free a
+ *     pointer of ours into glibc's allocator or the reverse.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "allocator/arena.h"
+#include "allocator/include/heaplab.h"
+
+struct mparams mp = {
+	.mmap_threshold = DEFAULT_MMAP_THRESHOLD,
+	.trim_threshold = DEFAULT_TRIM_THRESHOLD,
+	.top_pad = DEFAULT_TOP_PAD,
+	.n_mmaps_max = DEFAULT_MMAP_MAX,
+	.max_fast = DEFAULT_MXFAST,
+	.pagesize = 4096,
+};
+struct arena main_arena = { .mutex = PTHREAD_MUTEX_INITIALIZER };
+struct hl_counters hl_count;
+
+static pthread_mutex_t init_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static void __attribute__((noinline)) hl_init(void)
+{
+	pthread_mutex_lock(&init_mutex);
+	if (!mp.initialized) {
+		long ps = sysconf(_SC_PAGESIZE);
+
+		mp.pagesize = ps > 0 ? (size_t)ps : 4096;
+		options_init();
+		arena_init(&main_arena, 0);
+		__atomic_store_n(&mp.initialized, 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&init_mutex);
+}
+
+static inline void ensure_init(void)
+{
+	if (unlikely(!__atomic_load_n(&mp.initialized, __ATOMIC_ACQUIRE)))
+		hl_init();
+}
+
+void hl_ensure_init(void)
+{
+	ensure_init();
+}
+
+/* Also at load time, so option errors show even in programs that never malloc. */
+static void __attribute__((constructor)) hl_init_at_load(void)
+{
+	ensure_init();
+}
+
+/* The arena that owns a (non-mmapped) chunk. */
+static inline struct arena *arena_of(struct chunk *p, const char *fn)
+{
+	if (unlikely(chunk_non_main_arena(p)))
+		hl_corrupt(fn, "invalid pointer", chunk2mem(p));
+	return &main_arena;
+}
+
+static inline void lock_and_check(struct arena *av, const char *fn)
+{
+	arena_lock(av);
+	if (unlikely(mp.check))
+		arena_verify(av, fn);
+}
+
+static void *hl_malloc(size_t bytes, const char *fn)
+{
+	struct arena *av = &main_arena;
+	struct chunk *p;
+
+	if (unlikely(bytes > MAX_REQUEST)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ensure_init();
+	lock_and_check(av, fn);
+	p = arena_malloc(av, request2size(bytes), fn);
+	arena_unlock(av);
+	if (unlikely(!p))
+		return NULL;
+	COUNT_ADD(in_use, (int64_t)chunksize(p));
+	if (unlikely(mp.perturb))
+		memset(chunk2mem(p), mp.perturb ^ 0xff, bytes);
+	return chunk2mem(p);
+}
+
+/* Freeing an mmapped chunk raises the threshold to its size (glibc's rule). */
+static void dynamic_threshold(size_t size)
+{
+	if (mp.no_dyn_threshold || size <= mp.mmap_threshold ||
+	    size > DEFAULT_MMAP_THRESHOLD_MAX)
+		return;
+	mp.mmap_threshold = size;
+	mp.trim_threshold = 2 * size;
+	os_note_threshold(mp.mmap_threshold, mp.trim_threshold);
+}
+
+static void hl_free(void *mem, const char *fn)
+{
+	struct chunk *p = mem2chunk(mem);
+	int saved_errno = errno;
+
+	if (unlikely(!aligned_ok((uintptr_t)mem)))
+		hl_corrupt(fn, "invalid pointer", mem);
+	if (chunk_is_mmapped(p)) {
+		size_t size = chunksize(p);
+
+		mmap_chunk_check(p, fn);
+		dynamic_threshold(size);
+		COUNT_ADD(in_use, -(int64_t)size);
+		munmap_chunk(p, fn);
+	} else {
+		struct arena *av;
+
+		ensure_init();
+		av = arena_of(p, fn);
+		lock_and_check(av, fn);
+		COUNT_ADD(in_use, -(int64_t)chunksize(p));
+		arena_free(av, p, fn);
+		arena_unlock(av);
+	}
+	errno = saved_errno;
+}
+
+static void *hl_realloc(void *mem, size_t bytes, const char *fn)
+{
+	struct chunk *p = mem2chunk(mem), *np;
+	size_t oldsize, nb;
+	struct arena *av;
+	void *newmem;
+
+	if (unlikely(bytes > MAX_REQUEST)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (unlikely(!aligned_ok((uintptr_t)mem)))
+		hl_corrupt(fn, "invalid pointer", mem);
+	nb = request2size(bytes);
+	oldsize = chunksize(p);
+	if (chunk_is_mmapped(p)) {
+		np = mremap_chunk(p, nb, fn);
+		if (np) {
+			COUNT_ADD(in_use, (int64_t)chunksize(np) - (int64_t)oldsize);
+			return chunk2mem(np);
+		}
+		if (oldsize - CHUNK_HDR >= bytes)
+			return mem;	/* cannot shrink the mapping: keep it */
+		newmem = hl_malloc(bytes, fn);
+		if (!newmem)
+			return NULL;
+		memcpy(newmem, mem, oldsize - CHUNK_HDR);
+		hl_free(mem, fn);
+		return newmem;
+	}
+	ensure_init();
+	av = arena_of(p, fn);
+	lock_and_check(av, fn);
+	np = arena_realloc(av, p, nb, fn);
+	if (np)
+		COUNT_ADD(in_use, (int64_t)chunksize(np) - (int64_t)oldsize);
+	arena_unlock(av);
+	if (!np) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return chunk2mem(np);
+}
+
+static void *hl_memalign(size_t align, size_t bytes, const char *fn)
+{
+	struct arena *av = &main_arena;
+	struct chunk *p;
+
+	if (align <= MALLOC_ALIGNMENT)
+		return hl_malloc(bytes, fn);
+	if (align > SIZE_MAX / 2 + 1) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (align & (align - 1))	/* round up to a power of two, as glibc */
+		align = 1UL << (64 - __builtin_clzl(align));
+	if (bytes > MAX_REQUEST || align > MAX_REQUEST - bytes) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ensure_init();
+	lock_and_check(av, fn);
+	p = arena_memalign(av, align, request2size(bytes), fn);
+	arena_unlock(av);
+	if (!p) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	COUNT_ADD(in_use, (int64_t)chunksize(p));
+	return chunk2mem(p);
+}
+
+HL_API void *malloc(size_t bytes)
+{
+	COUNT_INC(malloc);
+	return hl_malloc(bytes, "malloc");
+}
+
+HL_API void free(void *mem)
+{
+	COUNT_INC(free);
+	if (mem)
+		hl_free(mem, "free");
+}
+
+HL_API void *calloc(size_t n, size_t size)
+{
+	size_t bytes;
+	void *mem;
+
+	COUNT_INC(calloc);
+	if (__builtin_mul_overflow(n, size, &bytes)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	mem = hl_malloc(bytes, "calloc");
+	/* A fresh mapping is already zero: no need to touch its pages. */
+	if (mem && (!chunk_is_mmapped(mem2chunk(mem)) || mp.perturb))
+		memset(mem, 0, bytes);
+	return mem;
+}
+
+HL_API void *realloc(void *mem, size_t bytes)
+{
+	COUNT_INC(realloc);
+	if (!mem)
+		return hl_malloc(bytes, "realloc");
+	if (bytes == 0) {
+		hl_free(mem, "realloc");
+		return NULL;
+	}
+	return hl_realloc(mem, bytes, "realloc");
+}
+
+HL_API void *reallocarray(void *mem, size_t n, size_t size)
+{
+	size_t bytes;
+
+	COUNT_INC(realloc);
+	if (__builtin_mul_overflow(n, size, &bytes)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (!mem)
+		return hl_malloc(bytes, "reallocarray");
+	if (bytes == 0) {
+		hl_free(mem, "reallocarray");
+		return NULL;
+	}
+	return hl_realloc(mem, bytes, "reallocarray");
+}
+
+HL_API void *memalign(size_t align, size_t bytes)
+{
+	COUNT_INC(memalign);
+	return hl_memalign(align, bytes, "memalign");
+}
+
+HL_API int posix_memalign(void **memptr, size_t align, size_t bytes)
+{
+	int saved_errno = errno;
+	void *mem;
+
+	COUNT_INC(memalign);
+	/* A power of two and a multiple of sizeof(void *). */
+	if (align % sizeof(void *) || (align & (align - 1)) || align == 0)
+		return EINVAL;
+	mem = hl_memalign(align, bytes, "posix_memalign");
+	if (!mem) {
+		errno = saved_errno;
+		return ENOMEM;
+	}
+	*memptr = mem;
+	return 0;
+}
+
+HL_API void *aligned_alloc(size_t align, size_t bytes)
+{
+	COUNT_INC(memalign);
+	if (align == 0 || (align & (align - 1))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return hl_memalign(align, bytes, "aligned_alloc");
+}
+
+HL_API void *valloc(size_t bytes)
+{
+	COUNT_INC(memalign);
+	ensure_init();
+	return hl_memalign(mp.pagesize, bytes, "valloc");
+}
+
+HL_API void *pvalloc(size_t bytes)
+{
+	size_t rounded;
+
+	COUNT_INC(memalign);
+	ensure_init();
+	if (bytes > SIZE_MAX - mp.pagesize) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	rounded = bytes ? ALIGN_UP(bytes, mp.pagesize) : mp.pagesize;
+	return hl_memalign(mp.pagesize, rounded, "pvalloc");
+}
+
+HL_API size_t malloc_usable_size(void *mem)
+{
+	struct chunk *p;
+
+	if (!mem)
+		return 0;
+	p = mem2chunk(mem);
+	if (chunk_is_mmapped(p))
+		return chunk_usable(p);
+	if (chunk_is_cached(p) || !inuse_at(p, chunksize(p)))
+		return 0;	/* freed */
+	return chunk_usable(p);
+}
+
+HL_API int mallopt(int param, int value)
+{
+	struct arena *av = &main_arena;
+	int ok = 1;
+
+	ensure_init();
+	arena_lock(av);
+	if (av->have_fastchunks)
+		malloc_consolidate(av);
+	switch (param) {
+	case M_MXFAST:
+		if (value < 0 || value > MAX_FAST_SIZE) {
+			ok = 0;
+			break;
+		}
+		mp.max_fast = (size_t)value;
+		av->max_fast = max_fast_for(mp.max_fast);
+		break;
+	case M_TRIM_THRESHOLD:
+		mp.trim_threshold = (size_t)(long)value;	/* -1: never trim */
+		mp.no_dyn_threshold = 1;
+		break;
+	case M_TOP_PAD:
+		if (value < 0) {
+			ok = 0;
+			break;
+		}
+		mp.top_pad = (size_t)value;
+		mp.no_dyn_threshold = 1;
+		break;
+	case M_MMAP_THRESHOLD:
+		if (value < 0 || (size_t)value > DEFAULT_MMAP_THRESHOLD_MAX) {
+			ok = 0;
+			break;
+		}
+		mp.mmap_threshold = (size_t)value;
+		mp.no_dyn_threshold = 1;
+		os_note_threshold(mp.mmap_threshold, mp.trim_threshold);
+		break;
+	case M_MMAP_MAX:
+		mp.n_mmaps_max = value;
+		mp.no_dyn_threshold = 1;
+		break;
+	case M_PERTURB:
+		mp.perturb = value & 0xff;
+		break;
+	case M_ARENA_MAX:
+		if (value > 0)
+			mp.arena_max = (size_t)value;
+		else
+			ok = 0;
+		break;
+	case M_CHECK_ACTION:
+	case M_ARENA_TEST:
+		break;		/* accepted; heaplab always aborts on corruption */
+	default:
+		ok = 0;
+	}
+	arena_unlock(av);
+	return ok;
+}
+
+HL_API int malloc_trim(size_t pad)
+{
+	struct arena *av = &main_arena;
+	int released;
+
+	ensure_init();
+	lock_and_check(av, "malloc_trim");
+	released = arena_trim(av, pad);
+	arena_unlock(av);
+	return released;
+}
+
+/* glibc's internal names: programs and libraries that call them get ours. */
+#define LIBC_ALIAS(name, target) \
+	extern __typeof(target) name \
+	__attribute__((alias(#target), copy(target), visibility("default")))
+LIBC_ALIAS(__libc_malloc, malloc);
+LIBC_ALIAS(__libc_free, free);
+LIBC_ALIAS(__libc_calloc, calloc);
+LIBC_ALIAS(__libc_realloc, realloc);
+LIBC_ALIAS(__libc_memalign, memalign);
+LIBC_ALIAS(__libc_valloc, valloc);
+LIBC_ALIAS(__libc_pvalloc, pvalloc);

@@ -1,0 +1,644 @@
+// SPDX-License-Identifier: MIT
+/*
+ * arena.c — malloc and free inside one arena, as ptmalloc2 does them:
+ *
+ *   malloc(nb):  exact fast bin → exact small bin → (large request:
+ *                consolidate the fast bins) → walk the unsorted bin, taking an
+ *                exact fit or sorting each chunk into its bin → best fit in
+ *                the request's large bin → the next non-empty bin by binmap
+ *                (split) → top (split) → grow: mmap for large requests, else
+ *                sbrk more top.
+ *   free(p):     fast bin if small (no coalescing), else coalesce with both
+ *                neighbours through the boundary tags and put the result in
+ *                the unsorted bin or into top; a large free consolidates the
+ *                fast bins and may trim top back to the kernel.
+ *
+ * Every function here runs with av->mutex held.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "allocator/arena.h"
+
+void arena_init(struct arena *av, unsigned index)
+{
+	av->index = index;
+	av->have_fastchunks = 0;
+	av->contiguous = 1;
+	av->max_fast = max_fast_for(mp.max_fast);
+	for (unsigned i = 0; i < NFASTBINS; i++)
+		av->fastbins[i] = NULL;
+	av->top = NULL;
+	av->last_remainder = NULL;
+	bins_init(av);
+	av->system_mem = av->max_system_mem = 0;
+	av->nseg = 0;
+	av->lost_segs = 0;
+}
+
+struct heap_seg *arena_seg_of(struct arena *av, const struct chunk *p, size_t size)
+{
+	const char *c = (const char *)p;
+
+	for (unsigned i = av->nseg; i-- > 0;) {
+		struct heap_seg *s = &av->seg[i];
+
+		if (c >= s->base && c < s->end && size <= (size_t)(s->end - c))
+			return s;
+	}
+	return NULL;
+}
+
+/* Hand out chunk p (of size sz) split to nb; the rest goes to unsorted. */
+static struct chunk *split_off(struct arena *av, struct chunk *p, size_t sz, size_t nb,
+			       int remember_remainder)
+{
+	size_t arena_bit = av->index ? NON_MAIN_ARENA : 0;
+
+	if (sz - nb < MINSIZE) {
+		set_inuse_at(p, sz);
+		return p;
+	}
+	struct chunk *rem = chunk_at(p, nb);
+
+	set_head(p, nb | PREV_INUSE | arena_bit);
+	set_head(rem, (sz - nb) | PREV_INUSE | arena_bit);
+	set_foot(rem, sz - nb);
+	unsorted_push(av, rem);
+	if (remember_remainder)
+		av->last_remainder = rem;
+	return p;
+}
+
+/*
+ * Move every fast-bin chunk into the unsorted bin (or top), coalescing it
+ * with its free neighbours: what keeps the fast bins from fragmenting the
+ * heap forever.
+ */
+void malloc_consolidate(struct arena *av)
+{
+	size_t arena_bit = av->index ? NON_MAIN_ARENA : 0;
+
+	av->have_fastchunks = 0;
+	for (unsigned i = 0; i < NFASTBINS; i++) {
+		struct chunk *p = av->fastbins[i];
+
+		av->fastbins[i] = NULL;
+		while (p) {
+			struct chunk *next_in_bin = p->fd;
+			size_t size = chunksize(p);
+			struct chunk *next;
+
+			if (!aligned_ok((uintptr_t)p) || fastbin_index(size) != i || !chunk_is_cached(p))
+				hl_corrupt("malloc_consolidate", "invalid chunk in fast bin", chunk2mem(p));
+			if (!prev_inuse(p)) {
+				size_t prevsize = p->prev_size;
+
+				p = prev_chunk(p);
+				if (chunksize(p) != prevsize)
+					hl_corrupt("malloc_consolidate", "corrupted size vs. prev_size in fastbins",
+						   chunk2mem(p));
+				unlink_chunk(av, p);
+				size += prevsize;
+			}
+			next = chunk_at(p, size);
+			if (next != av->top) {
+				size_t nextsize = chunksize(next);
+
+				if (!inuse_at(next, nextsize)) {
+					unlink_chunk(av, next);
+					size += nextsize;
+				} else {
+					clear_inuse_at(next, 0);
+				}
+				set_head(p, size | PREV_INUSE | arena_bit);
+				set_foot(p, size);
+				unsorted_push(av, p);
+			} else {
+				set_head(p, (size + chunksize(next)) | PREV_INUSE | arena_bit);
+				av->top = p;
+			}
+			p = next_in_bin;
+		}
+	}
+}
+
+/*
+ * Close the old top with two fenceposts (tiny in-use chunks the walk stops
+ * at, and that keep the chunk before them from coalescing into the gap),
+ * free what is left of it, and record where its segment ends.
+ */
+static void retire_top(struct arena *av)
+{
+	struct chunk *old = av->top;
+	size_t old_size = chunksize(old);
+	size_t arena_bit = av->index ? NON_MAIN_ARENA : 0;
+	struct heap_seg *seg = &av->seg[av->nseg - 1];
+
+	av->top = NULL;
+	if (old_size < MINSIZE + 2 * CHUNK_HDR) {
+		/* Too small to free: it all becomes fenceposts. */
+		set_head(old, CHUNK_HDR | PREV_INUSE | arena_bit);
+		set_head(chunk_at(old, CHUNK_HDR), CHUNK_HDR | PREV_INUSE | arena_bit);
+		seg->end = (char *)old + 2 * CHUNK_HDR;
+		return;
+	}
+	old_size -= 2 * CHUNK_HDR;
+	set_head(old, old_size | PREV_INUSE | arena_bit);
+	set_head(chunk_at(old, old_size), CHUNK_HDR | PREV_INUSE | arena_bit);
+	set_head(chunk_at(old, old_size + CHUNK_HDR), CHUNK_HDR | PREV_INUSE | arena_bit);
+	seg->end = (char *)old + old_size + 2 * CHUNK_HDR;
+	if (old_size <= av->max_fast) {
+		unsigned fi = fastbin_index(old_size);
+
+		old->size |= CHUNK_CACHED;
+		old->fd = av->fastbins[fi];
+		av->fastbins[fi] = old;
+		av->have_fastchunks = 1;
+		return;
+	}
+	/* Top never follows a free chunk, so there is nothing to merge. */
+	clear_inuse_at(old, old_size);
+	set_foot(old, old_size);
+	unsorted_push(av, old);
+}
+
+/* Make [base, base + len) the new top, in a new segment. */
+static void new_top_segment(struct arena *av, char *base, size_t len)
+{
+	char *start = (char *)ALIGN_UP((uintptr_t)base, MALLOC_ALIGNMENT);
+	size_t size = ALIGN_DOWN(len - (size_t)(start - base), MALLOC_ALIGNMENT);
+
+	if (av->top)
+		retire_top(av);
+	if (av->nseg == MAX_SEGS) {
+		/* Forget the oldest: its chunks stay valid, the dump skips them. */
+		memmove(&av->seg[0], &av->seg[1], (MAX_SEGS - 1) * sizeof(av->seg[0]));
+		av->nseg--;
+		av->lost_segs++;
+	}
+	av->seg[av->nseg].base = start;
+	av->seg[av->nseg].end = start + size;
+	av->nseg++;
+	av->top = (struct chunk *)start;
+	set_head(av->top, size | PREV_INUSE | (av->index ? NON_MAIN_ARENA : 0));
+}
+
+static void account_growth(struct arena *av, size_t size)
+{
+	av->system_mem += size;
+	if (av->system_mem > av->max_system_mem)
+		av->max_system_mem = av->system_mem;
+	os_note_heap_grow(av, size);
+}
+
+/*
+ * Top cannot serve nb: grow the heap with sbrk, or with a mapping when the
+ * break cannot move. Returns 0 when top is now large enough.
+ */
+static int grow_top(struct arena *av, size_t nb)
+{
+	size_t want = nb + mp.top_pad + MINSIZE, size;
+	char *base;
+
+	if (want < nb || want > PTRDIFF_MAX / 2)
+		want = nb + MINSIZE;	/* an absurd top_pad: ignore it */
+	if (want > PTRDIFF_MAX / 2)
+		return -1;
+	/* Twice: if someone else moved the break, the first try starts a segment. */
+	for (int attempt = 0; attempt < 2 && av->index == 0; attempt++) {
+		size_t old_size = av->top ? chunksize(av->top) : 0;
+		char *old_end = av->top ? (char *)av->top + old_size : NULL;
+
+		size = want;
+		if (av->contiguous && old_size < size)
+			size -= old_size;
+		size = ALIGN_UP(size, mp.pagesize);
+		base = os_sbrk((intptr_t)size);
+		if (base == (char *)-1)
+			break;
+		if (av->top && base == old_end) {
+			set_head_size(av->top, old_size + size);
+			av->seg[av->nseg - 1].end = old_end + size;
+		} else {
+			new_top_segment(av, base, size);
+		}
+		av->contiguous = 1;
+		account_growth(av, size);
+		if (chunksize(av->top) >= nb + MINSIZE)
+			return 0;
+	}
+	/* The break cannot move: a mapping becomes the next segment. */
+	size = ALIGN_UP(want, mp.pagesize);
+	if (size < MMAP_AS_MORECORE_SIZE)
+		size = MMAP_AS_MORECORE_SIZE;
+	base = os_mmap(size);
+	if (!base)
+		return -1;
+	new_top_segment(av, base, size);
+	av->contiguous = 0;
+	account_growth(av, size);
+	return chunksize(av->top) >= nb + MINSIZE ? 0 : -1;
+}
+
+static struct chunk *from_top(struct arena *av, size_t nb)
+{
+	struct chunk *victim = av->top;
+	size_t size = chunksize(victim);
+	size_t arena_bit = av->index ? NON_MAIN_ARENA : 0;
+
+	if (size > av->system_mem)
+		hl_corrupt("malloc", "corrupted top size", chunk2mem(victim));
+	av->top = chunk_at(victim, nb);
+	set_head(av->top, (size - nb) | PREV_INUSE | arena_bit);
+	set_head(victim, nb | PREV_INUSE | arena_bit);
+	return victim;
+}
+
+/*
+ * Walk the unsorted bin: an exact fit is returned at once, everything else
+ * goes to its bin. A small request may instead split the last remainder
+ * when it is the only unsorted chunk (locality for runs of small requests).
+ */
+static struct chunk *sort_unsorted(struct arena *av, size_t nb)
+{
+	struct chunk *unsorted = bin_at(av, UNSORTED_BIN);
+	int iters = 0;
+
+	while (unsorted->bk != unsorted) {
+		struct chunk *victim = unsorted->bk;
+		struct chunk *bck = victim->bk;
+		size_t size = chunksize(victim);
+		struct chunk *next = chunk_at(victim, size);
+
+		if (size < MINSIZE || size > av->system_mem)
+			hl_corrupt("malloc", "invalid size (unsorted)", chunk2mem(victim));
+		if (chunksize(next) < CHUNK_HDR || chunksize(next) > av->system_mem)
+			hl_corrupt("malloc", "invalid next size (unsorted)", chunk2mem(victim));
+		if (next->prev_size != size)
+			hl_corrupt("malloc", "mismatching next->prev_size (unsorted)", chunk2mem(victim));
+		if (bck->fd != victim || victim->fd != unsorted)
+			hl_corrupt("malloc", "unsorted double linked list corrupted", chunk2mem(victim));
+		if (prev_inuse(next))
+			hl_corrupt("malloc", "invalid next->prev_inuse (unsorted)", chunk2mem(victim));
+
+		if (in_smallbin_range(nb) && bck == unsorted && victim == av->last_remainder &&
+		    size > nb + MINSIZE) {
+			unsorted->bk = unsorted->fd = unsorted;
+			return split_off(av, victim, size, nb, 1);
+		}
+		unsorted->bk = bck;
+		bck->fd = unsorted;
+		if (size == nb) {
+			set_inuse_at(victim, size);
+			return victim;
+		}
+		bin_insert_sorted(av, victim);
+		if (++iters >= 10000)
+			break;
+	}
+	return NULL;
+}
+
+/* The next non-empty bin above idx, split. */
+static struct chunk *from_larger_bin(struct arena *av, unsigned idx, size_t nb)
+{
+	for (unsigned i = binmap_next(av, idx + 1); i; i = binmap_next(av, i + 1)) {
+		struct chunk *bin = bin_at(av, i);
+		struct chunk *victim = bin->bk;
+
+		if (victim == bin) {
+			binmap_unmark(av, i);	/* a stale bit: fix it and go on */
+			continue;
+		}
+		unlink_chunk(av, victim);
+		return split_off(av, victim, chunksize(victim), nb, in_smallbin_range(nb));
+	}
+	return NULL;
+}
+
+struct chunk *arena_malloc(struct arena *av, size_t nb, const char *fn)
+{
+	struct chunk *victim;
+	unsigned idx;
+
+	if (nb <= av->max_fast) {
+		unsigned fi = fastbin_index(nb);
+
+		victim = av->fastbins[fi];
+		if (victim) {
+			if (fastbin_index(chunksize(victim)) != fi || !chunk_is_cached(victim))
+				hl_corrupt(fn, "memory corruption (fast)", chunk2mem(victim));
+			av->fastbins[fi] = victim->fd;
+			victim->size &= ~CHUNK_CACHED;
+			return victim;
+		}
+	}
+	if (in_smallbin_range(nb)) {
+		struct chunk *bin;
+
+		idx = smallbin_index(nb);
+		bin = bin_at(av, idx);
+		victim = bin->bk;
+		if (victim != bin) {
+			if (victim->bk->fd != victim)
+				hl_corrupt(fn, "smallbin double linked list corrupted", chunk2mem(victim));
+			bin->bk = victim->bk;
+			victim->bk->fd = bin;
+			set_inuse_at(victim, nb);
+			return victim;
+		}
+	} else {
+		idx = largebin_index(nb);
+		if (av->have_fastchunks)
+			malloc_consolidate(av);
+	}
+
+	for (;;) {
+		victim = sort_unsorted(av, nb);
+		if (victim)
+			return victim;
+		if (!in_smallbin_range(nb)) {
+			victim = largebin_best_fit(av, idx, nb);
+			if (victim) {
+				unlink_chunk(av, victim);
+				return split_off(av, victim, chunksize(victim), nb, 0);
+			}
+		}
+		victim = from_larger_bin(av, idx, nb);
+		if (victim)
+			return victim;
+		if (av->top && chunksize(av->top) >= nb + MINSIZE)
+			return from_top(av, nb);
+		if (av->have_fastchunks) {
+			/* Fast chunks may coalesce into something large enough. */
+			malloc_consolidate(av);
+			continue;
+		}
+		break;
+	}
+
+	/* Grow: a large request gets its own mapping, else the heap grows. */
+	if (nb >= mp.mmap_threshold && hl_count.mmapped_chunks < mp.n_mmaps_max) {
+		victim = mmap_chunk(nb, 0);
+		if (victim)
+			return victim;
+	}
+	if (grow_top(av, nb) == 0)
+		return from_top(av, nb);
+	errno = ENOMEM;
+	return NULL;
+}
+
+/* The checks every non-mmapped free makes before touching the heap. */
+static void check_free(struct arena *av, struct chunk *p, size_t size, const char *fn)
+{
+	struct chunk *next = chunk_at(p, size);
+
+	if (p == av->top)
+		hl_corrupt(fn, "double free detected", chunk2mem(p));
+	if (!arena_seg_of(av, p, CHUNK_HDR) || (av->top && p > av->top &&
+	    (char *)p < (char *)av->top + chunksize(av->top)))
+		hl_corrupt(fn, "invalid pointer", chunk2mem(p));
+	/* A size that runs past its segment or over top was overwritten. */
+	if (!arena_seg_of(av, p, size + CHUNK_HDR) || (p < av->top && next > av->top))
+		hl_corrupt(fn, "invalid size", chunk2mem(p));
+	if (!inuse_at(p, size))
+		hl_corrupt(fn, "double free detected", chunk2mem(p));
+	if (chunksize(next) < CHUNK_HDR || chunksize(next) > av->system_mem)
+		hl_corrupt(fn, "invalid next size", chunk2mem(p));
+}
+
+void arena_free(struct arena *av, struct chunk *p, const char *fn)
+{
+	size_t size = chunksize(p);
+	size_t arena_bit = av->index ? NON_MAIN_ARENA : 0;
+	struct chunk *next;
+
+	if (size < MINSIZE || !aligned_ok(size))
+		hl_corrupt(fn, "invalid size", chunk2mem(p));
+	if (!aligned_ok((uintptr_t)p) || (uintptr_t)p > -size)
+		hl_corrupt(fn, "invalid pointer", chunk2mem(p));
+	if (chunk_is_cached(p))
+		hl_corrupt(fn, "double free detected", chunk2mem(p));
+	check_free(av, p, size, fn);
+	if (mp.perturb)
+		memset(chunk2mem(p), mp.perturb, size - CHUNK_HDR);
+
+	if (size <= av->max_fast) {
+		unsigned fi = fastbin_index(size);
+
+		p->size |= CHUNK_CACHED;
+		p->fd = av->fastbins[fi];
+		av->fastbins[fi] = p;
+		av->have_fastchunks = 1;
+		return;
+	}
+
+	next = chunk_at(p, size);
+	if (!prev_inuse(p)) {
+		size_t prevsize = p->prev_size;
+
+		p = prev_chunk(p);
+		if (chunksize(p) != prevsize)
+			hl_corrupt(fn, "corrupted size vs. prev_size while consolidating", chunk2mem(p));
+		unlink_chunk(av, p);
+		size += prevsize;
+	}
+	if (next != av->top) {
+		size_t nextsize = chunksize(next);
+
+		if (!inuse_at(next, nextsize)) {
+			unlink_chunk(av, next);
+			size += nextsize;
+		} else {
+			clear_inuse_at(next, 0);
+		}
+		set_head(p, size | PREV_INUSE | arena_bit);
+		set_foot(p, size);
+		unsorted_push(av, p);
+	} else {
+		size += chunksize(next);
+		set_head(p, size | PREV_INUSE | arena_bit);
+		av->top = p;
+	}
+
+	/*
+	 * A large free: the fast bins may now coalesce into top, and top
+	 * may have grown past the trim threshold.
+	 */
+	if (size >= FASTBIN_CONSOLIDATION_THRESHOLD) {
+		if (av->have_fastchunks)
+			malloc_consolidate(av);
+		if (av->top && chunksize(av->top) >= mp.trim_threshold)
+			systrim(av, mp.top_pad);
+	}
+}
+
+/* Give the top's whole pages above pad back with a negative sbrk. */
+int systrim(struct arena *av, size_t pad)
+{
+	struct chunk *top = av->top;
+	size_t top_size, extra, released;
+	char *cur, *now;
+
+	if (!top || !av->contiguous || av->index != 0)
+		return 0;
+	top_size = chunksize(top);
+	if (top_size <= pad + MINSIZE)
+		return 0;
+	extra = ALIGN_DOWN(top_size - MINSIZE - 1 - pad, mp.pagesize);
+	if (extra == 0)
+		return 0;
+	cur = os_sbrk(0);
+	if (cur != (char *)top + top_size)
+		return 0;	/* someone else owns the break now */
+	os_sbrk(-(intptr_t)extra);
+	now = os_sbrk(0);
+	if (now == (char *)-1 || now >= cur)
+		return 0;
+	released = (size_t)(cur - now);
+	av->system_mem -= released;
+	set_head(top, (top_size - released) | PREV_INUSE);
+	av->seg[av->nseg - 1].end = (char *)top + (top_size - released);
+	os_note_trim(av, released);
+	COUNT_INC(trims);
+	return 1;
+}
+
+/* Free pages inside free chunks go back with madvise, then top is trimmed. */
+int arena_trim(struct arena *av, size_t pad)
+{
+	int released = 0;
+
+	if (av->have_fastchunks)
+		malloc_consolidate(av);
+	for (unsigned i = 1; i < NBINS; i++) {
+		struct chunk *bin = bin_at(av, i);
+
+		for (struct chunk *p = bin->fd; p != bin; p = p->fd) {
+			size_t size = chunksize(p);
+			uintptr_t lo = ALIGN_UP((uintptr_t)p + sizeof(struct chunk), mp.pagesize);
+			uintptr_t hi = ALIGN_DOWN((uintptr_t)p + size, mp.pagesize);
+
+			if (hi > lo && os_madvise_free((void *)lo, hi - lo) == 0)
+				released = 1;
+		}
+	}
+	return systrim(av, pad) | released;
+}
+
+/*
+ * Resize in place when the chunk itself, the next free chunk or top has
+ * room; otherwise allocate, copy and free. Returns the chunk now holding the
+ * data, or NULL (ENOMEM) leaving p untouched.
+ */
+struct chunk *arena_realloc(struct arena *av, struct chunk *p, size_t nb, const char *fn)
+{
+	size_t oldsize = chunksize(p);
+	size_t arena_bit = av->index ? NON_MAIN_ARENA : 0;
+	struct chunk *next = chunk_at(p, oldsize);
+	struct chunk *newp;
+	size_t newsize = oldsize;
+
+	if (oldsize < MINSIZE || !aligned_ok(oldsize) || (uintptr_t)p > -oldsize)
+		hl_corrupt(fn, "invalid old size", chunk2mem(p));
+	if (chunk_is_cached(p))
+		hl_corrupt(fn, "invalid pointer (freed chunk)", chunk2mem(p));
+	check_free(av, p, oldsize, fn);
+
+	if (oldsize < nb) {
+		if (next == av->top && oldsize + chunksize(next) >= nb + MINSIZE) {
+			/* Grow into top. */
+			size_t topsize = chunksize(next);
+
+			set_head_size(p, nb);
+			av->top = chunk_at(p, nb);
+			set_head(av->top, (oldsize + topsize - nb) | PREV_INUSE | arena_bit);
+			return p;
+		}
+		if (next != av->top && !inuse_at(next, chunksize(next)) &&
+		    oldsize + chunksize(next) >= nb) {
+			/* Grow into the free chunk that follows. */
+			newsize = oldsize + chunksize(next);
+			unlink_chunk(av, next);
+		} else {
+			newp = arena_malloc(av, nb, fn);
+			if (!newp)
+				return NULL;
+			memcpy(chunk2mem(newp), chunk2mem(p), oldsize - SIZE_SZ);
+			arena_free(av, p, fn);
+			return newp;
+		}
+	}
+
+	/* newsize >= nb: hand back the tail if it can stand as a chunk. */
+	if (newsize - nb < MINSIZE) {
+		set_head_size(p, newsize);
+		set_inuse_at(p, newsize);
+	} else {
+		struct chunk *rem = chunk_at(p, nb);
+
+		set_head_size(p, nb);
+		set_head(rem, (newsize - nb) | PREV_INUSE | arena_bit);
+		set_inuse_at(rem, newsize - nb);
+		arena_free(av, rem, fn);
+	}
+	return p;
+}
+
+/*
+ * A chunk of nb bytes whose memory is aligned to align (> MALLOC_ALIGNMENT):
+ * over-allocate, find the aligned spot, free the leading and trailing space.
+ */
+struct chunk *arena_memalign(struct arena *av, size_t align, size_t nb, const char *fn)
+{
+	size_t arena_bit = av->index ? NON_MAIN_ARENA : 0;
+	struct chunk *p;
+	char *mem;
+
+	if (nb + align + MINSIZE < nb)
+		return NULL;
+	if (nb >= mp.mmap_threshold && hl_count.mmapped_chunks < mp.n_mmaps_max) {
+		p = mmap_chunk(nb, align);
+		if (p)
+			return p;
+	}
+	p = arena_malloc(av, nb + align + MINSIZE, fn);
+	if (!p)
+		return NULL;
+	mem = chunk2mem(p);
+	if ((uintptr_t)mem % align) {
+		char *aligned = (char *)ALIGN_UP((uintptr_t)mem, align);
+		struct chunk *newp = mem2chunk(aligned);
+		size_t lead, newsize;
+
+		if ((size_t)((char *)newp - (char *)p) < MINSIZE)
+			newp = chunk_at(newp, align);
+		lead = (size_t)((char *)newp - (char *)p);
+		newsize = chunksize(p) - lead;
+		if (chunk_is_mmapped(p)) {
+			newp->prev_size = p->prev_size + lead;
+			set_head(newp, newsize | IS_MMAPPED);
+			return newp;
+		}
+		set_head(newp, newsize | PREV_INUSE | arena_bit);
+		set_inuse_at(newp, newsize);
+		set_head_size(p, lead);
+		arena_free(av, p, fn);
+		p = newp;
+	}
+	if (!chunk_is_mmapped(p)) {
+		size_t size = chunksize(p);
+
+		if (size - nb >= MINSIZE) {
+			struct chunk *rem = chunk_at(p, nb);
+
+			set_head(rem, (size - nb) | PREV_INUSE | arena_bit);
+			set_inuse_at(rem, size - nb);
+			set_head_size(p, nb);
+			arena_free(av, rem, fn);
+		}
+	}
+	return p;
+}

@@ -1,0 +1,42 @@
+# allocator/ — libheaplab.so, the full allocator (ptmalloc2's design), and its tests.
+
+ALLOC_SRCS := allocator/api.c allocator/arena.c allocator/bins.c allocator/check.c \
+	allocator/dump.c allocator/mmapped.c allocator/options.c allocator/os.c allocator/out.c
+ALLOC_OBJS := $(ALLOC_SRCS:%.c=$(BUILD)/pic/%.o)
+
+# Only the API is exported; TLS must be initial-exec (glibc's manual on
+# replacing malloc); the compiler must not turn malloc+memset into calloc
+# inside calloc itself.
+ALLOC_CFLAGS := -fvisibility=hidden -ftls-model=initial-exec $(SDT_INC) \
+	-fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc -fno-builtin-free \
+	-fno-semantic-interposition
+# nodelete: pointers we handed out must stay freeable even if someone
+# dlcloses us; defs: no undefined symbol may slip through.
+ALLOC_LDFLAGS := -Wl,-z,nodelete -Wl,-z,defs -Wl,-z,now
+
+$(ALLOC_OBJS): LIB_CFLAGS += $(ALLOC_CFLAGS)
+
+ALL += $(BUILD)/libheaplab.so
+INSTALL_LIBS += $(BUILD)/libheaplab.so
+
+$(BUILD)/libheaplab.so: $(ALLOC_OBJS)
+	$(CC) $(LIB_LDFLAGS) $(ALLOC_LDFLAGS) -o $@ $(ALLOC_OBJS)
+
+# Tests. sizes is a plain unit test (sanitizers welcome); the others run with
+# libheaplab.so preloaded, so they are built without sanitizers.
+ALLOC_PRELOAD_TESTS := $(addprefix $(BUILD)/tests/allocator/,api behaviour corrupt)
+TESTS += $(BUILD)/tests/allocator/sizes $(ALLOC_PRELOAD_TESTS) \
+	allocator/tests/programs.t allocator/tests/options.t allocator/tests/library.t
+
+$(BUILD)/tests/allocator/sizes: $(BUILD)/obj/allocator/tests/sizes.o $(BUILD)/obj/allocator/bins.o
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOL_LDFLAGS) -o $@ $^
+
+$(ALLOC_PRELOAD_TESTS): $(BUILD)/tests/allocator/%: allocator/tests/%.c allocator/tests/preload.h \
+		allocator/include/heaplab.h lab/tests/tap.h $(BUILD)/libheaplab.so
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) $(WARN) -std=gnu11 -D_GNU_SOURCE -fno-builtin -Wno-alloc-size-larger-than -Wno-use-after-free \
+		-I. -o $@ $< -ldl
+
+# The shell tests run the C programs above.
+check: $(ALLOC_PRELOAD_TESTS)

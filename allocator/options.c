@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+/*
+ * options.c — HEAPLAB_OPTIONS, read once at start-up:
+ *
+ *   HEAPLAB_OPTIONS=mmap_threshold=256k,trim_threshold=1m,top_pad=0,check=1
+ *
+ * Keys: mmap_threshold, trim_threshold, top_pad (bytes; k/m/g suffixes are
+ * KiB/MiB/GiB; 0x for hex), mmap_max, arena_max, max_fast (a request size,
+ * 0..160), perturb (a byte), check and dump_at_exit (0 or 1). Setting any of
+ * the first four turns the dynamic mmap threshold off, as mallopt does.
+ * A bad item is reported once on stderr and ignored. Nothing here allocates:
+ * this runs inside the first malloc.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "allocator/arena.h"
+#include "allocator/out.h"
+
+enum opt_kind { OPT_SIZE, OPT_INT, OPT_BOOL };
+
+static const struct option_def {
+	const char *name;
+	enum opt_kind kind;
+	uint64_t max;
+} option_defs[] = {
+	{ "mmap_threshold", OPT_SIZE, DEFAULT_MMAP_THRESHOLD_MAX },
+	{ "trim_threshold", OPT_SIZE, PTRDIFF_MAX },
+	{ "top_pad", OPT_SIZE, 1UL << 40 },
+	{ "mmap_max", OPT_INT, 1 << 30 },
+	{ "arena_max", OPT_INT, 1 << 20 },
+	{ "max_fast", OPT_INT, MAX_FAST_SIZE },
+	{ "perturb", OPT_INT, 255 },
+	{ "check", OPT_BOOL, 1 },
+	{ "dump_at_exit", OPT_BOOL, 1 },
+};
+
+static void complain(const char *what, const char *item, size_t len)
+{
+	struct out o;
+	char quoted[128];
+
+	if (len > sizeof(quoted) - 1)
+		len = sizeof(quoted) - 1;
+	memcpy(quoted, item, len);
+	quoted[len] = '\0';
+	out_init(&o, 2);
+	out_str(&o, "heaplab: HEAPLAB_OPTIONS: ");
+	out_str(&o, what);
+	out_str(&o, " '");
+	out_str(&o, quoted);
+	out_str(&o, "' (ignored)\n");
+	out_flush(&o);
+}
+
+/* A number with an optional k/m/g suffix; -1 if it is not one. */
+static int parse_number(const char *s, size_t len, int suffixes, uint64_t *out)
+{
+	uint64_t v = 0, base = 10, shift = 0;
+	size_t i = 0;
+
+	if (len == 0)
+		return -1;
+	if (len > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		i = 2;
+	}
+	if (suffixes && base == 10) {
+		switch (s[len - 1]) {
+		case 'k': case 'K': shift = 10; len--; break;
+		case 'm': case 'M': shift = 20; len--; break;
+		case 'g': case 'G': shift = 30; len--; break;
+		}
+	}
+	if (i == len)
+		return -1;
+	for (; i < len; i++) {
+		unsigned d;
+		char c = s[i];
+
+		if (c >= '0' && c <= '9')
+			d = (unsigned)(c - '0');
+		else if (base == 16 && c >= 'a' && c <= 'f')
+			d = (unsigned)(c - 'a' + 10);
+		else if (base == 16 && c >= 'A' && c <= 'F')
+			d = (unsigned)(c - 'A' + 10);
+		else
+			return -1;
+		if (v > (UINT64_MAX - d) / base)
+			return -1;
+		v = v * base + d;
+	}
+	if (shift && v > (UINT64_MAX >> shift))
+		return -1;
+	*out = v << shift;
+	return 0;
+}
+
+static void apply(const char *name, uint64_t v)
+{
+	if (!strcmp(name, "mmap_threshold")) {
+		mp.mmap_threshold = v;
+		mp.no_dyn_threshold = 1;
+	} else if (!strcmp(name, "trim_threshold")) {
+		mp.trim_threshold = v;
+		mp.no_dyn_threshold = 1;
+	} else if (!strcmp(name, "top_pad")) {
+		mp.top_pad = v;
+		mp.no_dyn_threshold = 1;
+	} else if (!strcmp(name, "mmap_max")) {
+		mp.n_mmaps_max = (int)v;
+		mp.no_dyn_threshold = 1;
+	} else if (!strcmp(name, "arena_max")) {
+		mp.arena_max = v;
+	} else if (!strcmp(name, "max_fast")) {
+		mp.max_fast = v;
+	} else if (!strcmp(name, "perturb")) {
+		mp.perturb = (int)v;
+	} else if (!strcmp(name, "check")) {
+		mp.check = (int)v;
+	} else if (!strcmp(name, "dump_at_exit")) {
+		mp.dump_at_exit = (int)v;
+	}
+}
+
+static void parse_item(const char *item, size_t len)
+{
+	const char *eq = memchr(item, '=', len);
+	size_t klen = eq ? (size_t)(eq - item) : len;
+
+	for (size_t i = 0; i < sizeof(option_defs) / sizeof(option_defs[0]); i++) {
+		const struct option_def *d = &option_defs[i];
+		uint64_t v;
+
+		if (strlen(d->name) != klen || memcmp(d->name, item, klen))
+			continue;
+		if (!eq) {
+			complain("missing value in", item, len);
+			return;
+		}
+		if (parse_number(eq + 1, len - klen - 1, d->kind == OPT_SIZE, &v) || v > d->max) {
+			complain("bad value in", item, len);
+			return;
+		}
+		apply(d->name, v);
+		return;
+	}
+	complain("unknown option", item, len);
+}
+
+void options_init(void)
+{
+	const char *s = getenv("HEAPLAB_OPTIONS");
+
+	while (s && *s) {
+		const char *end = strchr(s, ',');
+		size_t len = end ? (size_t)(end - s) : strlen(s);
+
+		if (len)
+			parse_item(s, len);
+		s = end ? end + 1 : NULL;
+	}
+}

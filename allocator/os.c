@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+/*
+ * os.c — the allocator's whole conversation with the kernel. No other file
+ * calls sbrk, mmap, munmap, mremap or madvise: every request for memory, and
+ * every give-back, has one home here, one counter and one USDT probe
+ * (provider heaplab), so a tracer sees each with its arguments and result.
+ *
+ *   heaplab:sbrk          (increment, old break or -1)
+ *   heaplab:mmap          (length, address or 0)
+ *   heaplab:munmap        (address, length, result)
+ *   heaplab:mremap        (old address, old length, new length, new address or 0)
+ *   heaplab:madvise       (address, length, advice, result)
+ *   heaplab:heap_grow     (arena, bytes added, heap bytes now)
+ *   heaplab:heap_trim     (arena, bytes released, heap bytes now)
+ *   heaplab:mmap_threshold (new mmap threshold, new trim threshold)
+ */
+#include <sys/mman.h>
+#include <sys/sdt.h>
+#include <unistd.h>
+
+#include "allocator/arena.h"
+
+void *os_sbrk(intptr_t incr)
+{
+	void *old = sbrk(incr);
+
+	if (incr != 0) {	/* sbrk(0) is answered from libc's cache */
+		COUNT_INC(sbrk);
+		STAP_PROBE2(heaplab, sbrk, incr, old);
+	}
+	return old;
+}
+
+void *os_mmap(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	COUNT_INC(mmap);
+	if (p == MAP_FAILED)
+		p = NULL;
+	STAP_PROBE2(heaplab, mmap, len, p);
+	return p;
+}
+
+int os_munmap(void *addr, size_t len)
+{
+	int rc = munmap(addr, len);
+
+	COUNT_INC(munmap);
+	STAP_PROBE3(heaplab, munmap, addr, len, rc);
+	return rc;
+}
+
+void *os_mremap(void *old, size_t oldlen, size_t newlen)
+{
+	void *p = mremap(old, oldlen, newlen, MREMAP_MAYMOVE);
+
+	COUNT_INC(mremap);
+	if (p == MAP_FAILED)
+		p = NULL;
+	STAP_PROBE4(heaplab, mremap, old, oldlen, newlen, p);
+	return p;
+}
+
+/* Free pages inside the heap: the kernel drops them, the range stays mapped. */
+int os_madvise_free(void *addr, size_t len)
+{
+	int rc = madvise(addr, len, MADV_DONTNEED);
+
+	COUNT_INC(madvise);
+	STAP_PROBE4(heaplab, madvise, addr, len, MADV_DONTNEED, rc);
+	return rc;
+}
+
+void os_note_heap_grow(struct arena *av, size_t bytes)
+{
+	COUNT_INC(heap_grows);
+	STAP_PROBE3(heaplab, heap_grow, av->index, bytes, av->system_mem);
+}
+
+void os_note_trim(struct arena *av, size_t bytes)
+{
+	STAP_PROBE3(heaplab, heap_trim, av->index, bytes, av->system_mem);
+}
+
+void os_note_threshold(size_t mmap_threshold, size_t trim_threshold)
+{
+	STAP_PROBE2(heaplab, mmap_threshold, mmap_threshold, trim_threshold);
+}

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: MIT
+/*
+ * behaviour.c — where chunks land, asserted through the heap dump, with
+ * libheaplab.so preloaded: fast bins and their consolidation, the unsorted
+ * bin sorted into small and large bins, best fit in a large bin; then the
+ * kernel side: the dynamic mmap threshold, trimming the top, malloc_trim.
+ */
+#include <malloc.h>
+#include <stdint.h>
+
+#include "lab/tests/tap.h"
+#include "allocator/tests/preload.h"
+
+static int is(const char *got, const char *want, const char *what)
+{
+	int r = ok(strcmp(got, want) == 0, "%s: %s", what, want);
+
+	if (!r)
+		diag("got '%s'", got);
+	return r;
+}
+
+/* Consecutive allocations from top sit back to back. */
+static int adjacent(void *a, void *b, size_t chunk)
+{
+	return (char *)b == (char *)a + chunk;
+}
+
+static void test_fastbins(void)
+{
+	malloc_trim(0);
+	void *guard0 = malloc(100), *a[5], *guard1, *big;
+	size_t size;
+	int adj = 1;
+
+	for (int i = 0; i < 5; i++)
+		a[i] = malloc(100);		/* chunk 112: fast bin 5 */
+	guard1 = malloc(100);
+	for (int i = 1; i < 5; i++)
+		adj &= adjacent(a[i - 1], a[i], 112);
+	ok(adj, "five 100-byte requests from top are adjacent 112-byte chunks");
+	for (int i = 0; i < 5; i++)
+		free(a[i]);
+	is(chunk_state(a[0], &size), "free fast[5]", "a freed 112-byte chunk goes to a fast bin");
+	is(chunk_state(a[4], NULL), "free fast[5]", "so does its neighbour (no coalescing)");
+	big = malloc(2000);			/* a large request consolidates */
+	is(chunk_state(a[0], &size), "free small[35]", "after a large request the five coalesced into small bin 35");
+	ok(size == 560, "... as one 560-byte chunk (%zu)", size);
+	is(chunk_state(a[1], NULL), "", "... and the chunk at a[1] no longer exists");
+	/* The exact small bin serves the next request of that size. */
+	{
+		void *p = malloc(552);
+
+		ok(p == a[0], "malloc(552) takes the 560-byte chunk from small bin 35");
+		free(p);
+	}
+	free(big);
+	free(guard0);
+	free(guard1);
+}
+
+/*
+ * Each scenario starts from a heap whose free memory is all in top: the
+ * previous one freed everything, and malloc_trim consolidates the fast bins.
+ */
+static void test_unsorted_sorting(void)
+{
+	malloc_trim(0);
+	void *x = malloc(600), *g1 = malloc(100), *y = malloc(1500), *g2 = malloc(100), *big;
+
+	ok(adjacent(x, g1, 608) && adjacent(g1, y, 112) && adjacent(y, g2, 1520),
+	   "four requests from top are adjacent");
+
+	free(x);
+	free(y);
+	is(chunk_state(x, NULL), "free unsorted", "a freed 608-byte chunk waits in the unsorted bin");
+	is(chunk_state(y, NULL), "free unsorted", "so does a 1520-byte one");
+	big = malloc(3000);	/* fits neither: both get sorted on the way */
+	is(chunk_state(x, NULL), "free small[38]", "the next malloc sorts the 608-byte chunk into small bin 38");
+	is(chunk_state(y, NULL), "free large[71]", "and the 1520-byte chunk into large bin 71");
+	free(big);
+	free(g1);
+	free(g2);
+}
+
+static void test_large_best_fit(void)
+{
+	malloc_trim(0);
+	/* Chunks of 3152, 3456 and 3328 bytes, kept apart by live guards. */
+	void *a = malloc(3144), *g1 = malloc(40), *b = malloc(3448), *g2 = malloc(40);
+	void *c = malloc(3320), *g3 = malloc(40), *sorter, *p;
+	size_t size;
+
+	ok(adjacent(a, g1, 3152) && adjacent(g1, b, 48) && adjacent(b, g2, 3456) &&
+	   adjacent(g2, c, 48) && adjacent(c, g3, 3328), "six requests from top are adjacent");
+
+	free(a);
+	free(b);
+	free(c);
+	sorter = malloc(6000);
+	is(chunk_state(a, NULL), "free large[97]", "3152-byte chunk sorted into large bin 97");
+	is(chunk_state(b, NULL), "free large[97]", "3456-byte chunk too");
+	is(chunk_state(c, NULL), "free large[97]", "3328-byte chunk too");
+	p = malloc(3200);	/* chunk 3216 */
+	ok(p == c, "malloc(3200) takes the best fit, the 3328-byte chunk (not the largest, not the first)");
+	is(chunk_state((char *)c + 3216, &size), "free unsorted", "the 112-byte remainder goes to the unsorted bin");
+	ok(size == 112, "... with size 112 (%zu)", size);
+	is(chunk_state(b, NULL), "free large[97]", "the 3456-byte chunk stays in its bin");
+	free(p);
+	free(sorter);
+	free(g1);
+	free(g2);
+	free(g3);
+}
+
+static void test_dynamic_threshold(void)
+{
+	struct heaplab_stats a, b;
+	void *p;
+
+	a = stats();
+	ok(a.mmap_threshold == 128 * 1024, "the mmap threshold starts at 128 KiB");
+	p = malloc(1 << 20);
+	b = stats();
+	ok(b.mmapped_chunks == a.mmapped_chunks + 1 && b.mmap_calls == a.mmap_calls + 1,
+	   "malloc(1 MiB) is served by its own mmap");
+	free(p);
+	a = stats();
+	ok(a.munmap_calls == b.munmap_calls + 1 && a.mmapped_chunks == b.mmapped_chunks - 1,
+	   "freeing it unmaps it");
+	ok(a.mmap_threshold == (1 << 20) + 4096 && a.trim_threshold == 2 * a.mmap_threshold,
+	   "freeing it raised the threshold to its size, trim threshold to twice that (%llu)",
+	   (unsigned long long)a.mmap_threshold);
+	p = malloc(1 << 20);
+	b = stats();
+	ok(b.mmap_calls == a.mmap_calls, "the next malloc(1 MiB) comes from the heap");
+	free(p);
+	p = malloc(40 << 20);
+	free(p);
+	ok(stats().mmap_threshold == a.mmap_threshold, "freeing 40 MiB leaves it (32 MiB cap)");
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	p = malloc(1 << 20);
+	free(p);
+	ok(stats().mmap_threshold == 256 * 1024, "after mallopt(M_MMAP_THRESHOLD) the rule is off");
+}
+
+static void test_trim(void)
+{
+	char *brk0, *brk1, *brk2;
+	void *p;
+
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);	/* 8 MiB from the heap */
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+	malloc_trim(0);
+	brk0 = sbrk(0);
+	p = malloc(8 << 20);
+	brk1 = sbrk(0);
+	ok(brk1 >= brk0 + (7 << 20), "malloc(8 MiB) below the threshold moves the break up");
+	free(p);
+	brk2 = sbrk(0);
+	ok(brk2 < brk1 - (7 << 20), "freeing it trims top: the break goes down (%ld KiB)",
+	   (long)(brk1 - brk2) / 1024);
+
+	/* Trimming off: top stays, until malloc_trim. */
+	mallopt(M_TRIM_THRESHOLD, -1);
+	p = malloc(8 << 20);
+	brk1 = sbrk(0);
+	free(p);
+	ok(sbrk(0) == brk1, "with M_TRIM_THRESHOLD -1 the break stays up");
+	ok(malloc_trim(0) == 1 && (char *)sbrk(0) < brk1 - (7 << 20), "malloc_trim(0) brings it down");
+}
+
+/* Pages inside free chunks go back with madvise: no longer resident. */
+static void test_malloc_trim_pages(void)
+{
+	enum { N = 8, SZ = 64 * 1024 };
+	char *p[N];
+	long ps = sysconf(_SC_PAGESIZE);
+	unsigned char vec[32];
+	struct heaplab_stats a, b;
+	char *page;
+	int resident = 0;
+
+	for (int i = 0; i < N; i++) {
+		p[i] = malloc(SZ);
+		memset(p[i], 1, SZ);
+	}
+	for (int i = 0; i < N; i += 2)
+		free(p[i]);		/* kept apart by the odd ones */
+	a = stats();
+	ok(malloc_trim(0) == 1, "malloc_trim(0) reports memory released");
+	b = stats();
+	ok(b.madvise_calls >= a.madvise_calls + N / 2, "it madvised each free chunk (%llu calls)",
+	   (unsigned long long)(b.madvise_calls - a.madvise_calls));
+	page = (char *)(((uintptr_t)p[2] + 2 * ps) & ~(uintptr_t)(ps - 1));
+	if (mincore(page, 12 * (size_t)ps, vec) == 0)
+		for (int i = 0; i < 12; i++)
+			resident += vec[i] & 1;
+	ok(resident == 0, "the free chunk's inner pages are no longer resident (%d of 12)", resident);
+	ok(p[1][0] == 1 && p[1][SZ - 1] == 1, "live neighbours are untouched");
+	for (int i = 1; i < N; i += 2)
+		free(p[i]);
+}
+
+static void test_dump_format(void)
+{
+	const char *d = dump_text();
+
+	ok(strstr(d, "heaplab heap dump, pid ") == d, "the dump starts with its title");
+	ok(strstr(d, "arena 0 (main): heap ") != NULL, "it names the main arena");
+	ok(strstr(d, "  top\n") != NULL, "it shows the top chunk");
+	ok(strstr(d, "calls: malloc ") && strstr(d, "kernel: sbrk ") && strstr(d, "bytes: in-use "),
+	   "it ends with the counters");
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	preload_self(argv);
+	setvbuf(stdout, NULL, _IONBF, 0);	/* no stdio buffer appearing mid-test */
+	test_fastbins();
+	test_unsorted_sorting();
+	test_large_best_fit();
+	test_dump_format();
+	test_dynamic_threshold();
+	test_trim();
+	test_malloc_trim_pages();
+	return tap_done();
+}

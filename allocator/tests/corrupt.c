@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: MIT
+/*
+ * corrupt.c — heap corruption is reported and aborts, never goes on
+ * silently. Each case runs in a child (this program re-executed with the
+ * case's name, libheaplab.so preloaded): the child prints the pointer the
+ * report must name, corrupts the heap; the parent checks SIGABRT and the
+ * exact line "heaplab: FUNCTION(): PROBLEM (ptr=0x...)" on stderr.
+ */
+#include <malloc.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/wait.h>
+
+#include "lab/tests/tap.h"
+#include "allocator/tests/preload.h"
+
+/* Writing outside the objects is the point of this file. */
+#pragma GCC diagnostic ignored "-Warray-bounds"
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+
+static void expect_ptr(const void *p)
+{
+	printf("%p\n", p);
+	fflush(stdout);
+}
+
+static void *volatile sink;
+
+static void double_free_fast(void)
+{
+	char *p = malloc(24);
+
+	expect_ptr(p);
+	free(p);
+	free(p);
+}
+
+static void double_free_small(void)
+{
+	char *p = malloc(500);
+
+	sink = malloc(10);
+	expect_ptr(p);
+	free(p);
+	free(p);
+}
+
+static void double_free_top(void)
+{
+	char *p = malloc(5000);	/* the last chunk: freeing it feeds top */
+
+	expect_ptr(p);
+	free(p);
+	free(p);
+}
+
+static void invalid_stack(void)
+{
+	_Alignas(16) size_t fake[8] = { 0, 0x91 };	/* a plausible header */
+
+	expect_ptr(&fake[2]);
+	free(&fake[2]);
+}
+
+static void invalid_misaligned(void)
+{
+	char *p = malloc(100);
+
+	expect_ptr(p + 8);
+	free(p + 8);
+}
+
+static void invalid_interior(void)
+{
+	char *p = malloc(1000);
+
+	memset(p, 0, 1000);
+	expect_ptr(p + 512);
+	free(p + 512);
+}
+
+static void corrupt_size_large(void)
+{
+	char *p = malloc(100), *q = malloc(100);
+
+	sink = malloc(100);
+	((size_t *)q)[-1] = 0x10001;	/* an overflow from p: q claims 64 KiB */
+	expect_ptr(q);
+	free(q);
+	(void)p;
+}
+
+static void corrupt_size_zero(void)
+{
+	char *p = malloc(100), *q = malloc(100);
+
+	sink = malloc(100);
+	memset(p, 0, 112);		/* overruns into q's size word */
+	expect_ptr(q);
+	free(q);
+}
+
+static void corrupt_boundary_tag(void)
+{
+	char *p = malloc(500), *q = malloc(500);
+
+	sink = malloc(10);
+	free(p);
+	((size_t *)q)[-2] = 0x100;	/* q's prev_size: p's boundary tag */
+	expect_ptr(q - 0x100);		/* where the bad tag points */
+	free(q);
+}
+
+static void corrupt_links(void)
+{
+	char *p = malloc(500);
+
+	sink = malloc(10);
+	free(p);
+	((void **)p)[0] = (void *)0x4141414141414140;	/* use after free */
+	expect_ptr(p);
+	sink = malloc(500);
+}
+
+static void corrupt_top(void)
+{
+	char *p = malloc(100);	/* chunk of 112, top right after it */
+
+	*(size_t *)(p + 104) = ~(size_t)0xf | 1;	/* house of force */
+	expect_ptr(p + 112);
+	sink = malloc(1000);
+}
+
+/* Only HEAPLAB_OPTIONS=check=1 notices this before it does harm. */
+static void check_option(void)
+{
+	char *p = malloc(500), *g = malloc(10);
+
+	sink = g;
+	free(p);
+	((size_t *)g)[-2] = 0x40;	/* p's boundary tag */
+	expect_ptr(p);
+	sink = malloc(8);
+}
+
+static const struct corruption {
+	const char *name;
+	void (*run)(void);
+	const char *want;	/* the report without " (ptr=...)" */
+	const char *options;
+} cases[] = {
+	{ "double_free_fast", double_free_fast, "heaplab: free(): double free detected", NULL },
+	{ "double_free_small", double_free_small, "heaplab: free(): double free detected", NULL },
+	{ "double_free_top", double_free_top, "heaplab: free(): double free detected", NULL },
+	{ "invalid_stack", invalid_stack, "heaplab: free(): invalid pointer", NULL },
+	{ "invalid_misaligned", invalid_misaligned, "heaplab: free(): invalid pointer", NULL },
+	{ "invalid_interior", invalid_interior, "heaplab: free(): invalid size", NULL },
+	{ "corrupt_size_large", corrupt_size_large, "heaplab: free(): invalid size", NULL },
+	{ "corrupt_size_zero", corrupt_size_zero, "heaplab: free(): invalid size", NULL },
+	{ "corrupt_boundary_tag", corrupt_boundary_tag,
+	  "heaplab: free(): corrupted size vs. prev_size while consolidating", NULL },
+	{ "corrupt_links", corrupt_links, "heaplab: malloc(): unsorted double linked list corrupted", NULL },
+	{ "corrupt_top", corrupt_top, "heaplab: malloc(): corrupted top size", NULL },
+	{ "check_option", check_option, "heaplab: malloc(): heap check: boundary tag mismatch", "check=1" },
+};
+#define NCASES (sizeof(cases) / sizeof(cases[0]))
+
+static size_t read_all(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+	ssize_t r;
+
+	while (len < cap - 1 && (r = read(fd, buf + len, cap - 1 - len)) > 0)
+		len += (size_t)r;
+	buf[len] = '\0';
+	return len;
+}
+
+static void run_case(const struct corruption *c)
+{
+	int out[2], err[2], status;
+	char got_out[256], got_err[1024], want[512];
+	pid_t pid;
+
+	if (pipe(out) || pipe(err)) {
+		ok(0, "%s: pipes", c->name);
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		close(out[0]);
+		close(err[0]);
+		if (c->options)
+			setenv("HEAPLAB_OPTIONS", c->options, 1);
+		execl("/proc/self/exe", "corrupt", c->name, (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	close(err[1]);
+	read_all(out[0], got_out, sizeof(got_out));
+	read_all(err[0], got_err, sizeof(got_err));
+	close(out[0]);
+	close(err[0]);
+	waitpid(pid, &status, 0);
+	got_out[strcspn(got_out, "\n")] = '\0';
+	snprintf(want, sizeof(want), "%s (ptr=%s)\n", c->want, got_out);
+	ok(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "%s: the program aborts", c->name);
+	if (!ok(strcmp(got_err, want) == 0, "%s: reports '%s'", c->name, c->want))
+		diag("stderr: %s", got_err);
+}
+
+int main(int argc, char **argv)
+{
+	preload_self(argv);
+	if (argc == 2) {
+		setvbuf(stdout, NULL, _IONBF, 0);	/* stdio must not malloc mid-case */
+		for (size_t i = 0; i < NCASES; i++)
+			if (!strcmp(argv[1], cases[i].name)) {
+				cases[i].run();
+				return 0;	/* not detected */
+			}
+		return 2;
+	}
+	for (size_t i = 0; i < NCASES; i++)
+		run_case(&cases[i]);
+	return tap_done();
+}

@@ -1,0 +1,44 @@
+#!/bin/bash
+# HEAPLAB_OPTIONS: good options take effect, bad ones are reported once on
+# stderr and ignored, never a crash; dump_at_exit prints the heap dump.
+. "$(dirname "$0")/../../lab/tests/tap.sh"
+
+LIB=$B/libheaplab.so
+run() { LD_PRELOAD=$LIB HEAPLAB_OPTIONS=$1 perl -e "${2:-1}"; }
+
+err=$(run mmap_threshold=256k,trim_threshold=1m,top_pad=0,dump_at_exit=1 2>&1 >/dev/null)
+ok $? "good options: the program runs"
+like "$err" "thresholds: mmap 262144 trim 1048576 top_pad 0" "mmap_threshold, trim_threshold, top_pad take effect"
+like "$err" "^heaplab heap dump, pid [0-9]+" "dump_at_exit=1 prints the heap dump at exit"
+like "$err" "arena 0 \(main\): heap [0-9]+ bytes" "... with the arena"
+like "$err" "0x[0-9a-f]{16}  0x[0-9a-f]{16} +[0-9]+  in-use" "... its chunks"
+like "$err" "calls: malloc [1-9][0-9]* free [0-9]+" "... and the counters"
+
+err=$(run mmap_threshold=0x100000,top_pad=4K,dump_at_exit=1 2>&1 >/dev/null)
+like "$err" "thresholds: mmap 1048576 trim [0-9]+ top_pad 4096" "hex values and suffixes"
+
+out=$(run bogus=1,mmap_threshold=lots,check=2,dump_at_exit,mmap_threshold=64m,,top_pad=1k 'print "ran\n"' 2>"$TMP/err")
+rc=$?
+is "$rc" 0 "bad options: the program still runs, exit 0"
+is "$out" "ran" "... with its normal output"
+err=$(cat "$TMP/err")
+like "$err" "^heaplab: HEAPLAB_OPTIONS: unknown option 'bogus=1' \(ignored\)" "unknown option reported"
+like "$err" "bad value in 'mmap_threshold=lots' \(ignored\)" "bad number reported"
+like "$err" "bad value in 'check=2' \(ignored\)" "out-of-range boolean reported"
+like "$err" "missing value in 'dump_at_exit' \(ignored\)" "missing value reported"
+like "$err" "bad value in 'mmap_threshold=64m' \(ignored\)" "a threshold above 32 MiB reported"
+is "$(wc -l < "$TMP/err")" 5 "each bad item reported once, nothing else printed"
+
+err=$(LD_PRELOAD=$LIB HEAPLAB_OPTIONS=bogus perl -e 'if (fork) { wait } else { my @a = (1) x 100000; }' 2>&1)
+is "$(printf '%s\n' "$err" | grep -c bogus)" 1 "reported once even when the program forks"
+err=$(LD_PRELOAD=$LIB HEAPLAB_OPTIONS=bogus /bin/true 2>&1)
+like "$err" "unknown option 'bogus'" "reported even by a program that never calls malloc"
+
+# Options that change the algorithm keep programs correct.
+want=$(python3 -c 'import json; print(len(json.dumps([str(i) * (i % 9) for i in range(60000)])))')
+for o in check=1 max_fast=0 max_fast=160 perturb=165 mmap_threshold=4096 top_pad=0,trim_threshold=0 mmap_max=0; do
+	got=$(LD_PRELOAD=$LIB HEAPLAB_OPTIONS=$o python3 -c 'import json; print(len(json.dumps([str(i) * (i % 9) for i in range(60000)])))' 2>&1)
+	is "$got" "$want" "python3 with $o gives the same output"
+done
+
+done_testing
