@@ -16,7 +16,8 @@
  *   void   heaplab_phase_stats(struct heaplab_phase_stats *out)
  *                                       a consistent copy of the counters
  *   size_t heaplab_phase_walk(struct heaplab_chunk *out, size_t max)
- *                                       the chunks in heap order: fills at
+ *                                       the chunks in address order (phase
+ *                                       6: then the mmapped ones): fills at
  *                                       most MAX entries, returns how many
  *                                       chunks there are (call with 0 to size)
  *   void   heaplab_phase_dump(int fd)   the same, as text on FD:
@@ -26,7 +27,8 @@
  *                                       (MAGIC is ok, BAD, or - when the
  *                                       phase keeps none)
  *
- * None of them allocates, so they may be called at any point.
+ * None of them allocates, so they may be called at any point. Phase 1
+ * reports every chunk as used (its free does nothing) and keeps no magic.
  */
 #ifndef HEAPLAB_PHASE_H
 #define HEAPLAB_PHASE_H
@@ -37,16 +39,19 @@
 /* Bumped whenever a struct below changes layout. */
 #define HEAPLAB_PHASE_ABI	1
 
-/* Counters, all since the process started. Fields a phase has no use for stay 0. */
+/*
+ * Counters, all since the process started. A field a phase has no use for
+ * stays 0 (phases 1-2 never search; only phase 6 mmaps).
+ */
 struct heaplab_phase_stats {
 	uint32_t abi;			/* HEAPLAB_PHASE_ABI */
 	uint32_t phase;			/* 1 … 6 */
-	uint32_t fit;			/* HEAPLAB_FIT_*: how free chunks are chosen */
+	uint32_t fit;			/* HEAPLAB_FIT_*: which free chunk */
 	uint32_t reserved;
-	uint64_t mmap_threshold;	/* requests of this many bytes or more are mmapped; 0: never */
+	uint64_t mmap_threshold;	/* requests >= this are mmapped */
 
-	uint64_t mallocs;		/* chunks handed out (every malloc-family call that succeeded) */
-	uint64_t frees;			/* chunks given back (free, realloc that moved) */
+	uint64_t mallocs;		/* chunks handed out */
+	uint64_t frees;			/* chunks given back */
 	uint64_t bytes_requested;	/* sum of the sizes asked for */
 
 	uint64_t sbrk_calls;		/* sbrk() calls that moved the break */
@@ -55,15 +60,15 @@ struct heaplab_phase_stats {
 
 	uint64_t searches;		/* free-list searches */
 	uint64_t nodes_traversed;	/* list nodes visited by all searches */
-	uint64_t last_traversed;	/* list nodes visited by the latest search */
+	uint64_t last_traversed;	/* ... by the latest search */
 	uint64_t splits;		/* free chunks split in two */
-	uint64_t merges;		/* neighbouring free chunks merged into one */
+	uint64_t merges;		/* free neighbours merged into one */
 
-	uint64_t heap_size;		/* bytes the break was moved by (the sbrk heap) */
+	uint64_t heap_size;		/* bytes the break was moved by */
 	uint64_t mapped_bytes;		/* bytes in mmapped chunks now */
-	uint64_t live_bytes;		/* usable bytes of the chunks in use now */
+	uint64_t live_bytes;		/* usable bytes of chunks in use now */
 	uint64_t peak_live_bytes;
-	uint64_t peak_footprint;	/* largest heap_size + mapped_bytes seen */
+	uint64_t peak_footprint;	/* top of heap_size + mapped_bytes */
 };
 
 enum {
@@ -77,13 +82,13 @@ struct heaplab_chunk {
 	uint64_t addr;			/* the payload: what malloc returned */
 	uint64_t size;			/* usable bytes of the payload */
 	uint32_t state;			/* HEAPLAB_CHUNK_* */
-	int32_t magic;			/* 1 intact, 0 broken, -1 the phase keeps none */
+	int32_t magic;			/* 1 intact, 0 broken, -1 none kept */
 };
 
 enum {
 	HEAPLAB_CHUNK_USED = 1,
 	HEAPLAB_CHUNK_FREE = 2,
-	HEAPLAB_CHUNK_MMAPPED = 3,	/* in use, in its own mapping (phase 6) */
+	HEAPLAB_CHUNK_MMAPPED = 3,	/* in use, in a mapping of its own */
 };
 
 /* The types of the functions, for dlsym() users. */

@@ -2,43 +2,45 @@
 /*
  * phase1.c — the dumbest malloc that works: a bump allocator on sbrk.
  *
- * The kernel gives a process one growable region for its heap: it starts
- * after the program's data and ends at the "program break". sbrk(n) moves the
- * break n bytes up and returns where it was, so the n bytes at the returned
- * address are new, zeroed memory that belongs to us. sbrk(0) just says where
- * the break is.
+ * One of heaplab's six teaching allocators: each is a working malloc (try
+ * LD_PRELOAD=build/phases/libphase1.so ls -l) that adds one idea to the
+ * one before, so that diff between two consecutive phases shows just that
+ * idea. The ideas so far:
  *
- * So malloc(n) is: move the break forward by n bytes (plus a little), return
- * the old break. Every request is one sbrk call (watch them with
- * `strace -e brk`). free() cannot give anything back: the break only moves
- * at its end, and the freed block is usually somewhere in the middle. So
- * free does nothing, and a program that frees and allocates in a loop makes
- * the heap grow without bound (phase 3 fixes this by reusing freed blocks).
+ * 1. Bump. The kernel gives a process one growable region for its heap; it
+ *    ends at the "program break". sbrk(n) moves the break n bytes up and
+ *    returns where it was, so the n bytes there are new, zeroed and ours
+ *    (sbrk(0) just says where the break is). The dumbest malloc that works
+ *    moves the break for every request: one sbrk call each (watch them with
+ *    `strace -e brk`). free cannot give anything back, since the break only
+ *    moves at its end and a freed block is usually in the middle: free does
+ *    nothing, and a program that frees and allocates in a loop grows the heap
+ *    without bound. Even so, each block's size must be kept (realloc copies
+ *    that many bytes, malloc_usable_size reports it): a size word sits just
+ *    before every block.
  *
- * One thing even this allocator must remember: the size of each block.
- * realloc must know how many bytes to copy and malloc_usable_size must answer,
- * so a size word sits just before every block:
+ * The chunk in this phase:
  *
  *   chunk ->  +----------+----------+
- *             | (unused) |   size   |   16 bytes: the size word, padded so
- *   mem   ->  +----------+----------+   that the payload stays 16-byte aligned
- *             |                     |
+ *             | (unused) |   size   |   the size word, in a 16-byte slot
+ *   mem   ->  +----------+----------+   <- what malloc returns
  *             |  payload: size      |   size = the request rounded up to 16
  *             |  bytes              |   (at least 16)
- *             |                     |
  *   next  ->  +---------------------+   the next chunk starts right here
  *
  * Why 16: malloc must return memory aligned for any type. On x86-64 that is
  * 16 bytes (long double, SSE vectors; glibc's own string functions rely on
  * it), so every payload starts at a multiple of 16 and is a multiple of 16
- * long, which keeps the next chunk's payload aligned too.
+ * long, which keeps the next chunk's payload aligned too. "chunk" is the
+ * allocator's whole block, "mem" the pointer the program gets: the names
+ * glibc's malloc.c uses.
  *
- * "chunk" is the allocator's whole block (size word + payload), "mem" the
- * pointer the program gets: the names glibc's malloc.c uses.
- *
+ * Every entry point takes one lock, so threads never see a half-made chunk.
  * Everything here runs inside the process being served, so nothing in this
- * file may call malloc: no stdio (printf allocates its buffers), messages are
- * formatted into stack buffers and written with write(2).
+ * file may call malloc: no stdio (printf allocates its buffers); messages
+ * are formatted into stack buffers and written with write(2). Besides the
+ * malloc API, the counters, a heap walk and a dump are exported for
+ * experiments: allocator/phases/phase.h.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -53,14 +55,14 @@
 #define EXPORT		__attribute__((visibility("default")))
 
 #define ALIGNMENT	16		/* every payload starts and ends here */
-#define MIN_PAYLOAD	16		/* malloc(0) still gets a unique pointer */
+#define MIN_PAYLOAD	16		/* malloc(0) still gets a pointer */
 
 /* ------------------------------------------------------------------ */
 /* The chunk                                                           */
 /* ------------------------------------------------------------------ */
 
-#define HDR		16		/* the size word's slot before the payload */
-#define ALIAS		1		/* size-word bit: see chunk_alloc_aligned() */
+#define HDR		16		/* the size word's slot */
+#define ALIAS		1		/* see chunk_alloc_aligned() */
 
 static size_t *size_word(void *mem)
 {
@@ -180,7 +182,7 @@ static void put_line(struct line *l, int fd)
 
 static char *heap_start;	/* the first chunk */
 static char *heap_top;		/* the break, where we left it */
-static char *walk_end;		/* end of the first contiguous run (see below) */
+static char *walk_end;		/* end of the first contiguous run */
 
 /*
  * Moves the break up by N bytes (a multiple of 16) and returns the old
@@ -285,7 +287,8 @@ static void *chunk_alloc_aligned(size_t align, size_t n)
 	raw = chunk_alloc(n + align + HDR);
 	if (!raw || !((uintptr_t)raw & (align - 1)))
 		return raw;
-	p = (char *)(((uintptr_t)raw + HDR + align - 1) & ~(uintptr_t)(align - 1));
+	p = (char *)(((uintptr_t)raw + HDR + align - 1) &
+		     ~(uintptr_t)(align - 1));
 	*size_word(p) = (size_t)(p - raw) | ALIAS;
 	return p;
 }
@@ -458,7 +461,7 @@ EXPORT void *calloc(size_t nmemb, size_t size)
 	return p;
 }
 
-/* realloc(NULL, n) is malloc(n); realloc(p, 0) frees p and returns NULL, as glibc's does. */
+/* realloc(NULL, n) is malloc(n); realloc(p, 0) frees p, returns NULL. */
 EXPORT void *realloc(void *p, size_t n)
 {
 	size_t have;

@@ -2,42 +2,56 @@
 /*
  * phase2.c — the metadata header: a struct hidden before every pointer.
  *
- * Phase 1 kept one size word before each block. Phase 2 makes that a real
- * header: a struct the allocator hides just before every pointer it returns.
- * malloc asks sbrk for the header plus the payload and returns the address
- * just past the header; free(p) steps back one header from p and finds
- * everything it needs to know about the block:
+ * One of heaplab's six teaching allocators: each is a working malloc (try
+ * LD_PRELOAD=build/phases/libphase2.so ls -l) that adds one idea to the
+ * one before, so that diff between two consecutive phases shows just that
+ * idea. The ideas so far:
+ *
+ * 1. Bump. The kernel gives a process one growable region for its heap; it
+ *    ends at the "program break". sbrk(n) moves the break n bytes up and
+ *    returns where it was, so the n bytes there are new, zeroed and ours
+ *    (sbrk(0) just says where the break is). The dumbest malloc that works
+ *    moves the break for every request: one sbrk call each (watch them with
+ *    `strace -e brk`). free cannot give anything back, since the break only
+ *    moves at its end and a freed block is usually in the middle: free does
+ *    nothing, and a program that frees and allocates in a loop grows the heap
+ *    without bound. Even so, each block's size must be kept (realloc copies
+ *    that many bytes, malloc_usable_size reports it): a size word sits just
+ *    before every block.
+ *
+ * 2. Header. The size word becomes a struct hidden just before every
+ *    pointer malloc returns: size, state (used or free) and a magic number,
+ *    0xDEADBEEF. malloc asks sbrk for header plus payload and returns the
+ *    address just past the header; free(p) steps back one header from p. The
+ *    magic proves that a pointer handed to free came from malloc and that
+ *    nothing wrote over the header (walk back from any pointer, in gdb
+ *    `x/8wx p-32`, and 0xdeadbeef is there); the state catches a double free.
+ *    The heap can now be walked, each header saying where the next chunk
+ *    starts. Still a bump allocator: free only marks the chunk free.
+ *
+ * The chunk in this phase:
  *
  *   chunk ->  +---------------------+
- *             | size                |   struct chunk, 16 bytes:
- *             | state  | magic      |   CHUNK_USED or CHUNK_FREE, 0xDEADBEEF
+ *             | size                |   struct chunk, 16 bytes
+ *             | state    | magic    |   CHUNK_USED or CHUNK_FREE, 0xDEADBEEF
  *   mem   ->  +---------------------+   <- what malloc returns
- *             |                     |
  *             |  payload: size      |   size = the request rounded up to 16
  *             |  bytes              |   (at least 16)
- *             |                     |
  *   next  ->  +---------------------+   the next chunk starts right here
- *
- * The magic number proves that a pointer handed to free really came from
- * malloc, and that nothing has written over the header: walk back from any
- * returned pointer (in gdb: x/4wx p-16) and 0xdeadbeef is there. free checks
- * it, and the state catches a double free, before either can corrupt the heap.
- *
- * Still a bump allocator: every request is one sbrk call, and free only marks
- * the chunk free (phase 3 reuses it). The heap can now be walked and its
- * chunks shown as used or free: each header says where the next one starts.
  *
  * Why 16: malloc must return memory aligned for any type. On x86-64 that is
  * 16 bytes (long double, SSE vectors; glibc's own string functions rely on
  * it), so every payload starts at a multiple of 16 and is a multiple of 16
- * long, which keeps the next chunk's payload aligned too.
+ * long, which keeps the next chunk's payload aligned too. "chunk" is the
+ * allocator's whole block, "mem" the pointer the program gets: the names
+ * glibc's malloc.c uses.
  *
- * "chunk" is the allocator's whole block (header + payload), "mem" the
- * pointer the program gets: the names glibc's malloc.c uses.
- *
+ * Every entry point takes one lock, so threads never see a half-made chunk.
  * Everything here runs inside the process being served, so nothing in this
- * file may call malloc: no stdio (printf allocates its buffers), messages are
- * formatted into stack buffers and written with write(2).
+ * file may call malloc: no stdio (printf allocates its buffers); messages
+ * are formatted into stack buffers and written with write(2). Besides the
+ * malloc API, the counters, a heap walk and a dump are exported for
+ * experiments: allocator/phases/phase.h.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -53,7 +67,7 @@
 #define EXPORT		__attribute__((visibility("default")))
 
 #define ALIGNMENT	16		/* every payload starts and ends here */
-#define MIN_PAYLOAD	16		/* malloc(0) still gets a unique pointer */
+#define MIN_PAYLOAD	16		/* malloc(0) still gets a pointer */
 
 /* ------------------------------------------------------------------ */
 /* The chunk                                                           */
@@ -199,7 +213,7 @@ static void put_line(struct line *l, int fd)
 
 static char *heap_start;	/* the first chunk */
 static char *heap_top;		/* the break, where we left it */
-static char *walk_end;		/* end of the first contiguous run (see below) */
+static char *walk_end;		/* end of the first contiguous run */
 
 /*
  * Moves the break up by N bytes (a multiple of 16) and returns the old
@@ -290,7 +304,7 @@ static void *chunk_alloc(size_t n)
 	return mem(c);
 }
 
-/* Marks the chunk free. A bump allocator still cannot reuse it: phase 3 will. */
+/* Marks the chunk free. A bump allocator cannot reuse it: phase 3 will. */
 static void chunk_free(void *p)
 {
 	struct chunk *c = chunk(p);
@@ -328,7 +342,8 @@ static void *chunk_alloc_aligned(size_t align, size_t n)
 	raw = chunk_alloc(n + align + HDR);
 	if (!raw || !((uintptr_t)raw & (align - 1)))
 		return raw;
-	p = (char *)(((uintptr_t)raw + HDR + align - 1) & ~(uintptr_t)(align - 1));
+	p = (char *)(((uintptr_t)raw + HDR + align - 1) &
+		     ~(uintptr_t)(align - 1));
 	alias = chunk(p);
 	alias->size = p - raw;
 	alias->state = CHUNK_ALIAS;
@@ -336,7 +351,7 @@ static void *chunk_alloc_aligned(size_t align, size_t n)
 	return p;
 }
 
-/* The payload a pointer from the malloc family belongs to, its header checked. */
+/* The payload a pointer from the malloc family belongs to, header checked. */
 static char *mem_of(void *p)
 {
 	struct chunk *c = chunk(p);
@@ -517,7 +532,7 @@ EXPORT void *calloc(size_t nmemb, size_t size)
 	return p;
 }
 
-/* realloc(NULL, n) is malloc(n); realloc(p, 0) frees p and returns NULL, as glibc's does. */
+/* realloc(NULL, n) is malloc(n); realloc(p, 0) frees p, returns NULL. */
 EXPORT void *realloc(void *p, size_t n)
 {
 	size_t have;

@@ -2,51 +2,75 @@
 /*
  * phase3.c — the free list: freed chunks are found again and reused.
  *
- * Phases 1 and 2 never reuse memory: a program that frees and allocates in
- * a loop grows the heap forever. Phase 3 links every chunk, used or free,
- * into one list in address order (the header gains a next pointer). free
- * marks the chunk free; malloc first searches the list for a free chunk big
- * enough and hands it out again, and only when none fits does it move the
- * break and append a new chunk to the list.
+ * One of heaplab's six teaching allocators: each is a working malloc (try
+ * LD_PRELOAD=build/phases/libphase3.so ls -l) that adds one idea to the
+ * one before, so that diff between two consecutive phases shows just that
+ * idea. The ideas so far:
  *
- *   heap_first                                             heap_last
- *       |                                                      |
- *       v                                                      v
- *   +--------+--------+   +--------+------------+   +--------+--------+
- *   | header |  used  |-->| header |    free    |-->| header |  used  |-->NULL
- *   +--------+--------+   +--------+------------+   +--------+--------+
+ * 1. Bump. The kernel gives a process one growable region for its heap; it
+ *    ends at the "program break". sbrk(n) moves the break n bytes up and
+ *    returns where it was, so the n bytes there are new, zeroed and ours
+ *    (sbrk(0) just says where the break is). The dumbest malloc that works
+ *    moves the break for every request: one sbrk call each (watch them with
+ *    `strace -e brk`). free cannot give anything back, since the break only
+ *    moves at its end and a freed block is usually in the middle: free does
+ *    nothing, and a program that frees and allocates in a loop grows the heap
+ *    without bound. Even so, each block's size must be kept (realloc copies
+ *    that many bytes, malloc_usable_size reports it): a size word sits just
+ *    before every block.
+ *
+ * 2. Header. The size word becomes a struct hidden just before every
+ *    pointer malloc returns: size, state (used or free) and a magic number,
+ *    0xDEADBEEF. malloc asks sbrk for header plus payload and returns the
+ *    address just past the header; free(p) steps back one header from p. The
+ *    magic proves that a pointer handed to free came from malloc and that
+ *    nothing wrote over the header (walk back from any pointer, in gdb
+ *    `x/8wx p-32`, and 0xdeadbeef is there); the state catches a double free.
+ *    The heap can now be walked, each header saying where the next chunk
+ *    starts. Still a bump allocator: free only marks the chunk free.
+ *
+ * 3. Free list. Every chunk, used or free, is linked into one list in
+ *    address order (the header gains a next pointer). free marks the chunk
+ *    free; malloc first searches the list for a free chunk big enough and
+ *    hands it out again, and only when none fits moves the break and appends
+ *    a new chunk. HEAPLAB_OPTIONS=fit=first (the default) takes the first
+ *    free chunk big enough and stops; fit=best walks the whole list for the
+ *    smallest. Both count the nodes they visit (nodes_traversed and
+ *    last_traversed in heaplab_phase_stats): the price of one list is that
+ *    every malloc walks past every chunk in use. A reused chunk is handed out
+ *    whole, however big.
+ *
+ * The chunk in this phase:
  *
  *   chunk ->  +---------------------+
- *             | size                |   struct chunk, 32 bytes:
- *             | state  | magic      |   CHUNK_USED or CHUNK_FREE, 0xDEADBEEF
+ *             | size                |   struct chunk, 32 bytes
+ *             | state    | magic    |   CHUNK_USED or CHUNK_FREE, 0xDEADBEEF
  *             | next                |   the next chunk in the list
  *             | (padding)           |   keeps the payload 16-byte aligned
  *   mem   ->  +---------------------+   <- what malloc returns
  *             |  payload: size      |   size = the request rounded up to 16
  *             |  bytes              |   (at least 16)
- *   next  ->  +---------------------+
+ *             +---------------------+
  *
- * Which free chunk? HEAPLAB_OPTIONS=fit=first (the default) takes the first
- * one that is big enough and stops searching; fit=best walks the whole list
- * for the smallest one that is big enough. Both count the nodes they visit
- * (heaplab_phase_stats: nodes_traversed, last_traversed), because that is
- * the price of one list: every malloc walks past every chunk in use.
- *
- * A reused chunk is handed out whole: 16 bytes asked of a free 512-byte
- * chunk take all 512 (phase 4 splits it). Two free neighbours stay two
- * chunks (phase 5 merges them).
+ *   heap_first                                            heap_last
+ *       v                                                     v
+ *   +--------+--------+   +--------+------------+   +--------+--------+
+ *   | header |  used  |-->| header |    free    |-->| header |  used  |--> NULL
+ *   +--------+--------+   +--------+------------+   +--------+--------+
  *
  * Why 16: malloc must return memory aligned for any type. On x86-64 that is
  * 16 bytes (long double, SSE vectors; glibc's own string functions rely on
  * it), so every payload starts at a multiple of 16 and is a multiple of 16
- * long, which keeps the next chunk's payload aligned too.
+ * long, which keeps the next chunk's payload aligned too. "chunk" is the
+ * allocator's whole block, "mem" the pointer the program gets: the names
+ * glibc's malloc.c uses.
  *
- * "chunk" is the allocator's whole block (header + payload), "mem" the
- * pointer the program gets: the names glibc's malloc.c uses.
- *
+ * Every entry point takes one lock, so threads never see a half-made chunk.
  * Everything here runs inside the process being served, so nothing in this
- * file may call malloc: no stdio (printf allocates its buffers), messages are
- * formatted into stack buffers and written with write(2).
+ * file may call malloc: no stdio (printf allocates its buffers); messages
+ * are formatted into stack buffers and written with write(2). Besides the
+ * malloc API, the counters, a heap walk and a dump are exported for
+ * experiments: allocator/phases/phase.h.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -62,7 +86,7 @@
 #define EXPORT		__attribute__((visibility("default")))
 
 #define ALIGNMENT	16		/* every payload starts and ends here */
-#define MIN_PAYLOAD	16		/* malloc(0) still gets a unique pointer */
+#define MIN_PAYLOAD	16		/* malloc(0) still gets a pointer */
 
 /* ------------------------------------------------------------------ */
 /* The chunk                                                           */
@@ -76,7 +100,7 @@ struct chunk {
 	size_t size;		/* payload bytes, a multiple of 16 */
 	uint32_t state;		/* CHUNK_USED, CHUNK_FREE, or CHUNK_ALIAS */
 	uint32_t magic;		/* MAGIC while the header is intact */
-	struct chunk *next;	/* the next chunk in the heap, in address order */
+	struct chunk *next;	/* the next chunk, in address order */
 } __attribute__((aligned(ALIGNMENT)));	/* keeps the payload aligned */
 
 #define HDR		sizeof(struct chunk)
@@ -280,7 +304,7 @@ static void read_options(void)
 /* Growing the heap: the only place that talks to the kernel           */
 /* ------------------------------------------------------------------ */
 
-static struct chunk *heap_first;	/* the list of every chunk, in address order */
+static struct chunk *heap_first;	/* every chunk, in address order */
 static struct chunk *heap_last;
 
 /*
@@ -445,7 +469,8 @@ static void *chunk_alloc_aligned(size_t align, size_t n)
 	raw = chunk_alloc(n + align + HDR);
 	if (!raw || !((uintptr_t)raw & (align - 1)))
 		return raw;
-	p = (char *)(((uintptr_t)raw + HDR + align - 1) & ~(uintptr_t)(align - 1));
+	p = (char *)(((uintptr_t)raw + HDR + align - 1) &
+		     ~(uintptr_t)(align - 1));
 	alias = chunk(p);
 	alias->size = p - raw;
 	alias->state = CHUNK_ALIAS;
@@ -453,7 +478,7 @@ static void *chunk_alloc_aligned(size_t align, size_t n)
 	return p;
 }
 
-/* The payload a pointer from the malloc family belongs to, its header checked. */
+/* The payload a pointer from the malloc family belongs to, header checked. */
 static char *mem_of(void *p)
 {
 	struct chunk *c = chunk(p);
@@ -535,7 +560,7 @@ static void dump_line(const struct heaplab_chunk *ch, void *arg)
 
 EXPORT const char heaplab_phase_name[] = PHASE_NAME;
 EXPORT const char heaplab_phase_idea[] =
-	"free list: every chunk in one list, malloc reuses a free one (first or best fit)";
+	"free list: all chunks in one list, malloc reuses a free one";
 
 EXPORT void heaplab_phase_stats(struct heaplab_phase_stats *out)
 {
@@ -631,7 +656,7 @@ EXPORT void *calloc(size_t nmemb, size_t size)
 	return p;
 }
 
-/* realloc(NULL, n) is malloc(n); realloc(p, 0) frees p and returns NULL, as glibc's does. */
+/* realloc(NULL, n) is malloc(n); realloc(p, 0) frees p, returns NULL. */
 EXPORT void *realloc(void *p, size_t n)
 {
 	size_t have;

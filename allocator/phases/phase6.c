@@ -1,101 +1,120 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * phase6.c — mmap for large blocks: big requests get a mapping of their
- * own, and free gives it back to the kernel.
+ * phase6.c — mmap for large blocks: each gets a mapping of its own,
+ * unmapped on free.
  *
- * Phases 1 and 2 never reuse memory: a program that frees and allocates in
- * a loop grows the heap forever. Phase 3 links every chunk, used or free,
- * into one list in address order (the header gains a next pointer). free
- * marks the chunk free; malloc first searches the list for a free chunk big
- * enough and hands it out again, and only when none fits does it move the
- * break and append a new chunk to the list.
+ * One of heaplab's six teaching allocators: each is a working malloc (try
+ * LD_PRELOAD=build/phases/libphase6.so ls -l) that adds one idea to the
+ * one before, so that diff between two consecutive phases shows just that
+ * idea. The ideas so far:
  *
- *   heap_first                                             heap_last
- *       |                                                      |
- *       v                                                      v
- *   +--------+--------+   +--------+------------+   +--------+--------+
- *   | header |  used  |-->| header |    free    |-->| header |  used  |-->NULL
- *   +--------+--------+   +--------+------------+   +--------+--------+
+ * 1. Bump. The kernel gives a process one growable region for its heap; it
+ *    ends at the "program break". sbrk(n) moves the break n bytes up and
+ *    returns where it was, so the n bytes there are new, zeroed and ours
+ *    (sbrk(0) just says where the break is). The dumbest malloc that works
+ *    moves the break for every request: one sbrk call each (watch them with
+ *    `strace -e brk`). free cannot give anything back, since the break only
+ *    moves at its end and a freed block is usually in the middle: free does
+ *    nothing, and a program that frees and allocates in a loop grows the heap
+ *    without bound. Even so, each block's size must be kept (realloc copies
+ *    that many bytes, malloc_usable_size reports it): a size word sits just
+ *    before every block.
+ *
+ * 2. Header. The size word becomes a struct hidden just before every
+ *    pointer malloc returns: size, state (used or free) and a magic number,
+ *    0xDEADBEEF. malloc asks sbrk for header plus payload and returns the
+ *    address just past the header; free(p) steps back one header from p. The
+ *    magic proves that a pointer handed to free came from malloc and that
+ *    nothing wrote over the header (walk back from any pointer, in gdb
+ *    `x/8wx p-32`, and 0xdeadbeef is there); the state catches a double free.
+ *    The heap can now be walked, each header saying where the next chunk
+ *    starts. Still a bump allocator: free only marks the chunk free.
+ *
+ * 3. Free list. Every chunk, used or free, is linked into one list in
+ *    address order (the header gains a next pointer). free marks the chunk
+ *    free; malloc first searches the list for a free chunk big enough and
+ *    hands it out again, and only when none fits moves the break and appends
+ *    a new chunk. HEAPLAB_OPTIONS=fit=first (the default) takes the first
+ *    free chunk big enough and stops; fit=best walks the whole list for the
+ *    smallest. Both count the nodes they visit (nodes_traversed and
+ *    last_traversed in heaplab_phase_stats): the price of one list is that
+ *    every malloc walks past every chunk in use. A reused chunk is handed out
+ *    whole, however big.
+ *
+ * 4. Splitting. A free chunk bigger than the request is split in two: the
+ *    front serves the request, the rest gets a header of its own right after
+ *    it and joins the list, free, as the very next node:
+ *
+ *      before:  | hdr |             free, 512                      |
+ *      after:   | hdr | used, 16 | hdr | free, 512 - 16 - 32 = 464 |
+ *
+ *    A rest too small for a header and the smallest payload is not worth a
+ *    chunk: the request takes it too.
+ *
+ * 5. Coalescing with boundary tags. free merges the chunk with each
+ *    neighbour that is free, so that no two free chunks ever touch (side by
+ *    side, each might be too small for a request both could serve together):
+ *
+ *      | A used | B free | C used |   free(A):   |    A+B free     | C used |
+ *
+ *    The neighbour after starts where our payload ends. The one before is
+ *    Knuth's trick, used by dlmalloc and glibc: a free chunk copies its size
+ *    into the last word of its payload, its footer, just before the next
+ *    header. So the word before any header gives the previous chunk's size,
+ *    and its header is that far back: found in O(1), without walking the
+ *    list. The footer exists only while a chunk is free (in use, those bytes
+ *    are the program's), so a chunk must know whether the word before it is a
+ *    footer at all: bit 0 of the size word, PREV_INUSE (sizes are multiples
+ *    of 16, so the low bits are spare), says the chunk before is in use.
+ *    glibc packs the same bit into its size field, and its prev_size word is
+ *    likewise valid only while the previous chunk is free. The first chunk
+ *    has PREV_INUSE set, so nobody looks before it.
+ *
+ * 6. mmap for large blocks. The sbrk heap only shrinks from its top, so a
+ *    big block freed in the middle stays the process's memory for good. A
+ *    request of mmap_threshold bytes or more (128 KiB by default, glibc's
+ *    starting value; HEAPLAB_OPTIONS=mmap_threshold=N, N in bytes with an
+ *    optional k, m or g) gets a mapping of its own: fresh zeroed pages, a
+ *    header at their start with state CHUNK_MMAPPED, the payload after it.
+ *    free sees that state and munmaps the mapping, so the memory goes back to
+ *    the kernel at once (watch with `strace -e mmap,munmap`). Mapped chunks
+ *    stay out of the heap list; a list of their own lets the dump show them.
+ *
+ * The chunk in this phase:
  *
  *   chunk ->  +---------------------+
- *             | size              |P|   struct chunk, 32 bytes: size and the
- *             | state  | magic      |   PREV_INUSE bit, CHUNK_USED or
- *             | next                |   CHUNK_FREE, 0xDEADBEEF, the next chunk
- *             | (padding)           |   in the list, padding to 16
+ *             | size              |P|   struct chunk, 32 bytes; P: PREV_INUSE
+ *             | state    | magic    |   CHUNK_USED or CHUNK_FREE, 0xDEADBEEF
+ *             | next                |   the next chunk in the list
+ *             | (padding)           |   keeps the payload 16-byte aligned
  *   mem   ->  +---------------------+   <- what malloc returns
  *             |  payload: size      |   size = the request rounded up to 16
  *             |  bytes              |   (at least 16)
  *             |            [footer] |   while free: a copy of size
- *   next  ->  +---------------------+
+ *             +---------------------+
  *
- * Which free chunk? HEAPLAB_OPTIONS=fit=first (the default) takes the first
- * one that is big enough and stops searching; fit=best walks the whole list
- * for the smallest one that is big enough. Both count the nodes they visit
- * (heaplab_phase_stats: nodes_traversed, last_traversed), because that is
- * the price of one list: every malloc walks past every chunk in use.
+ *   heap_first                                            heap_last
+ *       v                                                     v
+ *   +--------+--------+   +--------+------------+   +--------+--------+
+ *   | header |  used  |-->| header |    free    |-->| header |  used  |--> NULL
+ *   +--------+--------+   +--------+------------+   +--------+--------+
  *
- * Phase 4 stops wasting the rest of a reused chunk. Phase 3 handed a free
- * chunk out whole, so 16 bytes asked of a free 512-byte chunk took all 512.
- * Now a free chunk bigger than the request is split in two: the front serves
- * the request, and the rest gets a header of its own right after it and
- * joins the list, free, as the very next node:
- *
- *   before:  | hdr |             free, 512                      |
- *   after:   | hdr | used, 16 | hdr | free, 512 - 16 - 32 = 464 |
- *                              ^ mem(c) + 16: the new chunk's header
- *
- * A remainder too small for a header and the smallest payload is not worth
- * a chunk, so the request takes it too.
- *
- * Phase 5 merges free neighbours. Until now, freeing A and B that sit side
- * by side left two free chunks, neither big enough for a request that both
- * together could serve: the heap fragments and grows. Now free looks at both
- * neighbours in memory and merges the chunk with each one that is free, so
- * no two free chunks ever touch:
- *
- *   | A used | B free | C used |   free(A):   |    A+B free     | C used |
- *
- * The neighbour after is easy: it starts where our payload ends. The one
- * before is the trick (Knuth's boundary tags, as in dlmalloc and glibc): a
- * free chunk copies its size into the last word of its payload, its footer,
- * right before the next chunk's header. So from any header, the word just
- * before it gives the previous chunk's size, and its header is that far
- * back: found in O(1), without walking the list.
- *
- * The footer is only written while a chunk is free (a chunk in use lends
- * those bytes to the program), so a chunk must know whether the word before
- * it is a footer at all. Sizes are multiples of 16, which leaves the low
- * bits of the size word free: bit 0, PREV_INUSE, says the chunk before is
- * in use (glibc packs the same bit into its size field; its prev_size word
- * is likewise valid only while the previous chunk is free). The first chunk
- * has PREV_INUSE set, so nobody looks before it.
- *
- * Phase 6 gives large blocks their own mapping. The sbrk heap can only
- * shrink from its top, so a big block freed in the middle stays the
- * process's memory for good, and a big block that fits a free chunk only
- * loosely wastes the difference. A request of mmap_threshold bytes or more
- * (128 KiB by default, as glibc's starting value; HEAPLAB_OPTIONS=
- * mmap_threshold=N, with an optional k, m or g suffix) is served by mmap:
- * fresh zeroed pages, a header at their start with state CHUNK_MMAPPED, the
- * payload after it. free sees that state and munmaps the whole mapping, so
- * the memory goes back to the kernel at once (watch it with
- * `strace -e mmap,munmap`). Mapped chunks stay out of the heap list; a list
- * of their own lets the heap dump show them.
- *
- *   mapping -> | hdr: size, CHUNK_MMAPPED | payload ...    | (rest of page) |
- *              ^ page-aligned                 size = mapping length - header
+ *   mapping -> | header: CHUNK_MMAPPED | payload ...      | rest of the page |
+ *              ^ page-aligned            size = mapping length - header
  *
  * Why 16: malloc must return memory aligned for any type. On x86-64 that is
  * 16 bytes (long double, SSE vectors; glibc's own string functions rely on
  * it), so every payload starts at a multiple of 16 and is a multiple of 16
- * long, which keeps the next chunk's payload aligned too.
+ * long, which keeps the next chunk's payload aligned too. "chunk" is the
+ * allocator's whole block, "mem" the pointer the program gets: the names
+ * glibc's malloc.c uses.
  *
- * "chunk" is the allocator's whole block (header + payload), "mem" the
- * pointer the program gets: the names glibc's malloc.c uses.
- *
+ * Every entry point takes one lock, so threads never see a half-made chunk.
  * Everything here runs inside the process being served, so nothing in this
- * file may call malloc: no stdio (printf allocates its buffers), messages are
- * formatted into stack buffers and written with write(2).
+ * file may call malloc: no stdio (printf allocates its buffers); messages
+ * are formatted into stack buffers and written with write(2). Besides the
+ * malloc API, the counters, a heap walk and a dump are exported for
+ * experiments: allocator/phases/phase.h.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -112,22 +131,22 @@
 #define EXPORT		__attribute__((visibility("default")))
 
 #define ALIGNMENT	16		/* every payload starts and ends here */
-#define MIN_PAYLOAD	16		/* malloc(0) still gets a unique pointer */
+#define MIN_PAYLOAD	16		/* malloc(0) still gets a pointer */
 
 /* ------------------------------------------------------------------ */
 /* The chunk                                                           */
 /* ------------------------------------------------------------------ */
 
 #define MAGIC		0xDEADBEEFu	/* in every header we made */
-#define PREV_INUSE	1		/* size-word bit: the chunk before is in use */
+#define PREV_INUSE	1		/* size-word bit: chunk before in use */
 
 enum { CHUNK_USED = 1, CHUNK_FREE, CHUNK_ALIAS, CHUNK_MMAPPED };
 
 struct chunk {
-	size_t size;		/* payload bytes, a multiple of 16, | PREV_INUSE */
-	uint32_t state;		/* CHUNK_USED, CHUNK_FREE, CHUNK_ALIAS, CHUNK_MMAPPED */
+	size_t size;		/* payload bytes (16s) | PREV_INUSE */
+	uint32_t state;		/* CHUNK_USED, _FREE, _ALIAS or _MMAPPED */
 	uint32_t magic;		/* MAGIC while the header is intact */
-	struct chunk *next;	/* the next chunk in the heap, in address order */
+	struct chunk *next;	/* the next chunk, in address order */
 } __attribute__((aligned(ALIGNMENT)));	/* keeps the payload aligned */
 
 #define HDR		sizeof(struct chunk)
@@ -153,7 +172,7 @@ static struct chunk *next_chunk(struct chunk *c)
 	return (struct chunk *)(mem(c) + chunk_size(c));
 }
 
-/* The footer: the last word of C's payload, a copy of its size while C is free. */
+/* The footer: C's last payload word, a copy of its size while C is free. */
 static size_t *footer(struct chunk *c)
 {
 	return (size_t *)next_chunk(c) - 1;
@@ -309,7 +328,7 @@ static int is_word(const char *s, size_t len, const char *word)
 	return strlen(word) == len && !memcmp(s, word, len);
 }
 
-/* A size in bytes: decimal digits, then optionally k, m or g (KiB, MiB, GiB). */
+/* A size in bytes: decimal digits, then maybe k, m or g (KiB, MiB, GiB). */
 static int parse_size(const char *s, size_t len, size_t *out)
 {
 	unsigned shift = 0;
@@ -354,8 +373,8 @@ static void set_option(const char *entry, size_t len)
 			bad_option(entry, len, "fit is first or best");
 	} else if (is_word(entry, klen, "mmap_threshold")) {
 		if (!eq || !parse_size(val, vlen, &mmap_threshold))
-			bad_option(entry, len,
-				   "mmap_threshold is a size in bytes, e.g. 131072 or 128k");
+			bad_option(entry, len, "mmap_threshold is a size in "
+				   "bytes, e.g. 131072 or 128k");
 	}
 }
 
@@ -387,7 +406,7 @@ static void read_options(void)
 /* Growing the heap: the only place that talks to the kernel           */
 /* ------------------------------------------------------------------ */
 
-static struct chunk *heap_first;	/* the list of every chunk, in address order */
+static struct chunk *heap_first;	/* every chunk, in address order */
 static struct chunk *heap_last;
 
 /*
@@ -443,7 +462,7 @@ static struct chunk *chunk_map(size_t size)
 	stats.mmap_calls++;
 	stats.mapped_bytes += len;
 	note_footprint();
-	c->size = (len - HDR) | PREV_INUSE;	/* nothing before it to look at */
+	c->size = (len - HDR) | PREV_INUSE;	/* nothing before it */
 	c->state = CHUNK_MMAPPED;
 	c->magic = MAGIC;
 	c->next = mapped_first;
@@ -661,7 +680,7 @@ static void chunk_free(void *p)
 	if (!(c->size & PREV_INUSE)) {
 		n = prev_chunk(c);
 		if (n->magic != MAGIC || n->state != CHUNK_FREE || n->next != c)
-			bad_pointer("heap corrupted: no free chunk at the footer before", p);
+			bad_pointer("heap corrupted: bad footer before", p);
 		absorb(n, c);
 		c = n;
 	}
@@ -696,7 +715,8 @@ static void *chunk_alloc_aligned(size_t align, size_t n)
 	raw = chunk_alloc(n + align + HDR);
 	if (!raw || !((uintptr_t)raw & (align - 1)))
 		return raw;
-	p = (char *)(((uintptr_t)raw + HDR + align - 1) & ~(uintptr_t)(align - 1));
+	p = (char *)(((uintptr_t)raw + HDR + align - 1) &
+		     ~(uintptr_t)(align - 1));
 	alias = chunk(p);
 	alias->size = p - raw;
 	alias->state = CHUNK_ALIAS;
@@ -704,7 +724,7 @@ static void *chunk_alloc_aligned(size_t align, size_t n)
 	return p;
 }
 
-/* The payload a pointer from the malloc family belongs to, its header checked. */
+/* The payload a pointer from the malloc family belongs to, header checked. */
 static char *mem_of(void *p)
 {
 	struct chunk *c = chunk(p);
@@ -796,7 +816,7 @@ static void dump_line(const struct heaplab_chunk *ch, void *arg)
 
 EXPORT const char heaplab_phase_name[] = PHASE_NAME;
 EXPORT const char heaplab_phase_idea[] =
-	"mmap: requests above a threshold get their own mapping, munmapped on free";
+	"mmap: big requests get a mapping of their own, munmapped on free";
 
 EXPORT void heaplab_phase_stats(struct heaplab_phase_stats *out)
 {
@@ -892,7 +912,7 @@ EXPORT void *calloc(size_t nmemb, size_t size)
 	return p;
 }
 
-/* realloc(NULL, n) is malloc(n); realloc(p, 0) frees p and returns NULL, as glibc's does. */
+/* realloc(NULL, n) is malloc(n); realloc(p, 0) frees p, returns NULL. */
 EXPORT void *realloc(void *p, size_t n)
 {
 	size_t have;
