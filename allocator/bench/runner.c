@@ -304,6 +304,7 @@ struct run {
 	size_t line_len;
 	char err[1024];		/* the tail of stderr, for the reason */
 	size_t err_len;
+	char ignored[REASON_LEN - 20];	/* ld.so's "cannot be preloaded" line */
 	struct cell *cell;
 };
 
@@ -350,9 +351,36 @@ static void take_stdout(struct run *r, const char *buf, size_t n)
 	}
 }
 
+/*
+ * ld.so skips a preload it cannot load with a warning and runs the program
+ * anyway, on glibc's malloc: that would put glibc's numbers in another
+ * allocator's column. Its line is written once, before main, so one read
+ * holds it whole.
+ */
+static void spot_ignored_preload(struct run *r, const char *buf, size_t n)
+{
+	static const char needle[] = "cannot be preloaded";
+	const char *hit = memmem(buf, n, needle, sizeof(needle) - 1);
+	const char *start, *end;
+
+	if (!hit || r->ignored[0])
+		return;
+	for (start = hit; start > buf && start[-1] != '\n'; start--)
+		;
+	end = memchr(hit, '\n', n - (size_t)(hit - buf));
+	if (!end)
+		end = buf + n;
+	if ((size_t)(end - start) >= sizeof(r->ignored))
+		end = start + sizeof(r->ignored) - 1;
+	memcpy(r->ignored, start, (size_t)(end - start));
+	r->ignored[end - start] = '\0';
+}
+
 static void take_stderr(struct run *r, const char *buf, size_t n)
 {
 	size_t keep = sizeof(r->err) - 1;
+
+	spot_ignored_preload(r, buf, n);
 
 	if (n >= keep) {
 		memcpy(r->err, buf + n - keep, keep);
@@ -416,6 +444,12 @@ static void judge(struct run *r, int status, int timed_out)
 {
 	char what[64];
 
+	if (r->ignored[0]) {
+		r->failed = 1;
+		snprintf(r->reason, sizeof(r->reason), "preload ignored: %s",
+			 r->ignored);
+		return;
+	}
 	if (timed_out) {
 		snprintf(what, sizeof(what), "timeout after %.0f s", opt.timeout);
 	} else if (WIFSIGNALED(status)) {
@@ -733,23 +767,33 @@ struct table {
 	FILE *out;
 	int md;
 	int name_w;
+	char line[1024];	/* the row being built */
+	size_t len;
 };
 
 #define COL_W 18
 
 static void t_cell(struct table *t, const char *s, int first)
 {
+	size_t room = sizeof(t->line) - t->len;
+	int n;
+
 	if (t->md)
-		fprintf(t->out, "| %s ", s);
-	else if (first)
-		fprintf(t->out, "%-*s", t->name_w, s);
+		n = snprintf(t->line + t->len, room, "| %s ", s);
 	else
-		fprintf(t->out, "%-*s", COL_W, s);
+		n = snprintf(t->line + t->len, room, "%-*s",
+			     first ? t->name_w : COL_W, s);
+	t->len += n < 0 ? 0 : (size_t)n < room ? (size_t)n : room - 1;
 }
 
+/* Text rows end without the padding of their last cell. */
 static void t_end(struct table *t)
 {
-	fputs(t->md ? "|\n" : "\n", t->out);
+	while (!t->md && t->len && t->line[t->len - 1] == ' ')
+		t->len--;
+	t->line[t->len] = '\0';
+	fprintf(t->out, "%s%s\n", t->line, t->md ? "|" : "");
+	t->len = 0;
 }
 
 static void t_header(struct table *t, const char *first)

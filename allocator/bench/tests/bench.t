@@ -89,21 +89,27 @@ void free(void *p) { if (p != (void *)shared) __libc_free(p); }
 C
 cc -shared -fPIC -o "$TMP/libcrash.so" "$TMP/crash.c"; ok $? "crashing allocator built"
 cc -shared -fPIC -o "$TMP/liboverlap.so" "$TMP/overlap.c"; ok $? "overlapping allocator built"
+# ld.so ignores a preload it cannot load and runs on glibc: not a pass.
+echo junk >"$TMP/libjunk.so"
 printf '#!/bin/sh\necho "boom: bad input" >&2\nexit 3\n' >"$TMP/exit3"
 printf '#!/bin/sh\nsleep 30\n' >"$TMP/hang"
 chmod +x "$TMP/exit3" "$TMP/hang"
 start=$(date +%s)
-"$R" -n 1 -s 0.01 -t 1 --no-warmup -a glibc,"$TMP/libcrash.so","$TMP/liboverlap.so" \
+"$R" -n 1 -s 0.01 -t 1 --no-warmup \
+	-a glibc,"$TMP/libcrash.so","$TMP/liboverlap.so","$TMP/libjunk.so" \
 	-o "$O" "$W/churn" "$TMP/exit3" "$TMP/hang" >"$TMP/table" 2>/dev/null
 is $? 1 "a FAILED cell makes the runner exit 1"
 table=$(cat "$TMP/table")
-like "$table" $'\n''churn +[0-9.]+ s +FAILED \(SIGSEGV\) +FAILED \(exit 1\)' "crash and overlap FAILED in the churn row"
+like "$table" $'\n''churn +[0-9.]+ s +FAILED \(SIGSEGV\) +FAILED \(exit 1\) +FAILED \(preload ignored\)' \
+	"crash, overlap and an unloadable .so FAILED in the churn row"
+like "$table" "churn under junk FAILED: preload ignored: .*libjunk.so.* cannot be preloaded" \
+	"ld.so's complaint is the reason"
 like "$table" $'\n''exit3 +FAILED \(exit 3\)' "a workload's exit status shows"
 like "$table" $'\n''hang +FAILED \(timeout\)' "a hanging workload times out"
 like "$table" "churn under crash FAILED: SIGSEGV" "the crash is explained under the table"
 like "$table" "churn under overlap FAILED: exit 1: churn: block .* overwritten" "the workload's verification names the overlap"
 like "$table" "exit3 under glibc FAILED: exit 3: boom: bad input" "the workload's last stderr line is the reason"
-test $(($(date +%s) - start)) -lt 15; ok $? "the hang was cut short (3 cells, 1 s timeout)"
+test $(($(date +%s) - start)) -lt 15; ok $? "the hang was cut short (4 cells, 1 s timeout)"
 is "$(json_get "$O/results.json" '[w for w in d["workloads"] if w["name"] == "churn"][0]["results"]["crash"]["status"]')" \
 	"FAILED" "JSON: the crash is FAILED"
 like "$(json_get "$O/results.json" '[w for w in d["workloads"] if w["name"] == "churn"][0]["results"]["crash"]["reason"]')" \
