@@ -14,7 +14,10 @@
 #ifndef HEAPLAB_EXPERIMENT_H
 #define HEAPLAB_EXPERIMENT_H
 
+#include <stdint.h>
+
 #include "lab/heaplab.h"
+#include "lab/json.h"
 
 /* Every experiment, in the order a lab report presents them. */
 extern const struct hl_cmd *const hl_experiments[];
@@ -37,5 +40,27 @@ int hl_target_capture(const struct hl_alloc *alloc, char *const argv[],
  * 0x hex), or DFLT when the line is missing.
  */
 long long hl_out_value(const char *out, const char *key, long long dflt);
+
+/*
+ * A target run under `heaplab trace -e ptrace -f jsonl`: its events (the
+ * trace_end record taken out into complete/dropped) and its exit status.
+ */
+struct hl_trace {
+	struct json **ev;
+	size_t n, cap;
+	int complete;
+	int64_t dropped;
+	int status;
+};
+
+/* Runs ARGV traced with ALLOC; *OUT (if not NULL) gets its stdout. */
+int hl_trace_run(const struct hl_alloc *alloc, char *const argv[],
+		 struct hl_trace *t, char **out);
+void hl_trace_free(struct hl_trace *t);
+
+/* Reading events: kind name, a numeric argument, the causing call's seq. */
+const char *hl_ev_kind(const struct json *ev);
+int64_t hl_ev_arg(const struct json *ev, const char *name, int64_t dflt);
+int64_t hl_ev_cause_seq(const struct json *ev);
 
 #endif

@@ -90,7 +90,6 @@ static struct json *run_one(const char *name, const char *const *extra,
  */
 static const char *const not_yet[] = {
 	"recon (syscall census, the heap in the memory map, the break moving)",
-	"threshold (the mmap threshold found to the byte, for every allocator)",
 	"the phase experiments (preload, magic, fragment, split, coalesce, "
 	"progression)",
 	"fingerprint (every allocator side by side)",

@@ -152,6 +152,7 @@ static void render_arenas(struct doc *d, const struct json *r)
 		.x_label = "threads allocating at once", .y_label = "heaps",
 		.x_unit = SVG_COUNT, .y_unit = SVG_COUNT, .log_x = 1,
 		.nseries = nmi == n ? 2 : 1, .series = se, .marker_x = -1,
+		.marker_y = -1,
 	};
 	doc_figure(d, "arenas", svg_line_chart(&spec),
 		   "Distinct heaps holding the threads' blocks (log scale of "
@@ -177,9 +178,136 @@ static void render_arenas(struct doc *d, const struct json *r)
 		 "freelist.");
 }
 
+/* ---- threshold ---- */
+
+static const char *bytes(char *buf, size_t len, const struct json *v)
+{
+	if (json_type(v) != JSON_INT)
+		return "-";
+	snprintf(buf, len, "%lld", (long long)json_as_int(v, 0));
+	return buf;
+}
+
+static void threshold_table(struct doc *d, const struct json *allocs)
+{
+	struct doc_table *t = doc_table(d, 6, "allocator", "moves the break",
+					"threshold (B)", "its mapping (B)",
+					"dynamic", "cap (B)");
+	char a[32], b[32], c[32];
+
+	for (size_t i = 0; i < json_len(allocs); i++) {
+		const struct json *r = json_at(allocs, i);
+		int found = json_type(json_get(r, "threshold")) == JSON_INT;
+
+		doc_row(t, json_as_str(json_get(r, "allocator"), "?"),
+			json_as_bool(json_get(r, "moves_break"), 0) ? "yes" : "no",
+			found ? bytes(a, sizeof(a), json_get(r, "threshold")) :
+				"none",
+			bytes(b, sizeof(b), json_get(r, "mapping_length")),
+			!found ? "-" : json_as_bool(json_get(r, "dynamic"), 0) ?
+				"yes" : "no",
+			bytes(c, sizeof(c), json_get(r, "cap")));
+	}
+}
+
+static void threshold_figure(struct doc *d, const struct json *r)
+{
+	const struct json *steps = json_get(json_get(r, "search"), "steps");
+	size_t n = json_len(steps) < 64 ? json_len(steps) : 64;
+	double x[64], y[64];
+	struct svg_series se = { "request size probed", n, x, y };
+	struct svg_lines spec = {
+		.title = "The threshold search converging",
+		.x_label = "traced run", .y_label = "request size",
+		.x_unit = SVG_COUNT, .y_unit = SVG_BYTES, .log_y = 1,
+		.nseries = 1, .series = &se, .marker_x = -1,
+		.marker_y = json_as_num(json_get(r, "threshold"), -1),
+		.marker_label = "threshold found",
+	};
+
+	for (size_t i = 0; i < n; i++) {
+		x[i] = i + 1;
+		y[i] = json_as_num(json_get(json_at(steps, i), "size"), 1);
+	}
+	doc_figure(d, "threshold-search", svg_line_chart(&spec),
+		   "Each point is one traced run of the probe; the binary "
+		   "search halves the interval until one byte separates a "
+		   "size served from the heap and one served by mmap.");
+}
+
+static void render_threshold(struct doc *d, const struct json *res)
+{
+	const struct json *allocs = json_get(res, "allocators");
+	const struct json *g = json_at(allocs, 0);
+	const struct json *k = json_get(g, "knobs");
+	char a[32], b[32], c[32], m[32];
+
+	doc_para(d, DOC_QUESTION, "At what request size does malloc stop "
+		 "carving from the heap and ask the kernel for a mapping of "
+		 "its own?");
+	doc_para(d, DOC_METHOD, "A binary search over request sizes, every "
+		 "step a traced run of a probe that makes six unfreed mallocs "
+		 "of one size: the size counts as mmap-served when every "
+		 "malloc after the top ran out caused an mmap at least as "
+		 "long. The same search after freeing a mapped block of the "
+		 "same size finds the dynamic threshold's cap.");
+	threshold_table(d, allocs);
+	if (json_type(json_get(g, "threshold")) != JSON_INT) {
+		doc_para(d, DOC_RESULT, "%s: %s", json_as_str(json_get(g,
+			 "allocator"), "?"), json_as_str(json_get(json_get(g,
+			 "search"), "why"), "no threshold found"));
+		return;
+	}
+	threshold_figure(d, g);
+	if (json_type(json_get(g, "chunk")) == JSON_INT)
+		doc_para(d, DOC_RESULT, "%s maps malloc(%s) and up: the request "
+			 "plus its 8-byte size field, rounded up to 16, is a "
+			 "chunk of %s B, while one byte less needs %s B. The "
+			 "mapping itself is %s B, the chunk plus its header "
+			 "rounded up to whole pages.",
+			 json_as_str(json_get(g, "allocator"), "?"),
+			 bytes(a, sizeof(a), json_get(g, "threshold")),
+			 bytes(b, sizeof(b), json_get(g, "chunk")),
+			 bytes(c, sizeof(c), json_get(g, "chunk_below")),
+			 bytes(m, sizeof(m), json_get(g, "mapping_length")));
+	if (json_as_bool(json_get(g, "dynamic"), 0) &&
+	    json_type(json_get(g, "cap")) == JSON_INT)
+		doc_para(d, DOC_RESULT, "After a mapped block is freed, the "
+			 "same size comes from the heap: the free raised the "
+			 "threshold. That stops at a cap: malloc(%s) is still "
+			 "mapped right after a free of its own size; a freed "
+			 "mapping of %s B raises the threshold, one of %s B "
+			 "does not.", bytes(a, sizeof(a), json_get(g, "cap")),
+			 bytes(b, sizeof(b), json_get(g,
+				 "below_cap_mapping_length")),
+			 bytes(c, sizeof(c), json_get(g, "cap_mapping_length")));
+	if (k)
+		doc_para(d, DOC_RESULT, "GLIBC_TUNABLES=glibc.malloc."
+			 "mmap_threshold=%s moved the threshold to %s B, and "
+			 "mallopt(M_MMAP_THRESHOLD) to %s B; the dynamic rule "
+			 "was %s.", bytes(a, sizeof(a), json_get(k, "set_to")),
+			 bytes(b, sizeof(b), json_get(k, "tunable_threshold")),
+			 bytes(c, sizeof(c), json_get(k, "mallopt_threshold")),
+			 json_as_bool(json_get(k, "tunable_dynamic"), 1) ||
+			 json_as_bool(json_get(k, "mallopt_dynamic"), 1) ?
+			 "still on" : "then off");
+	doc_para(d, DOC_CONCLUSION, "Big blocks bypass the heap: they are "
+		 "mapped on malloc and unmapped on free, so their memory goes "
+		 "back to the kernel at once, at the price of a system call and "
+		 "fresh page faults every time, which is why glibc raises the "
+		 "threshold when it sees such blocks freed.");
+	doc_para(d, DOC_KERNEL, "An anonymous mapping gets its pages from the "
+		 "kernel's buddy allocator one page fault at a time; munmap "
+		 "hands them back, and the buddy allocator merges freed pages "
+		 "with their buddies as coalescing does here.");
+}
+
+static const char *const threshold_all[] = { "-a", "all", NULL };
 static const char *const arenas_quick[] = { "-t", "8", NULL };
 
 static const struct section sections[] = {
+	{ "threshold", "The mmap threshold, found to the byte", threshold_all,
+	  NULL, render_threshold },
 	{ "bins", "Bins: how freed blocks come back", NULL, NULL, render_bins },
 	{ "arenas", "Arenas: threads allocating at once", NULL, arenas_quick,
 	  render_arenas },

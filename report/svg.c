@@ -189,10 +189,11 @@ static double axis_px(const struct axis *a, double v)
 }
 
 static void ranges(const struct svg_lines *s, double *x0, double *x1,
-		   double *y1)
+		   double *y0, double *y1)
 {
 	*x0 = INFINITY;
 	*x1 = -INFINITY;
+	*y0 = INFINITY;
 	*y1 = 0;
 	for (size_t i = 0; i < s->nseries; i++)
 		for (size_t j = 0; j < s->series[i].n; j++) {
@@ -204,7 +205,11 @@ static void ranges(const struct svg_lines *s, double *x0, double *x1,
 				*x1 = x;
 			if (y > *y1)
 				*y1 = y;
+			if (y > 0 && y < *y0)
+				*y0 = y;
 		}
+	if (!isfinite(*y0))
+		*y0 = 1;
 	if (!isfinite(*x0)) {
 		*x0 = s->log_x ? 1 : 0;
 		*x1 = *x0 + 1;
@@ -215,23 +220,39 @@ static void ranges(const struct svg_lines *s, double *x0, double *x1,
 		*y1 = 1;
 }
 
+static void y_tick(FILE *f, const struct svg_lines *s, const struct axis *ya,
+		   double v, int left, int right_px)
+{
+	int y = (int)axis_px(ya, v);
+	char buf[64];
+
+	fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" "
+		"stroke=\"#e4e7eb\"/>\n", left, right_px, y, y);
+	fprintf(f, "<text x=\"%d\" y=\"%d\" " FONT " font-size=\"11\" "
+		"text-anchor=\"end\" fill=\"#4b5b6b\">%s</text>\n", left - 6,
+		y + 4, svg_format(buf, sizeof(buf), v, s->y_unit));
+}
+
 static void y_ticks(FILE *f, const struct svg_lines *s, struct axis *ya,
 		    int left, int right_px)
 {
 	double step = nice_step(ya->max, 5, s->y_unit);
-	char buf[64];
+
+	if (ya->log) {
+		/* Powers of 4 for bytes (1K, 4K, 16K ...), of 10 otherwise. */
+		double base = s->y_unit == SVG_BYTES ? 4 : 10;
+		double v = pow(base, floor(log(ya->min) / log(base)));
+
+		ya->min = v;
+		ya->max = pow(base, ceil(log(ya->max) / log(base)));
+		for (; v <= ya->max * 1.0001; v *= base)
+			y_tick(f, s, ya, v, left, right_px);
+		return;
+	}
 
 	ya->max = ceil(ya->max / step) * step;
-	for (double v = 0; v <= ya->max + step / 2; v += step) {
-		int y = (int)axis_px(ya, v);
-
-		fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" "
-			"stroke=\"#e4e7eb\"/>\n", left, right_px, y, y);
-		fprintf(f, "<text x=\"%d\" y=\"%d\" " FONT " font-size=\"11\" "
-			"text-anchor=\"end\" fill=\"#4b5b6b\">%s</text>\n",
-			left - 6, y + 4, svg_format(buf, sizeof(buf), v,
-						    s->y_unit));
-	}
+	for (double v = 0; v <= ya->max + step / 2; v += step)
+		y_tick(f, s, ya, v, left, right_px);
 }
 
 static void x_ticks(FILE *f, const struct svg_lines *s, const struct axis *xa,
@@ -240,15 +261,21 @@ static void x_ticks(FILE *f, const struct svg_lines *s, const struct axis *xa,
 	char buf[64];
 
 	if (xa->log) {
-		for (double v = pow(10, floor(log10(xa->min))); v <= xa->max;
-		     v *= 10) {
-			if (v < xa->min)
-				continue;
-			fprintf(f, "<text x=\"%.1f\" y=\"%d\" " FONT " font-size"
-				"=\"11\" text-anchor=\"middle\" fill=\"#4b5b6b\">"
-				"%s</text>\n", axis_px(xa, v), y + 16,
-				svg_format(buf, sizeof(buf), v, s->x_unit));
-		}
+		static const double mult[] = { 1, 2, 5 };
+
+		for (double d = pow(10, floor(log10(xa->min))); d <= xa->max;
+		     d *= 10)
+			for (int m = 0; m < 3; m++) {
+				double v = d * mult[m];
+
+				if (v < xa->min || v > xa->max)
+					continue;
+				fprintf(f, "<text x=\"%.1f\" y=\"%d\" " FONT
+					" font-size=\"11\" text-anchor=\"middle"
+					"\" fill=\"#4b5b6b\">%s</text>\n",
+					axis_px(xa, v), y + 16, svg_format(buf,
+					sizeof(buf), v, s->x_unit));
+			}
 		return;
 	}
 	double step = nice_step(xa->max - xa->min, 6, s->x_unit);
@@ -297,12 +324,13 @@ char *svg_line_chart(const struct svg_lines *s)
 	const int w = 760, h = 360, left = 84, right = 20, top = 44;
 	const int bottom = 56 + 18 * (int)((s->nseries + 2) / 3);
 	struct axis xa = { .log = s->log_x, .from = left, .to = w - right };
-	struct axis ya = { .from = h - bottom, .to = top };
+	struct axis ya = { .log = s->log_y, .from = h - bottom, .to = top };
 	struct out o;
 	FILE *f = out_open(&o);
 
-	ranges(s, &xa.min, &xa.max, &ya.max);
-	ya.min = 0;
+	ranges(s, &xa.min, &xa.max, &ya.min, &ya.max);
+	if (!ya.log)
+		ya.min = 0;
 	header(f, w, h, s->title);
 	y_ticks(f, s, &ya, left, w - right);
 	x_ticks(f, s, &xa, h - bottom);
@@ -327,6 +355,17 @@ char *svg_line_chart(const struct svg_lines *s)
 			"<text x=\"%.1f\" y=\"%d\" " FONT " font-size=\"12\" "
 			"fill=\"#b8463f\">", x, x, top, h - bottom, x + 5,
 			top + 14);
+		xml_text(f, s->marker_label);
+		fputs("</text>\n", f);
+	}
+	if (s->marker_y > 0 && s->marker_y >= ya.min && s->marker_y <= ya.max) {
+		double y = axis_px(&ya, s->marker_y);
+
+		fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" "
+			"stroke=\"#b8463f\" stroke-dasharray=\"5 4\"/>\n"
+			"<text x=\"%d\" y=\"%.1f\" " FONT " font-size=\"12\" "
+			"text-anchor=\"end\" fill=\"#b8463f\">", left, w - right,
+			y, y, w - right - 4, y - 6);
 		xml_text(f, s->marker_label);
 		fputs("</text>\n", f);
 	}

@@ -34,11 +34,11 @@ struct svg_lines {
 	const char *x_label, *y_label;
 	enum svg_unit x_unit, y_unit;
 	int steps;		/* draw as a step function (a counter) */
-	int log_x;		/* logarithmic x axis */
+	int log_x, log_y;	/* logarithmic axes */
 	size_t nseries;
 	const struct svg_series *series;
-	/* Optional vertical marker (e.g. the threshold found); <0: none. */
-	double marker_x;
+	/* Optional markers (e.g. the threshold found); <0: none. */
+	double marker_x, marker_y;
 	const char *marker_label;
 };
 char *svg_line_chart(const struct svg_lines *spec);
