@@ -40,7 +40,7 @@ table=$(cat "$TMP/table")
 like "$table" "Wall time, median of 2 runs" "time table titled"
 like "$table" "Peak RSS, median" "RSS table titled"
 like "$table" $'\n''workload +glibc +jemalloc' "header names the allocators"
-nwl=$(ls "$W" | wc -l)
+nwl=$(find "$W" -type f | wc -l)
 rows=$(printf '%s\n' "$table" | sed -n '/^Wall time/,/^geomean/p' |
 	grep -cE '^[a-z0-9-]+ +[0-9]+\.[0-9]{3} s +[0-9]+\.[0-9]{3} s [0-9]+\.[0-9]{2}x')
 is "$rows" "$nwl" "one time row per workload, with a ratio"
@@ -96,7 +96,7 @@ printf '#!/bin/sh\nsleep 30\n' >"$TMP/hang"
 chmod +x "$TMP/exit3" "$TMP/hang"
 start=$(date +%s)
 "$R" -n 1 -s 0.01 -t 1 --no-warmup \
-	-a glibc,"$TMP/libcrash.so","$TMP/liboverlap.so","$TMP/libjunk.so" \
+	-a "glibc,$TMP/libcrash.so,$TMP/liboverlap.so,$TMP/libjunk.so" \
 	-o "$O" "$W/churn" "$TMP/exit3" "$TMP/hang" >"$TMP/table" 2>/dev/null
 is $? 1 "a FAILED cell makes the runner exit 1"
 table=$(cat "$TMP/table")
@@ -133,8 +133,9 @@ for p in python3 gcc sqlite3 git; do
 	command -v $p >/dev/null && real="$real $ROOT/allocator/bench/real/$p.sh"
 done
 # shellcheck disable=SC2086
-"$R" -n 1 -s 0.01 -a glibc -o "$O" $real >/dev/null 2>"$TMP/err"
-ok $? "real programs run: $real"
-[ $? -eq 0 ] || diag "$(tail -5 "$TMP/err")"
+"$R" -n 1 -s 0.01 -a glibc -o "$O" $real >"$TMP/real.out" 2>"$TMP/err"
+rc=$?
+ok $rc "real programs run: $real"
+[ $rc -eq 0 ] || diag "$(tail -n 5 "$TMP/real.out" "$TMP/err")"
 
 done_testing
