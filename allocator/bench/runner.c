@@ -76,6 +76,7 @@ struct metric {
 /* One workload under one allocator. */
 struct cell {
 	double t[MAX_RUNS];	/* wall seconds */
+	double cpu[MAX_RUNS];	/* user + system seconds, waited-for children included */
 	long rss[MAX_RUNS];	/* ru_maxrss, KiB */
 	int n;
 	struct metric m[MAX_METRICS];
@@ -296,7 +297,7 @@ static int parse_allocs(const char *list)
 /* ---- one run --------------------------------------------------------- */
 
 struct run {
-	double secs;
+	double secs, cpu;
 	long maxrss;
 	int failed;
 	char reason[REASON_LEN];
@@ -571,6 +572,8 @@ static void run_once(const struct alloc *a, const char *path, struct run *r)
 	close(err[0]);
 	r->secs = t1 - t0;
 	r->maxrss = ru.ru_maxrss;
+	r->cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+		 ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 	judge(r, status, timed_out);
 }
 
@@ -584,6 +587,7 @@ static void record(struct cell *c, const struct run *r)
 		return;
 	}
 	c->t[c->n] = r->secs;
+	c->cpu[c->n] = r->cpu;
 	c->rss[c->n] = r->maxrss;
 	c->n++;
 }
@@ -1086,6 +1090,8 @@ static void json_cell(FILE *f, const struct workload *w, int a)
 	}
 	fputs("\"ok\", \"time_s\": ", f);
 	json_num(f, c->t_med);
+	fputs(", \"cpu_s\": ", f);
+	json_num(f, median(c->cpu, c->n));
 	fputs(", \"maxrss_kib\": ", f);
 	json_num(f, c->rss_med);
 	fputs(", \"time_ratio\": ", f);
@@ -1096,6 +1102,11 @@ static void json_cell(FILE *f, const struct workload *w, int a)
 	for (int r = 0; r < c->n; r++) {
 		fprintf(f, "%s", r ? ", " : "");
 		json_num(f, c->t[r]);
+	}
+	fputs("], \"runs_cpu_s\": [", f);
+	for (int r = 0; r < c->n; r++) {
+		fprintf(f, "%s", r ? ", " : "");
+		json_num(f, c->cpu[r]);
 	}
 	fputs("], \"runs_maxrss_kib\": [", f);
 	for (int r = 0; r < c->n; r++)
@@ -1260,6 +1271,7 @@ static void load_cell(struct cell *c, const struct jval *res)
 	if (strcmp(status, "ok"))
 		return;
 	c->n = load_array(jget(res, "runs_time_s"), c->t);
+	load_array(jget(res, "runs_cpu_s"), c->cpu);
 	n = load_array(jget(res, "runs_maxrss_kib"), rss);
 	c->n = n < c->n ? n : c->n;
 	for (int r = 0; r < c->n; r++)
@@ -1325,34 +1337,57 @@ static void load_results(const char *file)
 
 /* ---- setup -------------------------------------------------------------- */
 
-static void add_workload(const char *path)
+/* A workload's name: its file name, without ".sh". */
+static void workload_name(char *name, size_t len, const char *path)
 {
 	const char *base = strrchr(path, '/');
 	char *dot;
-	struct workload *w;
 
-	base = base ? base + 1 : path;
+	copy(name, len, base ? base + 1 : path);
+	if ((dot = strrchr(name, '.')) && !strcmp(dot, ".sh"))
+		*dot = '\0';
+}
+
+static int in_list(const char *list, const char *name)
+{
+	char buf[1024], *save = NULL;
+	int hit = 0;
+
+	copy(buf, sizeof(buf), list);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		hit |= !strcmp(t, name);
+	return hit;
+}
+
+static void add_workload(const char *path)
+{
+	struct workload *w = &wls[nwl];
+
 	if (access(path, X_OK) != 0 || !is_file(path))
 		die("workload '%s' is not an executable file", path);
-	if (opt.only) {
-		char list[1024], *save = NULL, name[64];
-		int hit = 0;
-
-		copy(name, sizeof(name), base);
-		if ((dot = strrchr(name, '.')) && !strcmp(dot, ".sh"))
-			*dot = '\0';
-		copy(list, sizeof(list), opt.only);
-		for (char *t = strtok_r(list, ",", &save); t;
-		     t = strtok_r(NULL, ",", &save))
-			hit |= !strcmp(t, name);
-		if (!hit)
-			return;
-	}
-	w = &wls[nwl++];
-	copy(w->name, sizeof(w->name), base);
-	if ((dot = strrchr(w->name, '.')) && !strcmp(dot, ".sh"))
-		*dot = '\0';
+	workload_name(w->name, sizeof(w->name), path);
 	w->path = path;
+	if (!opt.only || in_list(opt.only, w->name))
+		nwl++;
+}
+
+/* Every name in --only must be a workload: a typo is not an empty bench. */
+static int check_only(int argc, char **argv)
+{
+	char buf[1024], name[64], *save = NULL;
+	int found;
+
+	copy(buf, sizeof(buf), opt.only);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		found = 0;
+		for (int i = optind; i < argc && !found; i++) {
+			workload_name(name, sizeof(name), argv[i]);
+			found = !strcmp(name, t);
+		}
+		if (!found)
+			return usage("--only: no workload named '%s'", t);
+	}
+	return 0;
 }
 
 /* The build tree: $HEAPLAB_BUILD, else the one this runner sits in (BUILD/bench/runner). */
@@ -1556,6 +1591,8 @@ int main(int argc, char **argv)
 	wls = calloc((size_t)(argc - optind), sizeof(*wls));
 	if (!wls)
 		die("out of memory");
+	if (opt.only && (rc = check_only(argc, argv)))
+		return rc;
 	for (int i = optind; i < argc; i++)
 		add_workload(argv[i]);
 	if (!nwl)

@@ -59,6 +59,17 @@ is "$(json_get "$O/results.json" '[w for w in d["workloads"] if w["name"] == "me
 	"%" "JSON: memreturn's metrics"
 is "$(json_get "$O/results.json" 'sorted(d["geomean"])')" "['jemalloc']" "JSON: geomean per allocator"
 like "$(cat "$O/results.md")" $'\n''\| churn \| [0-9.]+ s \| [0-9.]+ s \([0-9.]+×\) \|' "results.md has the Markdown table"
+is "$(json_get "$O/results.json" 'all(len(c["runs_cpu_s"]) == 2 and c["cpu_s"] >= 0 for w in d["workloads"] for c in w["results"].values())')" \
+	"True" "JSON: CPU time per run"
+
+# --only picks workloads by name; a name that is no workload is an error.
+out=$("$R" --only larson,churn -n 1 -s 0.01 --no-warmup -a glibc -o "$TMP/only" "$W"/* 2>/dev/null)
+ok $? "--only larson,churn: exit 0"
+is "$(printf '%s\n' "$out" | grep -cE '^(larson|churn) ')" 4 "--only: both rows, in both tables"
+is "$(printf '%s\n' "$out" | grep -cE '^(xmalloc|rptest) ')" 0 "--only: no other rows"
+err=$("$R" --only churn,nosuch "$W"/* 2>&1); is $? 2 "--only with a typo: exit 2"
+like "$err" "no workload named 'nosuch'" "--only names the typo"
+
 # --from re-renders a results.json without running anything.
 "$R" --from "$O/results.json" --markdown >"$TMP/again.md"
 ok $? "--from results.json: exit 0"
