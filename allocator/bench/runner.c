@@ -5,6 +5,7 @@
  *
  *   runner [-n RUNS] [-a ALLOCS] [-s SCALE] [-t SECS] [-o DIR] [--only NAMES]
  *          [--markdown] [--no-warmup] WORKLOAD...
+ *   runner --from results.json [--markdown]
  *
  * A WORKLOAD is an executable run as `WORKLOAD SCALE`, alone, with one
  * allocator preloaded (nothing for glibc). Runs are interleaved: each round
@@ -14,8 +15,9 @@
  * allocator) we keep the median wall time, the median peak RSS (ru_maxrss
  * from wait4, which covers the children the workload waited for) and the
  * median of each "heaplab-metric NAME VALUE UNIT" line the workload printed.
- * A run that exits non-zero, dies of a signal or outruns the timeout marks
- * its cell FAILED with the reason; the runner then exits 1.
+ * A run that exits non-zero, dies of a signal, outruns the timeout or runs
+ * without its allocator (ld.so ignored the preload) marks its cell FAILED
+ * with the reason; the runner then exits 1.
  *
  * Output: text tables on stdout (Markdown with --markdown), and
  * DIR/results.json and DIR/results.md (the README's table).
