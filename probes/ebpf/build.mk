@@ -13,13 +13,16 @@ BPF_CFLAGS := -g -O2 -Wall -target bpf -D__TARGET_ARCH_x86 -I$(EBPF_DIR) -Iprobe
 	-idirafter /usr/include/x86_64-linux-gnu
 
 EBPF_PROGS := memtrace
-EBPF_SRCS  := probes/ebpf/ebpf.c
+EBPF_SRCS  := probes/ebpf/ebpf.c probes/ebpf/engine.c probes/ebpf/run.c
 EBPF_OBJS  := $(EBPF_SRCS:%.c=$(BUILD)/obj/%.o)
 
 HAVE_EBPF := $(shell test -r $(BTF_FILE) && command -v $(BPFTOOL) >/dev/null && \
 	command -v $(BPF_CLANG) >/dev/null && test -f /usr/include/bpf/libbpf.h && echo 1)
 
 TOOL_OBJS += $(EBPF_OBJS)
+
+# The sinks of part 2 (-f perfetto, -c), beside part 1's text/jsonl sink.
+TOOL_OBJS += $(BUILD)/obj/probes/perfetto.o $(BUILD)/obj/probes/summary.o
 
 ifeq ($(HAVE_EBPF),1)
 TOOL_LIBS += -lbpf -lelf -lz
@@ -57,7 +60,7 @@ $(EBPF_TEST_DIR)/mt_target: probes/ebpf/tests/mt_target.c
 
 ifeq ($(HAVE_EBPF),1)
 ALL += $(EBPF_TEST_DIR)/mtdump
-$(EBPF_TEST_DIR)/mtdump: $(BUILD)/obj/probes/ebpf/tests/mtdump.o $(EBPF_OBJS)
+$(EBPF_TEST_DIR)/mtdump: $(BUILD)/obj/probes/ebpf/tests/mtdump.o $(BUILD)/obj/probes/ebpf/ebpf.o
 	@mkdir -p $(dir $@)
 	$(CC) $(TOOL_LDFLAGS) -o $@ $^ -lbpf -lelf -lz
 endif

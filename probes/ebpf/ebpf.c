@@ -4,10 +4,13 @@
  * target's pid to the in-kernel filter and drains the ring buffer.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "probes/ebpf/ebpf.h"
@@ -146,6 +149,8 @@ int hl_ebpf_attach_calls(struct hl_ebpf *e, const char *path,
 	return -1;
 }
 
+int hl_ebpf_any_alive(struct hl_ebpf *e) { (void)e; return 0; }
+void hl_ebpf_kill_all(struct hl_ebpf *e, int sig) { (void)e, (void)sig; }
 long hl_ebpf_live(const struct hl_ebpf *e) { (void)e; return 0; }
 unsigned long long hl_ebpf_drops(const struct hl_ebpf *e) { (void)e; return 0; }
 void hl_ebpf_close(struct hl_ebpf *e) { (void)e; }
@@ -255,6 +260,17 @@ struct hl_ebpf *hl_ebpf_open(const struct hl_ebpf_opts *o, hl_ebpf_fn fn,
 		goto fail;
 	}
 	e->skel->rodata->trace_syscalls = o->syscalls;
+	e->skel->rodata->trace_calls = o->calls;
+	if (o->tap_path) {
+		struct stat st;
+
+		if (stat(o->tap_path, &st) == 0) {
+			/* The kernel's dev_t: major in the high 12 bits of 32. */
+			e->skel->rodata->tap_dev = (unsigned long long)major(st.st_dev) << 20 |
+						   minor(st.st_dev);
+			e->skel->rodata->tap_ino = st.st_ino;
+		}
+	}
 	/* Wake the reader when a quarter of the ring is waiting. */
 	e->skel->rodata->wake_bytes = ring / 4;
 	bpf_map__set_max_entries(e->skel->maps.events, ring);
@@ -388,6 +404,45 @@ fail:
 	if (!e->failed)
 		errno = -(n < 0 ? n : m);
 	return -1;
+}
+
+/* Calls FN on every tgid in the filter map until it returns non-zero. */
+static int each_proc(struct hl_ebpf *e, int (*fn)(__u32 pid, int arg), int arg)
+{
+	const struct bpf_map *m = e->skel->maps.procs;
+	__u32 key, next;
+	int have = 0, r;
+
+	while (bpf_map__get_next_key(m, have ? &key : NULL, &next,
+				     sizeof(next)) == 0) {
+		if ((r = fn(next, arg)))
+			return r;
+		key = next;
+		have = 1;
+	}
+	return 0;
+}
+
+static int proc_alive(__u32 pid, int arg)
+{
+	(void)arg;
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+static int proc_kill(__u32 pid, int sig)
+{
+	kill((pid_t)pid, sig);
+	return 0;
+}
+
+int hl_ebpf_any_alive(struct hl_ebpf *e)
+{
+	return each_proc(e, proc_alive, 0);
+}
+
+void hl_ebpf_kill_all(struct hl_ebpf *e, int sig)
+{
+	each_proc(e, proc_kill, sig);
 }
 
 long hl_ebpf_live(const struct hl_ebpf *e)

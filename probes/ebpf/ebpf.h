@@ -20,6 +20,8 @@ struct hl_ebpf;
 
 struct hl_ebpf_opts {
 	int syscalls;		/* trace the memory syscalls */
+	int calls;		/* allocator calls by uprobe (attach_calls) */
+	const char *tap_path;	/* heaplab's tap, for the "tap" cause, or NULL */
 	size_t ring_bytes;	/* 0: the default (16 MiB) */
 };
 
@@ -63,6 +65,10 @@ int hl_ebpf_follow(struct hl_ebpf *e, pid_t pid);
  * number handled, or -1 when the callback failed (its errno kept).
  */
 int hl_ebpf_poll(struct hl_ebpf *e, int timeout_ms);
+/* Is any process of the tree's filter map still there (kill -0)? */
+int hl_ebpf_any_alive(struct hl_ebpf *e);
+/* Sends SIG to every process of the tree. */
+void hl_ebpf_kill_all(struct hl_ebpf *e, int sig);
 /* Processes of the tree still alive. */
 long hl_ebpf_live(const struct hl_ebpf *e);
 /* Records the kernel could not put in the ring. */

@@ -2,6 +2,7 @@
 # memtrace.bpf.c on its own (through mtdump): the kernel side records the
 # same brk/mmap/munmap as strace, follows the tree, marks the loader.
 . "$(dirname "$0")/../../../lab/tests/tap.sh"
+SRC=$(cd "$(dirname "$0")/../../.." && pwd)	# tap.sh assumes AREA/tests/
 
 T=$B/tests/ebpf/mt_target
 D=$B/tests/ebpf/mtdump

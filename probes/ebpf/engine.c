@@ -1,0 +1,757 @@
+// SPDX-License-Identifier: MIT
+/*
+ * engine.c — the ebpf engine (engine.h): launch, drain, merge, feed.
+ *
+ * The kernel's records come through the BPF ring, the allocator calls
+ * through the tap's lanes, each asynchronously. A syscall's cause is the
+ * call open on its thread when it entered, but that call's record is only
+ * written when it returns. So each thread's records wait here until its
+ * *frontier*: a time at which the tap showed the thread with no call open
+ * (lane depth 0). Every call begun before then has returned, so every
+ * syscall before it can be given its cause by containment, and the thread's
+ * records up to it go to the timeline in the order the ptrace engine would
+ * give them: a syscall at its entry, a call at its return.
+ *
+ * The tap lowers depth just before it publishes the record, so the frontier
+ * lags one drain cycle (DRAIN_MS) behind the observation, by which time the
+ * record is out. A thread that has exited has no frontier: all it did is in.
+ *
+ * With --uprobes there is no tap: the BPF side notes the call open at each
+ * syscall's entry (as ptrace reads it from the tap), and the ring's order
+ * is already the right one.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gnu/libc-version.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lab/heaplab.h"
+#include "probes/ebpf/ebpf.h"
+#include "probes/ebpf/engine.h"
+#include "probes/event.h"
+
+#define DRAIN_MS	20
+#define NO_FRONTIER	UINT64_MAX
+
+enum { IT_SYSCALL, IT_CALL, IT_OTHER };
+
+/* One record waiting for its thread's frontier. */
+struct item {
+	uint64_t key;			/* syscall, other: enter; call: return */
+	uint64_t order;			/* arrival, to keep sorting stable */
+	int type;
+	struct hl_event ev;
+	struct hl_tap_rec rec;		/* IT_CALL: the tap's record */
+	struct hl_tap_open inner;	/* IT_SYSCALL, --uprobes: open call */
+	uint64_t outer_ts;
+	int has_inner;
+	char *str;			/* exec: the path */
+};
+
+struct thread {
+	uint32_t tid, pid;
+	struct item *v;
+	size_t n, cap;
+	uint64_t zero_at;		/* last drain that saw no call open */
+	uint64_t frontier;		/* records before this can go */
+	int gone;
+};
+
+struct hl_ebpf_engine {
+	struct hl_ebpf_run_opts o;
+	struct hl_ebpf *e;
+	struct hl_tidmap threads;	/* tid -> struct thread */
+	uint64_t order;
+	pid_t root;
+	int started;
+	int err;			/* out of memory while queueing */
+};
+
+static volatile sig_atomic_t interrupts;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupts++;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- per-thread queues ---- */
+
+static struct thread *thread_get(struct hl_ebpf_engine *g, uint32_t tid,
+				 uint32_t pid)
+{
+	struct thread *t = hl_tidmap_get(&g->threads, tid);
+
+	if (t)
+		return t;
+	t = calloc(1, sizeof(*t));
+	if (!t || hl_tidmap_put(&g->threads, tid, t) < 0) {
+		free(t);
+		g->err = ENOMEM;
+		return NULL;
+	}
+	t->tid = tid;
+	t->pid = pid;
+	/* Without the tap no call can be pending: nothing to wait for. */
+	t->frontier = g->o.tap ? 0 : NO_FRONTIER;
+	return t;
+}
+
+static struct item *push(struct hl_ebpf_engine *g, uint32_t tid, uint32_t pid,
+			 int type, uint64_t key)
+{
+	struct thread *t = thread_get(g, tid, pid);
+	struct item *it;
+
+	if (!t)
+		return NULL;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		struct item *v = realloc(t->v, cap * sizeof(*v));
+
+		if (!v) {
+			g->err = ENOMEM;
+			return NULL;
+		}
+		t->v = v;
+		t->cap = cap;
+	}
+	it = &t->v[t->n++];
+	memset(it, 0, sizeof(*it));
+	it->type = type;
+	it->key = key;
+	it->order = g->order++;
+	return it;
+}
+
+/* ---- BPF records to events ---- */
+
+static int status_of(int code)
+{
+	return code & 0x7f ? 128 + (code & 0x7f) : (code >> 8) & 0xff;
+}
+
+static void on_syscall(struct hl_ebpf_engine *g, const struct mt_syscall *s)
+{
+	enum hl_kind kind = hl_kind_of_syscall(s->nr);
+	const struct hl_kind_info *ki = hl_kind_info(kind);
+	struct item *it;
+
+	if (!ki || !(it = push(g, s->h.tid, s->h.pid, IT_SYSCALL, s->h.ts_ns)))
+		return;
+	it->ev.ts_ns = s->h.ts_ns;
+	it->ev.end_ns = s->exit_ns;
+	it->ev.pid = s->h.pid;
+	it->ev.tid = s->h.tid;
+	it->ev.kind = kind;
+	/* Only the syscall's own arguments: the other registers are noise. */
+	for (unsigned i = 0; i < ki->nargs; i++)
+		it->ev.args[i] = s->args[i];
+	it->ev.ret = s->ret;
+	if (s->flags & MT_F_LOADER)
+		it->ev.cause = HL_CAUSE_LOADER;
+	else if (s->flags & MT_F_TAP)
+		it->ev.cause = HL_CAUSE_TAP;
+	if (s->flags & MT_F_UNFINISHED) {
+		it->ev.flags |= HL_EVF_UNFINISHED;
+		it->ev.ret = 0;
+	}
+	if (s->flags & MT_F_CAUSE) {
+		it->has_inner = 1;
+		it->inner.ts_ns = s->cause_ts;
+		it->inner.kind = s->cause_fn;
+		for (int i = 0; i < 3; i++)
+			it->inner.args[i] = s->cause_args[i];
+		it->outer_ts = s->outer_ts;
+	}
+}
+
+static void on_fork(struct hl_ebpf_engine *g, const struct mt_fork *f)
+{
+	struct item *it = push(g, f->h.tid, f->h.pid, IT_OTHER, f->h.ts_ns);
+
+	if (!it)
+		return;
+	it->ev.ts_ns = it->ev.end_ns = f->h.ts_ns;
+	it->ev.pid = f->h.pid;
+	it->ev.tid = f->h.tid;
+	it->ev.kind = HL_EV_FORK;
+	it->ev.args[0] = f->thread ? f->child_tid : f->child_pid;
+	it->ev.args[1] = f->vfork;
+	it->ev.args[2] = f->thread;
+	it->ev.ret = it->ev.args[0];
+}
+
+/* TID will do nothing more: once its records are out, it is forgotten. */
+static void mark_gone(struct hl_ebpf_engine *g, uint32_t tid)
+{
+	struct thread *t = thread_get(g, tid, 0);
+
+	if (t)
+		t->gone = 1;
+}
+
+static void on_exec(struct hl_ebpf_engine *g, const struct mt_exec *x)
+{
+	struct item *it;
+
+	if (x->h.pid == (uint32_t)g->root)
+		g->started = 1;
+	/* A thread that was not the leader took the leader's tid. */
+	if (x->old_tid != x->h.tid)
+		mark_gone(g, x->old_tid);
+	it = push(g, x->h.tid, x->h.pid, IT_OTHER, x->h.ts_ns);
+	if (!it)
+		return;
+	it->ev.ts_ns = it->ev.end_ns = x->h.ts_ns;
+	it->ev.pid = x->h.pid;
+	it->ev.tid = x->h.tid;
+	it->ev.kind = HL_EV_EXEC;
+	it->ev.args[0] = x->old_tid != x->h.tid ? x->old_tid : 0;
+	it->str = strndup(x->path, sizeof(x->path));
+}
+
+static void on_exit_rec(struct hl_ebpf_engine *g, const struct mt_exit *x)
+{
+	struct item *it = push(g, x->h.tid, x->h.pid, IT_OTHER, x->h.ts_ns);
+
+	if (!it)
+		return;
+	it->ev.ts_ns = it->ev.end_ns = x->h.ts_ns;
+	it->ev.pid = x->h.pid;
+	it->ev.tid = x->h.tid;
+	it->ev.kind = HL_EV_EXIT;
+	it->ev.args[0] = (x->code >> 8) & 0xff;
+	it->ev.args[1] = x->code & 0x7f;
+	it->ev.ret = status_of(x->code);
+	/* Its last record: the ring keeps each thread's records in order. */
+	mark_gone(g, x->h.tid);
+}
+
+static void on_usdt(struct hl_ebpf_engine *g, const struct mt_usdt *u)
+{
+	const struct hl_kind_info *ki = hl_kind_info(u->probe);
+	struct item *it;
+
+	if (!ki || !(it = push(g, u->h.tid, u->h.pid, IT_OTHER, u->h.ts_ns)))
+		return;
+	it->ev.ts_ns = it->ev.end_ns = u->h.ts_ns;
+	it->ev.pid = u->h.pid;
+	it->ev.tid = u->h.tid;
+	it->ev.kind = u->probe;
+	for (unsigned i = 0; i < ki->nargs && i < MT_USDT_ARGS; i++)
+		it->ev.args[i] = u->args[i];
+}
+
+/* A call seen by uprobes: the same record the tap would have written. */
+static void on_call(struct hl_ebpf_engine *g, const struct mt_call *c)
+{
+	struct item *it = push(g, c->h.tid, c->h.pid, IT_CALL, c->exit_ns);
+
+	if (!it)
+		return;
+	it->rec.ts_ns = c->h.ts_ns;
+	it->rec.end_ns = c->exit_ns;
+	it->rec.kind = c->fn;
+	for (int i = 0; i < 3; i++)
+		it->rec.args[i] = c->args[i];
+	it->rec.ret = (int64_t)c->ret;
+	if (c->fn == HL_EV_FREE)
+		it->rec.ret = 0;
+	it->ev.pid = c->h.pid;
+	it->ev.tid = c->h.tid;
+}
+
+static int on_record(const struct mt_hdr *h, void *ctx)
+{
+	struct hl_ebpf_engine *g = ctx;
+
+	switch (h->type) {
+	case MT_SYSCALL:
+		on_syscall(g, (const void *)h);
+		break;
+	case MT_FORK:
+		on_fork(g, (const void *)h);
+		break;
+	case MT_EXEC:
+		on_exec(g, (const void *)h);
+		break;
+	case MT_EXIT:
+		on_exit_rec(g, (const void *)h);
+		break;
+	case MT_USDT:
+		on_usdt(g, (const void *)h);
+		break;
+	case MT_CALL:
+		on_call(g, (const void *)h);
+		break;
+	}
+	return 0;
+}
+
+/* A record from the tap ring (an hl_tap_fn). */
+static void on_tap(void *ctx, uint32_t pid, uint32_t tid,
+		   const struct hl_tap_rec *rec)
+{
+	struct hl_ebpf_engine *g = ctx;
+	struct item *it = push(g, tid, pid, IT_CALL, rec->end_ns);
+
+	if (!it)
+		return;
+	it->rec = *rec;
+	it->ev.pid = pid;
+	it->ev.tid = tid;
+}
+
+/* ---- feeding the timeline ---- */
+
+static int by_key(const void *a, const void *b)
+{
+	const struct item *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/*
+ * The calls of T that contain time TS: the innermost (latest begun) is the
+ * cause, the outermost's start tells the timeline how long to hold.
+ */
+static int containing_call(const struct thread *t, uint64_t ts,
+			   struct hl_tap_open *inner, uint64_t *outer_ts)
+{
+	const struct hl_tap_rec *best = NULL;
+	uint64_t outer = 0;
+
+	for (size_t i = 0; i < t->n; i++) {
+		const struct hl_tap_rec *r = &t->v[i].rec;
+
+		if (t->v[i].type != IT_CALL || r->ts_ns > ts || r->end_ns < ts)
+			continue;
+		if (!best || r->ts_ns > best->ts_ns)
+			best = r;
+		if (!outer || r->ts_ns < outer)
+			outer = r->ts_ns;
+	}
+	if (!best)
+		return 0;
+	memset(inner, 0, sizeof(*inner));
+	inner->ts_ns = best->ts_ns;
+	inner->kind = best->kind;
+	memcpy(inner->args, best->args, sizeof(inner->args));
+	*outer_ts = outer;
+	return 1;
+}
+
+static void feed_one(struct hl_ebpf_engine *g, struct thread *t, struct item *it)
+{
+	struct hl_timeline *tl = g->o.tl;
+	struct hl_tap_open inner;
+	uint64_t outer_ts = 0;
+
+	switch (it->type) {
+	case IT_SYSCALL:
+		if (it->has_inner)
+			hl_tl_syscall(tl, &it->ev, &it->inner, it->outer_ts);
+		else if (g->o.tap && containing_call(t, it->ev.ts_ns, &inner, &outer_ts))
+			hl_tl_syscall(tl, &it->ev, &inner, outer_ts);
+		else
+			hl_tl_syscall(tl, &it->ev, NULL, 0);
+		break;
+	case IT_CALL:
+		hl_tl_call(tl, it->ev.pid, it->ev.tid, &it->rec);
+		break;
+	default:
+		hl_tl_process(tl, &it->ev, it->str);
+		break;
+	}
+}
+
+/* Forgets T once everything it did is out; its lanes were freed already. */
+static void forget(struct hl_ebpf_engine *g, struct thread *t)
+{
+	uint32_t tid = t->tid;
+
+	hl_tidmap_del(&g->threads, tid);
+	free(t->v);
+	free(t);
+	hl_tl_thread_gone(g->o.tl, tid);
+}
+
+struct ref {
+	struct item *it;
+	struct thread *t;
+};
+
+static int ref_by_key(const void *a, const void *b)
+{
+	return by_key(((const struct ref *)a)->it, ((const struct ref *)b)->it);
+}
+
+/*
+ * Gives the timeline every record before F, all threads merged in time
+ * order (so a parent's start-up comes before its child's), then drops them.
+ */
+static void feed(struct hl_ebpf_engine *g, uint64_t f)
+{
+	struct ref *refs;
+	size_t n = 0, cap = 0;
+
+	hl_tidmap_each(&g->threads, i)
+		cap += ((struct thread *)g->threads.vals[i])->n;
+	if (!cap)
+		return;
+	refs = malloc(cap * sizeof(*refs));
+	if (!refs) {
+		g->err = ENOMEM;
+		return;
+	}
+	hl_tidmap_each(&g->threads, i) {
+		struct thread *t = g->threads.vals[i];
+
+		for (size_t j = 0; j < t->n; j++)
+			if (t->v[j].key < f)
+				refs[n++] = (struct ref){ &t->v[j], t };
+	}
+	qsort(refs, n, sizeof(*refs), ref_by_key);
+	/* Calls fed now still serve as causes to the syscalls fed with them. */
+	for (size_t i = 0; i < n; i++)
+		feed_one(g, refs[i].t, refs[i].it);
+	free(refs);
+	hl_tidmap_each(&g->threads, i) {
+		struct thread *t = g->threads.vals[i];
+		size_t keep = 0;
+
+		for (size_t j = 0; j < t->n; j++) {
+			if (t->v[j].key < f)
+				free(t->v[j].str);
+			else
+				t->v[keep++] = t->v[j];
+		}
+		t->n = keep;
+	}
+}
+
+/* The threads inside an allocator call now: lane depth above 0. */
+static size_t busy_tids(const struct hl_tap_reader *tap, uint32_t *busy,
+			size_t max)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < tap->hdr->nlanes && n < max; i++) {
+		struct hl_tap_lane *l = hl_tap_lane(tap->hdr, i);
+		uint32_t owner = atomic_load_explicit(&l->owner,
+						      memory_order_acquire);
+		uint32_t d = l->depth;
+
+		if (owner && d && d < 1u << 20)
+			busy[n++] = owner;
+	}
+	return n;
+}
+
+static int is_busy(const uint32_t *busy, size_t n, uint32_t tid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (busy[i] == tid)
+			return 1;
+	return 0;
+}
+
+/*
+ * One drain cycle: take the time and note which threads are inside a call,
+ * take in everything published since, then move each thread's frontier to
+ * the previous cycle's time if that cycle saw it outside any call. Records
+ * before the lowest frontier go out; a thread that is gone holds nothing
+ * back, and is forgotten once its records are out.
+ */
+static void cycle(struct hl_ebpf_engine *g, int final)
+{
+	uint32_t busy[HL_TAP_LANES * 4];
+	uint64_t r = now_ns(), f = NO_FRONTIER;
+	size_t nbusy = 0;
+
+	if (g->o.tap)
+		nbusy = busy_tids(g->o.tap, busy, sizeof(busy) / sizeof(busy[0]));
+	if (hl_ebpf_poll(g->e, 0) < 0 && errno != EINTR && !g->err)
+		g->err = errno;
+	if (g->o.tap)
+		hl_tap_drain(g->o.tap, on_tap, g);
+	hl_tidmap_each(&g->threads, i) {
+		struct thread *t = g->threads.vals[i];
+
+		if (final)
+			t->gone = 1;
+		if (t->gone && t->frontier != NO_FRONTIER) {
+			/* Dead: what its lanes hold is all there will be. */
+			if (g->o.tap)
+				hl_tap_release_tid(g->o.tap, t->tid, on_tap, g);
+			t->frontier = NO_FRONTIER;
+		} else if (!t->gone && g->o.tap) {
+			t->frontier = t->zero_at;
+			if (!is_busy(busy, nbusy, t->tid))
+				t->zero_at = r;
+		}
+		if (t->n && t->frontier < f)
+			f = t->frontier;
+	}
+	feed(g, f);
+	for (;;) {
+		struct thread *done = NULL;
+
+		hl_tidmap_each(&g->threads, i) {
+			struct thread *t = g->threads.vals[i];
+
+			if (t->gone && !t->n) {
+				done = t;
+				break;
+			}
+		}
+		if (!done)
+			break;
+		forget(g, done);
+	}
+}
+
+/* ---- probes ---- */
+
+/*
+ * libheaplab's USDT probes (allocator/os.c) by the event they become. The
+ * probe's arguments are copied in order into the event's.
+ */
+static const struct hl_ebpf_probe usdt_probes[] = {
+	{ "heap_grow", HL_EV_HEAP_GROW },
+	{ "heap_shrink", HL_EV_HEAP_SHRINK },
+	{ "arena_new", HL_EV_ARENA_NEW },
+	{ "heap_trim", HL_EV_TRIM },
+	{ "trim", HL_EV_TRIM },
+	{ "mmap_threshold", HL_EV_THRESHOLD },
+	{ "threshold", HL_EV_THRESHOLD },
+};
+
+static int attach_usdt(struct hl_ebpf_engine *g, char *why, size_t len)
+{
+	if (!g->o.alloc_path || !g->o.alloc_path[0])
+		return 0;
+	return hl_ebpf_attach_usdt(g->e, g->o.alloc_path, "heaplab", usdt_probes,
+				   sizeof(usdt_probes) / sizeof(usdt_probes[0]),
+				   why, len);
+}
+
+/* libc.so.6 as this process has it: the one the target gets too. */
+static const char *libc_path(void)
+{
+	Dl_info info;
+
+	if (dladdr((void *)gnu_get_libc_version, &info) && info.dli_fname)
+		return info.dli_fname;
+	return "libc.so.6";
+}
+
+/*
+ * --uprobes: the object that defines malloc for the target: the preloaded
+ * allocator, else libc, else the program itself (statically linked).
+ */
+static int attach_calls(struct hl_ebpf_engine *g, char *why, size_t len)
+{
+	struct hl_ebpf_probe p[HL_EV_NKINDS];
+	const char *objs[3];
+	size_t n = 0, nobj = 0;
+	int got;
+
+	for (unsigned k = 1; k < HL_EV_NKINDS; k++)
+		if (hl_kinds[k].class == HL_KC_CALL)
+			p[n++] = (struct hl_ebpf_probe){ hl_kinds[k].name, k };
+	if (g->o.alloc_path && g->o.alloc_path[0])
+		objs[nobj++] = g->o.alloc_path;
+	objs[nobj++] = libc_path();
+	objs[nobj++] = g->o.path;
+	for (size_t i = 0; i < nobj; i++) {
+		got = hl_ebpf_attach_calls(g->e, objs[i], p, n, why, len);
+		if (got != 0)
+			return got;
+	}
+	snprintf(why, len, "no malloc to attach uprobes to in %s, %s or %s "
+		 "(stripped?)", nobj > 2 ? objs[0] : "-", objs[nobj - 2],
+		 g->o.path);
+	return -1;
+}
+
+/* ---- life cycle ---- */
+
+struct hl_ebpf_engine *hl_ebpf_engine_open(const struct hl_ebpf_run_opts *o,
+					   char *why, size_t len)
+{
+	struct hl_ebpf_engine *g = calloc(1, sizeof(*g));
+	struct hl_ebpf_opts eo = {
+		.syscalls = o->syscalls,
+		.calls = o->uprobes,
+		.tap_path = o->tap_path,
+	};
+
+	if (!g) {
+		snprintf(why, len, "out of memory");
+		return NULL;
+	}
+	g->o = *o;
+	g->e = hl_ebpf_open(&eo, on_record, g, why, len);
+	if (!g->e) {
+		free(g);
+		return NULL;
+	}
+	return g;
+}
+
+void hl_ebpf_engine_close(struct hl_ebpf_engine *g)
+{
+	if (!g)
+		return;
+	hl_tidmap_each(&g->threads, i) {
+		struct thread *t = g->threads.vals[i];
+
+		for (size_t j = 0; j < t->n; j++)
+			free(t->v[j].str);
+		free(t->v);
+		free(t);
+	}
+	hl_tidmap_free(&g->threads);
+	hl_ebpf_close(g->e);
+	free(g);
+}
+
+/* The target, held on HOLD until the parent has put it in the filter. */
+static _Noreturn void child(const struct hl_ebpf_run_opts *o, int hold)
+{
+	char go;
+
+	signal(SIGINT, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
+	if (read(hold, &go, 1) != 1)
+		_exit(127);	/* the tracer gave up */
+	close(hold);
+	execv(o->path, o->argv);
+	hl_warn(o->cmd, "cannot run '%s': %s", o->argv[0], strerror(errno));
+	_exit(errno == ENOENT ? 127 : 126);
+}
+
+/* Are any of the tree's processes still there? (A missed exit must not hang.) */
+static int tree_alive(struct hl_ebpf_engine *g)
+{
+	return hl_ebpf_live(g->e) > 0 && hl_ebpf_any_alive(g->e);
+}
+
+static void kill_tree(struct hl_ebpf_engine *g)
+{
+	hl_ebpf_kill_all(g->e, SIGKILL);
+	kill(g->root, SIGKILL);
+}
+
+int hl_ebpf_engine_run(struct hl_ebpf_engine *g, struct hl_ebpf_result *r)
+{
+	struct sigaction sa = { .sa_handler = on_signal }, old[3];
+	static const int sigs[3] = { SIGINT, SIGTERM, SIGHUP };
+	int hold[2], wstatus = 0, reaped = 0, seen = 0;
+	char why[512];
+	uint64_t last_check = 0;
+
+	memset(r, 0, sizeof(*r));
+	{
+		r->usdt_probes = attach_usdt(g, why, sizeof(why));
+		if (r->usdt_probes < 0) {
+			hl_warn(g->o.cmd, "USDT probes: %s", why);
+			r->usdt_probes = 0;
+		}
+	}
+	if (g->o.uprobes) {
+		r->call_probes = attach_calls(g, why, sizeof(why));
+		if (r->call_probes < 0) {
+			hl_warn(g->o.cmd, "--uprobes: %s", why);
+			hl_ebpf_engine_close(g);
+			return -1;
+		}
+	}
+	if (pipe2(hold, O_CLOEXEC) < 0) {
+		hl_warn(g->o.cmd, "pipe: %s", strerror(errno));
+		hl_ebpf_engine_close(g);
+		return -1;
+	}
+	fflush(NULL);
+	g->root = fork();
+	if (g->root < 0) {
+		hl_warn(g->o.cmd, "fork: %s", strerror(errno));
+		close(hold[0]);
+		close(hold[1]);
+		hl_ebpf_engine_close(g);
+		return -1;
+	}
+	if (g->root == 0) {
+		close(hold[1]);
+		child(&g->o, hold[0]);
+	}
+	close(hold[0]);
+	if (hl_ebpf_follow(g->e, g->root) < 0) {
+		hl_warn(g->o.cmd, "cannot follow pid %d: %s", g->root, strerror(errno));
+		close(hold[1]);	/* the child reads EOF and leaves */
+		waitpid(g->root, NULL, 0);
+		hl_ebpf_engine_close(g);
+		return -1;
+	}
+	interrupts = 0;
+	for (int i = 0; i < 3; i++)
+		sigaction(sigs[i], &sa, &old[i]);
+	signal(SIGQUIT, SIG_IGN);
+	/* Everything is attached: let it exec. */
+	if (write(hold[1], "", 1) != 1)
+		hl_warn(g->o.cmd, "cannot release the target: %s", strerror(errno));
+	close(hold[1]);
+
+	for (;;) {
+		hl_ebpf_poll(g->e, DRAIN_MS);
+		cycle(g, 0);
+		if (!reaped && waitpid(g->root, &wstatus, WNOHANG) == g->root)
+			reaped = 1;
+		if (interrupts > seen) {
+			if (!seen && g->o.on_interrupt)
+				g->o.on_interrupt(g->o.ctx);
+			r->interrupted = 1;
+			if (seen || interrupts > 1)
+				kill_tree(g);
+			seen = interrupts;
+		}
+		if (reaped && hl_ebpf_live(g->e) <= 0)
+			break;
+		if (reaped && now_ns() - last_check > 500000000ull) {
+			last_check = now_ns();
+			if (!tree_alive(g))
+				break;
+		}
+	}
+	cycle(g, 1);
+	hl_tl_flush(g->o.tl);
+	for (int i = 0; i < 3; i++)
+		sigaction(sigs[i], &old[i], NULL);
+	signal(SIGQUIT, SIG_DFL);
+	r->status = hl_exit_status(wstatus);
+	r->started = g->started;
+	r->lost = hl_ebpf_drops(g->e);
+	if (g->err)
+		hl_warn(g->o.cmd, "ebpf engine: %s", strerror(g->err));
+	hl_ebpf_engine_close(g);
+	return 0;
+}

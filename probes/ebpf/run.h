@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * run.h — `heaplab trace -e ebpf|ptrace|auto`: picks the engine and runs
+ * the target under it. auto takes ebpf when its programs load here, else
+ * ptrace, and says on stderr which and why.
+ */
+#ifndef HEAPLAB_PROBES_EBPF_RUN_H
+#define HEAPLAB_PROBES_EBPF_RUN_H
+
+#include <stdint.h>
+
+#include "probes/ptrace/engine.h"
+
+struct hl_engine_run {
+	const char *engine;	/* "ebpf", "ptrace" or "auto" */
+	const char *alloc_path;	/* the preloaded allocator, "" for glibc */
+	int uprobes;		/* allocator calls by uprobes (ebpf only) */
+	/* filled in: */
+	const char *used;	/* the engine that ran */
+	uint64_t lost;		/* kernel records the ebpf ring had no room for */
+};
+
+/*
+ * Runs PO's command under the chosen engine. Returns 0, or -1 after
+ * printing why the trace could not start (RES->started tells whether the
+ * target ran at all).
+ */
+int hl_engine_run(struct hl_engine_run *er, const struct hl_ptrace_opts *po,
+		  struct hl_ptrace_result *res);
+
+#endif
