@@ -745,6 +745,32 @@ static double geomean(int a, int rss, int *count)
 	return *count ? exp(sum / *count) : NAN;
 }
 
+/* Geometric mean of A's time over B's, on the workloads both ran. */
+static double geomean_vs(int a, int b, int *count)
+{
+	double sum = 0;
+
+	*count = 0;
+	for (int i = 0; i < nwl; i++) {
+		const struct cell *x = &wls[i].cell[a], *y = &wls[i].cell[b];
+
+		if (!cell_ok(x, a) || !cell_ok(y, b) || x->t_med <= 0 ||
+		    y->t_med <= 0)
+			continue;
+		sum += log(x->t_med / y->t_med);
+		(*count)++;
+	}
+	return *count ? exp(sum / *count) : NAN;
+}
+
+static int alloc_index(const char *name)
+{
+	for (int a = 0; a < nalloc; a++)
+		if (!strcmp(allocs[a].name, name))
+			return a;
+	return -1;
+}
+
 static const struct metric *find_metric(const struct cell *c, const char *name)
 {
 	for (int i = 0; i < c->nm; i++)
@@ -983,6 +1009,56 @@ static int name_width(int metrics)
 	return w;
 }
 
+/*
+ * One line per allocator against the baseline, in the terms the
+ * performance targets use: on how many workloads it is faster, on how
+ * many its peak RSS is no higher, and its time geomean against the
+ * baseline and against mimalloc.
+ */
+static void summary_line(FILE *out, int md, int a, int mi)
+{
+	int n = 0, faster = 0, leaner = 0, k;
+	double g, gm;
+
+	for (int i = 0; i < nwl; i++) {
+		double rt = ratio(&wls[i], a, 0), rr = ratio(&wls[i], a, 1);
+
+		if (isnan(rt))
+			continue;
+		n++;
+		faster += rt < 1;
+		leaner += rr <= 1;
+	}
+	g = geomean(a, 0, &k);
+	fprintf(out, "%s%s: faster than %s on %d of %d workloads, peak RSS at "
+		"most %s's on %d of %d", md ? "- " : "  ", allocs[a].name,
+		allocs[0].name, faster, nwl, allocs[0].name, leaner, nwl);
+	if (n < nwl)
+		fprintf(out, " (%d not measured)", nwl - n);
+	if (!isnan(g))
+		fprintf(out, "; time geomean %.2f%s %s", g, md ? "×" : "x",
+			allocs[0].name);
+	if (mi > 0 && mi != a && !isnan(gm = geomean_vs(a, mi, &k)))
+		fprintf(out, ", %.2f%s mimalloc", gm, md ? "×" : "x");
+	fputc('\n', out);
+}
+
+static void summary(FILE *out, int md)
+{
+	int mi = alloc_index("mimalloc");
+
+	if (nalloc < 2)
+		return;
+	fprintf(out, "\n%sSummary\n\n", md ? "#### " : "");
+	for (int a = 1; a < nalloc; a++) {
+		if (allocs[a].missing)
+			fprintf(out, "%s%s: %s\n", md ? "- " : "  ",
+				allocs[a].name, allocs[a].missing);
+		else
+			summary_line(out, md, a, mi);
+	}
+}
+
 static void print_tables(FILE *out, int md)
 {
 	struct table t = { .out = out, .md = md, .name_w = name_width(0) };
@@ -1018,6 +1094,7 @@ static void print_tables(FILE *out, int md)
 				metric_row(&t, &wls[i], &src->m[k]);
 		}
 	}
+	summary(out, md);
 	failure_notes(out, md);
 }
 

@@ -46,6 +46,8 @@ rows=$(printf '%s\n' "$table" | sed -n '/^Wall time/,/^geomean/p' |
 is "$rows" "$nwl" "one time row per workload, with a ratio"
 like "$table" $'\n''geomean +1\.00 +[0-9]+\.[0-9]{2}x' "geometric mean row"
 like "$table" $'\n''memreturn kept \(%\) +[0-9.]+ ' "memreturn's own RSS numbers are tabled"
+like "$table" $'\n''  jemalloc: faster than glibc on [0-9]+ of '"$nwl"' workloads, peak RSS at most glibc.s on [0-9]+ of '"$nwl"'; time geomean [0-9.]+x glibc' \
+	"summary line per allocator"
 progress=$(cat "$TMP/progress")
 like "$progress" "round 1/2 churn +glibc [0-9.]+s jemalloc" "round 1 runs glibc first"
 like "$progress" "round 2/2 churn +jemalloc [0-9.]+s glibc" "round 2 rotates the order"
