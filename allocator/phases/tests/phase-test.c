@@ -428,8 +428,8 @@ static void check_bad_free(void)
 		ssize_t got;
 		pid_t pid;
 
-		if (pipe(fds))
-			return;
+		if (!check(!pipe(fds), "pipe for the %s child", what[i]))
+			continue;
 		pid = fork();
 		if (pid == 0) {
 			char fake[64] __attribute__((aligned(16))) = { 0 };
@@ -448,6 +448,7 @@ static void check_bad_free(void)
 		close(fds[1]);
 		got = read(fds[0], msg, sizeof(msg) - 1);
 		msg[got > 0 ? got : 0] = 0;
+		msg[strcspn(msg, "\n")] = 0;
 		close(fds[0]);
 		waitpid(pid, &status, 0);
 		if (phase == 1)
@@ -457,7 +458,7 @@ static void check_bad_free(void)
 			check(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT &&
 			      strstr(msg, "heaplab phase") &&
 			      (strstr(msg, what[i]) || strstr(msg, "invalid pointer")),
-			      "%s: aborts with \"%s\"", what[i], strtok(msg, "\n") ? msg : "");
+			      "%s: aborts with \"%s\"", what[i], msg);
 	}
 }
 
