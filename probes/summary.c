@@ -108,6 +108,8 @@ void hl_summary_event(struct hl_summary *s, const struct hl_event *ev,
 		s->by_cause[ev->kind][cause_col(ev, cause)]++;
 		if (failed(ev))
 			s->errors[ev->kind]++;
+		else if (ev->cause == HL_CAUSE_TAP)
+			s->tap_mapped += ev->kind == HL_EV_MMAP ? ev->args[1] : 0;
 		else if (!(ev->flags & HL_EVF_UNFINISHED))
 			count_bytes(s, ev);
 		break;
@@ -143,13 +145,16 @@ static void print_calls(const struct hl_summary *s, FILE *out, int class,
 		if (!any++)
 			fprintf(out, "%-16s %10s %10s %12s\n", title, "calls",
 				class == HL_KC_SYSCALL ? "errors" : "",
-				"usecs/call");
+				class == HL_KC_INTERNAL ? "" : "usecs/call");
 		fprintf(out, "%-16s %10" PRIu64, hl_kinds[k].name, s->count[k]);
 		if (class == HL_KC_SYSCALL)
 			fprintf(out, " %10" PRIu64, s->errors[k]);
 		else
 			fprintf(out, " %10s", "");
-		fprintf(out, " %12.3f\n", s->ns[k] / 1e3 / s->count[k]);
+		if (class == HL_KC_INTERNAL)	/* instants: no time inside */
+			fputc('\n', out);
+		else
+			fprintf(out, " %12.3f\n", s->ns[k] / 1e3 / s->count[k]);
 	}
 	if (any)
 		fputc('\n', out);
@@ -202,7 +207,8 @@ void hl_summary_print(const struct hl_summary *s, FILE *out,
 	print_causes(s, out);
 	print_calls(s, out, HL_KC_INTERNAL, "allocator event");
 	fprintf(out, "bytes requested  %" PRIu64 " (malloc family)\n", s->requested);
-	fprintf(out, "bytes mapped     %" PRIu64 " (mmap, mremap growth)\n", s->mapped);
+	fprintf(out, "bytes mapped     %" PRIu64 " (mmap, mremap growth; not "
+		"counting heaplab's tap, %" PRIu64 ")\n", s->mapped, s->tap_mapped);
 	fprintf(out, "bytes unmapped   %" PRIu64 " (munmap, mremap shrinkage)\n",
 		s->unmapped);
 	fprintf(out, "break moved      %+" PRId64 " (grew %" PRIu64 ", shrank %"

@@ -27,6 +27,7 @@ struct hl_summary {
 	uint64_t ns[HL_EV_NKINDS];		/* time inside, summed */
 	uint64_t requested;			/* bytes asked of the allocator */
 	uint64_t mapped, unmapped;		/* mmap/mremap, munmap/mremap */
+	uint64_t tap_mapped;			/* heaplab's own, apart */
 	uint64_t brk_grew, brk_shrank;		/* all processes' breaks */
 	uint64_t processes, threads, execs;
 	struct hl_tidmap brk;			/* pid -> current break */
