@@ -61,6 +61,8 @@ for n in 1 2 3 4 5 6; do
 
 	maps=$(LD_PRELOAD=$so cat /proc/self/maps)
 	like "$maps" "libphase$n\.so" "phase$n is loaded by LD_PRELOAD"
+	maps=$("$HEAPLAB" run -a phase$n -- cat /proc/self/maps)
+	like "$maps" "$B/phases/libphase$n\.so" "heaplab run -a phase$n preloads it"
 
 	for i in "${!cmds[@]}"; do
 		got=$(LD_PRELOAD=$so run "${cmds[$i]}")
