@@ -49,7 +49,8 @@ static void trace_help(FILE *out)
 "                     jsonl: one JSON object per line\n"
 "  -o, --output FILE  write the trace to FILE ('-': stdout); default stderr\n"
 "  -b, --buffer N     tap ring records per thread (a power of two,\n"
-"                     default 131072); calls beyond a full buffer are dropped\n"
+"                     default 2097152, 128 MiB of memory at most); calls\n"
+"                     beyond a full buffer are dropped and counted\n"
 "  -h, --help         this text\n"
 "\n"
 "text lines: \"#SEQ kind(args) = ret <- CAUSE\", with \"[pid P]\" or\n"
@@ -273,6 +274,34 @@ static int setup_tap(struct run *r, const struct hl_alloc *alloc,
 	return 0;
 }
 
+/* Traces with everything set up; returns CMD's status. */
+static int trace_run(struct run *r, const struct trace_opts *t, char *path,
+		     char **argv, const char *tap_real)
+{
+	struct hl_ptrace_result res;
+	struct hl_ptrace_opts po = {
+		.cmd = CMD, .path = path, .argv = argv,
+		.syscalls = strcmp(t->events, "calls") != 0,
+		.tap = r->use_tap ? &r->tap : NULL,
+		.tap_path = r->use_tap ? tap_real : NULL,
+		.tl = &r->tl, .on_interrupt = interrupted, .ctx = r,
+	};
+
+	hl_tl_init(&r->tl, &r->sink);
+	/* A closed reader of the trace must not kill the tracer (and, by
+	 * PTRACE_O_EXITKILL, the target): the sink notes EPIPE instead. */
+	signal(SIGPIPE, SIG_IGN);
+	if (hl_ptrace_run(&po, &res) == 0 || res.started) {
+		hl_tl_flush(&r->tl);
+		end_trace(r, !res.interrupted, res.status,
+			  res.interrupted ? "interrupted" : NULL);
+	}
+	if (r->sink.err && r->sink.err != EPIPE)
+		hl_warn(CMD, "writing the trace: %s", strerror(r->sink.err));
+	hl_tl_fini(&r->tl);
+	return res.status;
+}
+
 static int trace_main(int argc, char **argv)
 {
 	struct trace_opts t = {
@@ -280,10 +309,9 @@ static int trace_main(int argc, char **argv)
 		.format = "text", .buffer = HL_TAP_NRECS,
 	};
 	char path[PATH_MAX], tap_real[PATH_MAX] = "";
-	struct hl_ptrace_result res;
 	struct hl_alloc alloc;
 	struct run *r;
-	int rc, fd;
+	int rc, fd = -1;
 
 	rc = parse(argc, argv, &t);
 	if (rc)
@@ -296,44 +324,28 @@ static int trace_main(int argc, char **argv)
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		hl_die(CMD, "out of memory");
+	r->tap.fd = -1;
+	rc = HL_EXIT_FAIL;
 	/* The ring first: its fd is then the same (3) from run to run. */
 	r->use_tap = strcmp(t.events, "syscalls") != 0;
 	if (setup_tap(r, &alloc, t.buffer, tap_real) < 0)
-		return HL_EXIT_FAIL;
+		goto out;
 	fd = open_output(t.output);
 	if (fd < 0)
-		return HL_EXIT_FAIL;
+		goto out;
 	if (hl_sink_open(&r->sink, fd, strcmp(t.format, "jsonl") ?
-			 HL_FMT_TEXT : HL_FMT_JSONL) < 0)
-		hl_die(CMD, "out of memory");
-	hl_tl_init(&r->tl, &r->sink);
-	/* A closed reader of the trace must not kill the tracer (and, by
-	 * PTRACE_O_EXITKILL, the target): the sink notes EPIPE instead. */
-	signal(SIGPIPE, SIG_IGN);
-
-	struct hl_ptrace_opts po = {
-		.cmd = CMD, .path = path, .argv = argv + optind,
-		.syscalls = strcmp(t.events, "calls") != 0,
-		.tap = r->use_tap ? &r->tap : NULL,
-		.tap_path = r->use_tap ? tap_real : NULL,
-		.tl = &r->tl, .on_interrupt = interrupted, .ctx = r,
-	};
-
-	if (hl_ptrace_run(&po, &res) == 0 || res.started) {
-		hl_tl_flush(&r->tl);
-		end_trace(r, !res.interrupted, res.status,
-			  res.interrupted ? "interrupted" : NULL);
+			 HL_FMT_TEXT : HL_FMT_JSONL) < 0) {
+		hl_warn(CMD, "out of memory");
+		goto out;
 	}
-	if (r->sink.err && r->sink.err != EPIPE)
-		hl_warn(CMD, "writing the trace: %s", strerror(r->sink.err));
-	hl_tl_fini(&r->tl);
+	rc = trace_run(r, &t, path, argv + optind, tap_real);
 	hl_sink_close(&r->sink);
-	if (r->use_tap)
-		hl_tap_destroy(&r->tap);
+out:
+	hl_tap_destroy(&r->tap);
 	if (fd > STDERR_FILENO)
 		close(fd);
 	free(r);
-	return res.status;
+	return rc;
 }
 
 const struct hl_cmd hl_cmd_trace = {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* reader.c — create, drain and free the tap ring (layout in ring.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +147,10 @@ void hl_tap_release_tid(struct hl_tap_reader *r, uint32_t tid, hl_tap_fn fn,
 		l->pid = 0;
 		atomic_store(&l->head, 0);
 		atomic_store(&l->tail, 0);
+		/* Give the records' pages back: a busy thread filled them. */
+		fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  (off_t)((char *)hl_tap_recs(l) - (char *)r->hdr),
+			  (off_t)(r->hdr->lane_bytes - HL_TAP_PAGE));
 		atomic_store_explicit(&l->owner, 0, memory_order_release);
 	}
 }

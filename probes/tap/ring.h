@@ -42,10 +42,11 @@
 #define HL_TAP_PAGE	4096UL
 #define HL_TAP_DEPTH	4
 #define HL_TAP_ARGS	4
-/* Default geometry: 128 lanes of 128 Ki records (8 MiB each). The memfd
+/* Default geometry: 64 lanes of 2 Mi records (128 MiB each), enough for a
+ * burst of millions of calls while the tracer drains. The memfd
  * is sparse: a lane costs memory only as far as its thread has written. */
-#define HL_TAP_LANES	128
-#define HL_TAP_NRECS	(128u * 1024)
+#define HL_TAP_LANES	64
+#define HL_TAP_NRECS	(2048u * 1024)
 
 struct hl_tap_rec {
 	uint64_t ts_ns;			/* call enter */

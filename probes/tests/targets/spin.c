@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: MIT
+/*
+ * spin.c — targets that end badly or late.
+ *   spin segv            mallocs, then dereferences NULL (SIGSEGV)
+ *   spin loop SECS N     N threads malloc/free in a loop for SECS seconds
+ *                        (0: forever), then exit 0; SIGINT is ignored, so
+ *                        only the tracer's Ctrl-C handling is in play
+ *   spin calls COUNT     COUNT malloc/free pairs of 16..1024 bytes, exit 0
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double secs;
+/* The compiler must not drop a malloc/free pair whose result is unused. */
+static void *volatile keep;
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void *loop(void *arg)
+{
+	double end = now() + secs;
+	unsigned i = 0;
+
+	(void)arg;
+	while (!secs || now() < end) {
+		void *p = malloc(16 + (i++ % 64) * 1000);
+
+		keep = p;
+		free(p);
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "segv")) {
+		volatile int *null = NULL;
+		char *p = malloc(100);
+
+		p[0] = 1;
+		return *null + p[0];
+	}
+	if (argc > 3 && !strcmp(argv[1], "loop")) {
+		int n = atoi(argv[3]);
+		pthread_t t[16];
+
+		secs = atof(argv[2]);
+		signal(SIGINT, SIG_IGN);
+		if (n < 1 || n > 16)
+			return 2;
+		for (int i = 1; i < n; i++)
+			pthread_create(&t[i], NULL, loop, NULL);
+		loop(NULL);
+		for (int i = 1; i < n; i++)
+			pthread_join(t[i], NULL);
+		return 0;
+	}
+	if (argc > 2 && !strcmp(argv[1], "calls")) {
+		long n = atol(argv[2]);
+
+		for (long i = 0; i < n; i++) {
+			keep = malloc(16 + (size_t)(i % 64) * 16);
+			free(keep);
+		}
+		return 0;
+	}
+	fprintf(stderr, "usage: spin segv | loop SECS THREADS | calls COUNT\n");
+	return 2;
+}

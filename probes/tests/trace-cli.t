@@ -1,0 +1,63 @@
+#!/bin/bash
+# heaplab trace: options, help, exit statuses, and bad input.
+. "$(dirname "$0")/../../lab/tests/tap.sh"
+
+T=$B/probes/targets
+CHK="python3 $SRC/probes/tests/trace_check.py"
+tr() { timeout 60 "$HEAPLAB" trace -e ptrace "$@"; }
+
+out=$("$HEAPLAB" --help); like "$out" "trace +trace a command" "--help lists trace"
+out=$("$HEAPLAB" help trace); ok $? "help trace exits 0"
+like "$out" "Usage: heaplab trace \[-e ebpf\|ptrace\|auto\]" "help trace: usage line"
+like "$out" "trace_end" "help trace documents the trace_end record"
+like "$out" "\"cause\" \(null, \"loader\", \"tap\"" "help trace documents cause"
+
+# Exit statuses pass through.
+tr -o /dev/null -- sh -c 'exit 7'; is $? 7 "exit 7 passes through"
+tr -o /dev/null -- sh -c 'kill -SEGV $$'; is $? 139 "SIGSEGV: 139"
+tr -o /dev/null -- sh -c 'kill -KILL $$'; is $? 137 "SIGKILL: 137"
+tr -o /dev/null -- true; is $? 0 "true: 0"
+
+# Bad input: clear message, no hang.
+err=$(tr 2>&1); is $? 2 "no command: 2"
+like "$err" "no command given" "no command: said"
+err=$(tr -- /nonexistent/prog 2>&1); is $? 127 "missing program: 127"
+like "$err" "cannot run '/nonexistent/prog': No such file" "missing program: named"
+err=$(tr -- no-such-command-heaplab 2>&1); is $? 127 "command not in PATH: 127"
+like "$err" "'no-such-command-heaplab': command not found" "command not in PATH: said"
+err=$(tr -- /etc/passwd 2>&1); is $? 126 "non-executable program: 126"
+like "$err" "not executable" "non-executable: said"
+err=$(tr -- /tmp 2>&1); is $? 126 "a directory: 126"
+err=$(tr -a nosuch -- true 2>&1); is $? 2 "unknown allocator: 2"
+like "$err" "unknown allocator 'nosuch'" "unknown allocator: named"
+err=$(tr -o "$TMP/no/such/dir/t" -- true 2>&1); is $? 1 "unwritable -o: 1"
+like "$err" "cannot write the trace to '$TMP/no/such/dir/t': No such file" "unwritable -o: named"
+err=$(tr -o "$TMP" -- true 2>&1); is $? 1 "-o a directory: 1"
+like "$err" "Is a directory" "-o a directory: said"
+err=$("$HEAPLAB" trace -e ebpf -- true 2>&1); is $? 2 "-e ebpf: 2 until the engine exists"
+like "$err" "eBPF engine is not built yet" "-e ebpf: says it is not built yet"
+err=$("$HEAPLAB" trace -e auto -o /dev/null -- true 2>&1); is $? 0 "-e auto works"
+like "$err" "engine auto: using ptrace \(the eBPF engine is not built yet\)" "-e auto: says why ptrace"
+err=$("$HEAPLAB" trace -e frob -- true 2>&1); is $? 2 "unknown engine: 2"
+err=$(tr -f xml -- true 2>&1); is $? 2 "unknown format: 2"
+like "$err" "unknown format 'xml'" "unknown format: named"
+err=$(tr --events some -- true 2>&1); is $? 2 "unknown event set: 2"
+err=$(tr -b 1000 -- true 2>&1); is $? 2 "-b not a power of two: 2"
+err=$(tr -x -- true 2>&1); is $? 2 "unknown option: 2"
+like "$err" "unknown option '-x'" "unknown option: named"
+
+# Output places: -o - is stdout; the default is stderr, apart from CMD's stdout.
+out=$(tr -f jsonl -o - -- "$T/cause" 2>/dev/null)
+like "$(printf '%s\n' "$out" | tail -1)" '"kind":"trace_end"' "-o -: the trace on stdout"
+out=$(tr -- sh -c 'echo target-output' 2>"$TMP/err")
+is "$out" "target-output" "default: stdout is the target's alone"
+like "$(tail -1 "$TMP/err")" "^# trace end: complete" "default: the trace on stderr"
+# The target writing to stdout does not disturb a jsonl file.
+tr -f jsonl -o "$TMP/t.jsonl" -- sh -c 'echo hi; exit 4' >/dev/null
+is $? 4 "jsonl with a chatty target: its status"
+$CHK "$TMP/t.jsonl" valid; ok $? "jsonl with a chatty target: valid"
+# A reader that goes away does not kill the target.
+tr -o - -- sh -c 'sleep 0.2; exit 6' 2>/dev/null | head -c 1 >/dev/null
+is "${PIPESTATUS[0]}" 6 "closed output pipe: the target still runs to its end"
+
+done_testing

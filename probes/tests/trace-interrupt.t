@@ -1,0 +1,51 @@
+#!/bin/bash
+# Ctrl-C: the trace is flushed and marked incomplete, the target keeps
+# running under the tracer until it exits; a second Ctrl-C kills it.
+. "$(dirname "$0")/../../lab/tests/tap.sh"
+
+T=$B/probes/targets
+CHK="python3 $SRC/probes/tests/trace_check.py"
+J=$TMP/i.jsonl
+
+# Starts a trace in the background; returns when it has written something.
+start() {
+	rm -f "$J"
+	"$HEAPLAB" trace -e ptrace -b 4096 -f jsonl -o "$J" -- "$@" 2>"$TMP/err" &
+	hl=$!
+	for _ in $(seq 100); do
+		[ "$(stat -c %s "$J" 2>/dev/null || echo 0)" -gt 10000 ] && break
+		sleep 0.05
+	done
+}
+
+# One Ctrl-C: the target (which ignores SIGINT) finishes its 1.5 s.
+start "$T/spin" loop 1.5 1
+kill -INT $hl
+sleep 0.3
+kill -0 $hl 2>/dev/null; ok $? "after one Ctrl-C heaplab still serves the target"
+wait $hl; is $? 0 "the target ran to its end: its status 0"
+$CHK "$J" valid; ok $? "the trace is valid jsonl, trace_end last"
+$CHK "$J" complete false; ok $? "trace_end says complete:false"
+grep -q '"reason":"interrupted"' "$J"; ok $? "trace_end says interrupted"
+like "$(cat "$TMP/err")" "interrupted: trace ended, marked incomplete" "stderr says the trace is incomplete"
+
+# Two Ctrl-C: the endless target is killed.
+start "$T/spin" loop 0 2
+kill -INT $hl
+sleep 0.2
+kill -INT $hl
+wait $hl; is $? 137 "second Ctrl-C kills the target: 137"
+$CHK "$J" valid; ok $? "killed after Ctrl-C: valid jsonl"
+$CHK "$J" complete false; ok $? "killed after Ctrl-C: incomplete"
+like "$(cat "$TMP/err")" "killing" "stderr says it kills the target"
+
+# Text output gets the same end line.
+rm -f "$J"
+"$HEAPLAB" trace -e ptrace -b 4096 -o "$J" -- "$T/spin" loop 1 1 2>/dev/null &
+hl=$!
+sleep 0.4
+kill -INT $hl
+wait $hl; is $? 0 "text: target status after Ctrl-C"
+like "$(tail -1 "$J")" "^# trace end: INCOMPLETE.*interrupted" "text: the last line says incomplete"
+
+done_testing

@@ -1,0 +1,77 @@
+#!/bin/bash
+# heaplab trace follows threads, fork, vfork and exec, and survives targets
+# that crash or are killed; a full tap ring drops and says so.
+. "$(dirname "$0")/../../lab/tests/tap.sh"
+
+T=$B/probes/targets
+CHK="python3 $SRC/probes/tests/trace_check.py"
+J=$TMP/t.jsonl
+trace() { timeout 60 "$HEAPLAB" trace -e ptrace -f jsonl -o "$J" -- "$@"; }
+
+# Threads: calls from every thread, each thread's syscalls caused by its calls.
+trace "$T/threads" 4; is $? 0 "threads: exit 0"
+$CHK "$J" valid; ok $? "threads: valid jsonl"
+$CHK "$J" threads-calls 4; ok $? "threads: malloc(300000) from all 4 threads and main"
+$CHK "$J" containment; ok $? "threads: causes are on the caller's thread, around the syscall"
+$CHK "$J" count fork eq 4; ok $? "threads: 4 thread creations"
+$CHK "$J" count exit eq 5; ok $? "threads: 5 thread exits"
+n=$(python3 -c '
+import json,sys
+ev=[json.loads(l) for l in open(sys.argv[1])]
+print(len({e["tid"] for e in ev if e["kind"] in ("mmap","brk","mprotect") and isinstance(e["cause"],dict) and e["cause"]["kind"]=="malloc"}))' "$J")
+is "$n" 5 "threads: syscalls caused by mallocs on each of the 5 threads"
+
+# fork + exec: both processes, the child's exec, its mmap and exit 5.
+trace "$T/forkexec" fork; is $? 0 "fork+exec: exit 0"
+$CHK "$J" valid; ok $? "fork+exec: valid jsonl"
+$CHK "$J" procs 2; ok $? "fork+exec: events from 2 processes"
+$CHK "$J" exec-paths forkexec forkexec; ok $? "fork+exec: both execs, with their paths"
+$CHK "$J" mmap-by-malloc 200000; ok $? "fork+exec: the exec'd child's malloc(200000) -> mmap"
+$CHK "$J" exit 5; ok $? "fork+exec: the child's exit 5"
+grep -q '"kind":"fork","args":{"child":[0-9]*,"vfork":0,"thread":0}' "$J"
+ok $? "fork+exec: a fork event naming the child"
+$CHK "$J" containment; ok $? "fork+exec: causes contained"
+
+trace "$T/forkexec" vfork; is $? 0 "vfork+exec: exit 0, no hang"
+$CHK "$J" valid; ok $? "vfork+exec: valid jsonl"
+grep -q '"kind":"fork","args":{"child":[0-9]*,"vfork":1,"thread":0}' "$J"
+ok $? "vfork+exec: the fork event says vfork"
+$CHK "$J" exit 5; ok $? "vfork+exec: the child's exit 5"
+
+# A target that execs another program.
+trace sh -c "exec $T/cause"; is $? 0 "exec of another program: exit 0"
+$CHK "$J" exec-paths /dash /cause; ok $? "exec of another program: sh, then cause"
+$CHK "$J" mmap-by-malloc 200000; ok $? "exec of another program: the new image is traced, calls too"
+$CHK "$J" count malloc ge 65; ok $? "exec of another program: the tap re-attached in the new image"
+
+# Faults: a segfault, a SIGKILL mid-trace (from the outside, threads busy).
+trace "$T/spin" segv; is $? 139 "segfaulting target: 139"
+$CHK "$J" valid; ok $? "segfault: valid jsonl"
+grep -q '"kind":"exit","args":{"code":0,"signal":11},"ret":139' "$J"; ok $? "segfault: exit event, signal 11"
+
+"$HEAPLAB" trace -e ptrace -b 4096 -f jsonl -o "$J" -- "$T/spin" loop 0 2 &
+hl=$!
+for i in $(seq 50); do
+	victim=$(pgrep -P $hl)
+	[ -n "$victim" ] && [ "$(stat -c %s "$J" 2>/dev/null || echo 0)" -gt 100000 ] && break
+	sleep 0.1
+done
+kill -KILL $victim || kill -KILL $hl
+wait $hl; is $? 137 "target killed mid-trace: 137"
+$CHK "$J" valid; ok $? "killed: valid jsonl to the last line"
+grep -q '"signal":9},"ret":137' "$J"; ok $? "killed: exit events say SIGKILL"
+$CHK "$J" count malloc ge 1000; ok $? "killed: the calls up to the kill are there"
+
+# Drops: a tiny ring loses calls, counts them, and marks the trace incomplete.
+timeout 60 "$HEAPLAB" trace -e ptrace -b 16 -f jsonl -o "$J" -- "$T/spin" calls 200000
+is $? 0 "-b 16: the target runs normally"
+$CHK "$J" valid; ok $? "-b 16: valid jsonl"
+$CHK "$J" dropped gt 0; ok $? "-b 16: drops counted"
+$CHK "$J" complete false; ok $? "-b 16: trace marked incomplete"
+# The default ring loses nothing on a burst of 400000 calls.
+trace "$T/spin" calls 200000; is $? 0 "200000 malloc/free pairs: exit 0"
+$CHK "$J" dropped eq 0; ok $? "default ring: nothing dropped"
+$CHK "$J" count malloc eq 200000; ok $? "default ring: every malloc"
+$CHK "$J" count free eq 200000; ok $? "default ring: every free"
+
+done_testing
