@@ -138,10 +138,15 @@ struct line {
 	size_t len;
 };
 
+static void put_mem(struct line *l, const char *s, size_t len)
+{
+	while (len-- && l->len < sizeof(l->buf) - 1)
+		l->buf[l->len++] = *s++;
+}
+
 static void put_str(struct line *l, const char *s)
 {
-	while (*s && l->len < sizeof(l->buf) - 1)
-		l->buf[l->len++] = *s++;
+	put_mem(l, s, strlen(s));
 }
 
 static void put_num(struct line *l, uint64_t v, unsigned base)

@@ -242,10 +242,15 @@ struct line {
 	size_t len;
 };
 
+static void put_mem(struct line *l, const char *s, size_t len)
+{
+	while (len-- && l->len < sizeof(l->buf) - 1)
+		l->buf[l->len++] = *s++;
+}
+
 static void put_str(struct line *l, const char *s)
 {
-	while (*s && l->len < sizeof(l->buf) - 1)
-		l->buf[l->len++] = *s++;
+	put_mem(l, s, strlen(s));
 }
 
 static void put_num(struct line *l, uint64_t v, unsigned base)
@@ -288,12 +293,6 @@ extern char **environ;
 
 static int options_read;
 static uint32_t fit = HEAPLAB_FIT_FIRST;
-
-static void put_mem(struct line *l, const char *s, size_t len)
-{
-	while (len-- && l->len < sizeof(l->buf) - 1)
-		l->buf[l->len++] = *s++;
-}
 
 static void bad_option(const char *entry, size_t len, const char *why)
 {
