@@ -14,8 +14,10 @@
 extern const struct hl_cmd hl_exp_bins;
 extern const struct hl_cmd hl_exp_arenas;
 extern const struct hl_cmd hl_exp_threshold;
+extern const struct hl_cmd hl_exp_recon;
 
 const struct hl_cmd *const hl_experiments[] = {
+	&hl_exp_recon,
 	&hl_exp_threshold,
 	&hl_exp_bins,
 	&hl_exp_arenas,

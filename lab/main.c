@@ -17,12 +17,14 @@ extern const struct hl_cmd hl_cmd_help;
 extern const struct hl_cmd hl_exp_bins;
 extern const struct hl_cmd hl_exp_arenas;
 extern const struct hl_cmd hl_exp_threshold;
+extern const struct hl_cmd hl_exp_recon;
 extern const struct hl_cmd hl_cmd_report;
 
 const struct hl_cmd *const hl_cmds[] = {
 	&hl_cmd_run,
 	&hl_cmd_trace,
 	&hl_cmd_experiment,
+	&hl_exp_recon,
 	&hl_exp_threshold,
 	&hl_exp_bins,
 	&hl_exp_arenas,

@@ -89,7 +89,6 @@ static struct json *run_one(const char *name, const char *const *extra,
  * on the list.
  */
 static const char *const not_yet[] = {
-	"recon (syscall census, the heap in the memory map, the break moving)",
 	"the phase experiments (preload, magic, fragment, split, coalesce, "
 	"progression)",
 	"fingerprint (every allocator side by side)",

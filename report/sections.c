@@ -178,6 +178,117 @@ static void render_arenas(struct doc *d, const struct json *r)
 		 "freelist.");
 }
 
+/* ---- recon ---- */
+
+static const char *const makers[][2] = {
+	{ "loader_file", "the loader mapping files" },
+	{ "loader_anon", "the loader's anonymous memory" },
+	{ "allocator", "the allocator (inside malloc & co.)" },
+	{ "other", "everything else" },
+	{ "tap", "heaplab's tap (not in strace's run)" },
+};
+
+static void census_table(struct doc *d, const struct json *c)
+{
+	const struct json *by = json_get(c, "by_maker");
+	struct doc_table *t = doc_table(d, 4, "made by", "brk", "mmap",
+					"munmap");
+	char a[24], b[24], e[24];
+
+	for (size_t i = 0; i < sizeof(makers) / sizeof(makers[0]); i++) {
+		const struct json *w = json_get(by, makers[i][0]);
+
+		doc_row(t, makers[i][1], fmt(a, sizeof(a), json_get(w, "brk")),
+			fmt(b, sizeof(b), json_get(w, "mmap")),
+			fmt(e, sizeof(e), json_get(w, "munmap")));
+	}
+	for (int i = 0; i < 2; i++) {
+		const struct json *w = json_get(c, i ? "strace" : "heaplab");
+
+		doc_row(t, i ? "strace -f, same command" :
+			       "heaplab trace, in all (tap left out)",
+			fmt(a, sizeof(a), json_get(w, "brk")),
+			fmt(b, sizeof(b), json_get(w, "mmap")),
+			fmt(e, sizeof(e), json_get(w, "munmap")));
+	}
+}
+
+static void census_figure(struct doc *d, const struct json *c)
+{
+	const struct json *by = json_get(c, "by_maker");
+	const char *labels[5];
+	double v[5];
+	struct svg_bars spec = { "Memory syscalls by who made them",
+				 SVG_COUNT, 5, labels, v, -1 };
+
+	for (int i = 0; i < 5; i++) {
+		const struct json *w = json_get(by, makers[i][0]);
+
+		labels[i] = makers[i][0];
+		v[i] = json_as_num(json_get(w, "brk"), 0) +
+		       json_as_num(json_get(w, "mmap"), 0) +
+		       json_as_num(json_get(w, "munmap"), 0);
+	}
+	doc_figure(d, "recon-census", svg_bar_chart(&spec),
+		   "brk, mmap and munmap calls together, by maker.");
+}
+
+static void render_recon(struct doc *d, const struct json *r)
+{
+	const struct json *c = json_get(r, "census");
+	const struct json *h = json_get(r, "heap_map");
+	const struct json *m = json_get(r, "break_moving");
+	char a[32], b[32], e[32], r1[32], r2[32];
+
+	doc_para(d, DOC_QUESTION, "Before building anything: what does a "
+		 "real program (%s) ask of the kernel, where is the heap, and "
+		 "how does the program break move?",
+		 json_as_str(json_at(json_get(r, "command"), 0), "?"));
+	doc_para(d, DOC_METHOD, "The program runs under heaplab trace: every "
+		 "brk, mmap and munmap is classed by the call it happened in "
+		 "(the loader, a malloc-family call, or neither) and counted "
+		 "beside what strace -f reports for the same command.");
+	census_table(d, c);
+	census_figure(d, c);
+	doc_para(d, DOC_RESULT, "Most mappings come before main: the loader "
+		 "maps the libraries (%s mmaps from files) and its own "
+		 "anonymous memory; malloc itself made %s brk calls and %s "
+		 "mmaps.",
+		 fmt(a, sizeof(a), json_get(json_get(json_get(c, "by_maker"),
+			"loader_file"), "mmap")),
+		 fmt(b, sizeof(b), json_get(json_get(json_get(c, "by_maker"),
+			"allocator"), "brk")),
+		 fmt(e, sizeof(e), json_get(json_get(json_get(c, "by_maker"),
+			"allocator"), "mmap")));
+	if (json_type(json_get(h, "heap_start")) == JSON_INT)
+		doc_para(d, DOC_RESULT, "After malloc(%s) the memory map shows "
+			 "[heap] of %s B; the break is %s its end, and the block "
+			 "lies %s B from its start (what the allocator keeps "
+			 "below it).", fmt(e, sizeof(e), json_get(h, "request")),
+			 fmt(a, sizeof(a), json_get(h, "heap_size")),
+			 json_as_int(json_get(h, "break"), 0) ==
+			 json_as_int(json_get(h, "heap_end"), 1) ? "exactly" :
+			 "not", fmt(b, sizeof(b), json_get(h, "block_offset")));
+	if (json_as_int(json_get(m, "move1"), 0) > 0)
+		doc_para(d, DOC_CONCLUSION, "malloc(%s) moved the break by %s "
+			 "B, far more than asked: the allocator pads each "
+			 "extension and keeps the rest (%s B) as the top chunk, "
+			 "so the second one moved it by %s B and landed %s B "
+			 "after the first.", fmt(r1, sizeof(r1),
+						 json_get(m, "request")),
+			 fmt(a, sizeof(a), json_get(m, "move1")),
+			 fmt(b, sizeof(b), json_get(m, "top_left")),
+			 fmt(e, sizeof(e), json_get(m, "move2")),
+			 fmt(r2, sizeof(r2), json_get(m, "block2_after_block1")));
+	else
+		doc_para(d, DOC_CONCLUSION, "malloc(%s) did not move the break: "
+			 "this allocator maps its memory instead.",
+			 fmt(r1, sizeof(r1), json_get(m, "request")));
+	doc_para(d, DOC_KERNEL, "brk and mmap are the allocator's only doors "
+		 "into the kernel, as get_free_pages() is for the kernel's own "
+		 "allocators: both hand out whole pages, never bytes.");
+}
+
 /* ---- threshold ---- */
 
 static const char *bytes(char *buf, size_t len, const struct json *v)
@@ -306,6 +417,7 @@ static const char *const threshold_all[] = { "-a", "all", NULL };
 static const char *const arenas_quick[] = { "-t", "8", NULL };
 
 static const struct section sections[] = {
+	{ "recon", "Recon: walking the territory", NULL, NULL, render_recon },
 	{ "threshold", "The mmap threshold, found to the byte", threshold_all,
 	  NULL, render_threshold },
 	{ "bins", "Bins: how freed blocks come back", NULL, NULL, render_bins },
