@@ -29,6 +29,13 @@
  *
  * None of them allocates, so they may be called at any point. Phase 1
  * reports every chunk as used (its free does nothing) and keeps no magic.
+ *
+ * The header itself, header_size bytes before each payload: phase 1 keeps
+ * only the size (the word just before the payload); from phase 2 on it is
+ * struct chunk, starting with size_t size (phases 5-6: bit 0 is PREV_INUSE),
+ * uint32_t state (1 used, 2 free, 3 alias of an aligned block, 4 mmapped)
+ * and uint32_t magic (0xDEADBEEF) at offset 12; phases 3-6 add the next
+ * pointer at offset 16.
  */
 #ifndef HEAPLAB_PHASE_H
 #define HEAPLAB_PHASE_H
@@ -47,7 +54,7 @@ struct heaplab_phase_stats {
 	uint32_t abi;			/* HEAPLAB_PHASE_ABI */
 	uint32_t phase;			/* 1 … 6 */
 	uint32_t fit;			/* HEAPLAB_FIT_*: which free chunk */
-	uint32_t reserved;
+	uint32_t header_size;		/* bytes of metadata before a payload */
 	uint64_t mmap_threshold;	/* requests >= this are mmapped */
 
 	uint64_t mallocs;		/* chunks handed out */

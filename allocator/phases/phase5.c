@@ -211,6 +211,7 @@ static void unlock_in_child(void)
 static struct heaplab_phase_stats stats = {
 	.abi = HEAPLAB_PHASE_ABI,
 	.phase = PHASE,
+	.header_size = HDR,
 	.fit = HEAPLAB_FIT_FIRST,
 };
 

@@ -184,6 +184,8 @@ static void check_symbols(void)
 	s = stats();
 	check(s.abi == HEAPLAB_PHASE_ABI && (int)s.phase == phase,
 	      "stats: abi %u, phase %u", s.abi, s.phase);
+	check(s.header_size == (phase <= 2 ? 16 : 32), "stats: %u-byte header",
+	      s.header_size);
 	check(s.mallocs > 0 && s.heap_size > 0 && s.live_bytes > 0,
 	      "stats count this process's start-up allocations (%llu mallocs)",
 	      (unsigned long long)s.mallocs);
@@ -202,6 +204,7 @@ static void check_alignment(void)
 {
 	static void *ptrs[4097];
 	size_t n, misaligned = 0, short_usable = 0, bad_walk = 0, no_magic = 0;
+	size_t hdr = stats().header_size;
 	struct heaplab_chunk *c;
 
 	for (n = 0; n <= 4096; n++) {
@@ -217,20 +220,20 @@ static void check_alignment(void)
 	check(n == 4097, "malloc of every size 0..4096 succeeds");
 	walk();
 	for (n = 0; n <= 4096 && ptrs[n]; n++) {
-		const uint32_t *w = ptrs[n];
-		int i, found = 0;
+		const char *h = (char *)ptrs[n] - hdr;
 
 		c = find(ptrs[n]);
 		if (!c || c->size != malloc_usable_size(ptrs[n]) ||
-		    c->state == HEAPLAB_CHUNK_FREE)
+		    c->state == HEAPLAB_CHUNK_FREE ||
+		    c->magic != (phase == 1 ? -1 : 1)) {
 			bad_walk++;
-		else if (c->magic != (phase == 1 ? -1 : 1))
-			bad_walk++;
-		/* Walk back from the pointer: the magic is in the header. */
-		for (i = 1; i <= 8; i++)
-			if (w[-i] == 0xDEADBEEF)
-				found = 1;
-		if (phase >= 2 && !found)
+			continue;
+		}
+		/* Walk back from the pointer: header, size, state, magic. */
+		if (phase >= 2 &&
+		    (*(const uint32_t *)(h + 12) != 0xDEADBEEF ||
+		     *(const uint32_t *)(h + 8) != 1 ||
+		     (*(const size_t *)h & ~(size_t)1) != c->size))
 			no_magic++;
 	}
 	check(!misaligned, "every pointer 16-byte aligned (%zu misaligned)", misaligned);
@@ -238,8 +241,8 @@ static void check_alignment(void)
 	check(!bad_walk, "the walk shows every chunk, in use, its size, magic state (%zu wrong)",
 	      bad_walk);
 	if (phase >= 2)
-		check(!no_magic, "0xDEADBEEF found walking back from every pointer (%zu without)",
-		      no_magic);
+		check(!no_magic, "walking back from every pointer: its size, used, "
+		      "0xDEADBEEF (%zu wrong)", no_magic);
 	for (n = 0; n <= 4096 && ptrs[n]; n++)
 		free(ptrs[n]);
 }
