@@ -76,32 +76,50 @@ static void parse_run(const char *out, struct arenas_run *run)
 	}
 }
 
-static void measure(const struct hl_alloc *alloc, int max_threads,
-		    struct arenas_result *r)
+/* One run of arenaprobe with THREADS threads. */
+static void measure_one(const struct hl_alloc *alloc, int threads,
+			struct arenas_run *run)
 {
 	char path[4096], arg[16], *out;
 	char *argv[] = { path, arg, NULL };
+	int st;
 
 	hl_target_path(path, sizeof(path), "arenaprobe");
+	snprintf(arg, sizeof(arg), "%d", threads);
+	memset(run, 0, sizeof(*run));
+	run->threads = threads;
+	st = hl_target_capture(alloc, argv, &out);
+	if (st != 0)
+		hl_die("arenas", "arenaprobe %d failed under %s (exit status "
+		       "%d)", threads, alloc->name, st);
+	parse_run(out, run);
+	free(out);
+}
+
+static void measure(const struct hl_alloc *alloc, int max_threads,
+		    struct arenas_result *r)
+{
 	r->nruns = 0;
 	for (int t = 1; r->nruns < MAX_COUNTS; t *= 2) {
-		struct arenas_run *run = &r->runs[r->nruns++];
-		int st;
-
 		if (t > max_threads)
 			t = max_threads;
-		snprintf(arg, sizeof(arg), "%d", t);
-		memset(run, 0, sizeof(*run));
-		run->threads = t;
-		st = hl_target_capture(alloc, argv, &out);
-		if (st != 0)
-			hl_die("arenas", "arenaprobe %d failed under %s (exit "
-			       "status %d)", t, alloc->name, st);
-		parse_run(out, run);
-		free(out);
+		measure_one(alloc, t, &r->runs[r->nruns++]);
 		if (t == max_threads)
 			break;
 	}
+}
+
+int hl_measure_heaps(const struct hl_alloc *alloc, int threads)
+{
+	struct arenas_result *r = calloc(1, sizeof(*r));
+	int n;
+
+	if (!r)
+		hl_die("arenas", "out of memory");
+	measure_one(alloc, threads, &r->runs[0]);
+	n = r->runs[0].nheaps;
+	free(r);
+	return n;
 }
 
 /* The largest power of two that divides every non-brk heap's start. */

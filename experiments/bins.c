@@ -73,6 +73,12 @@ static long search_last(const struct hl_alloc *alloc, const char *what,
 	return lo;
 }
 
+int hl_measure_held_back(const struct hl_alloc *alloc, size_t size)
+{
+	hl_target_path(probe_path, sizeof(probe_path), "binprobe");
+	return probe(alloc, "tcache", size, "merged_at");
+}
+
 static void measure(const struct hl_alloc *alloc, struct bins_result *r)
 {
 	long last_apart = -1;

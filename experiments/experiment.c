@@ -13,6 +13,7 @@
 
 extern const struct hl_cmd hl_exp_bins;
 extern const struct hl_cmd hl_exp_arenas;
+extern const struct hl_cmd hl_exp_fingerprint;
 extern const struct hl_cmd hl_exp_threshold;
 extern const struct hl_cmd hl_exp_recon;
 
@@ -21,6 +22,7 @@ const struct hl_cmd *const hl_experiments[] = {
 	&hl_exp_threshold,
 	&hl_exp_bins,
 	&hl_exp_arenas,
+	&hl_exp_fingerprint,
 	NULL,
 };
 

@@ -56,11 +56,27 @@ struct hl_trace {
 /* Runs ARGV traced with ALLOC; *OUT (if not NULL) gets its stdout. */
 int hl_trace_run(const struct hl_alloc *alloc, char *const argv[],
 		 struct hl_trace *t, char **out);
+/* The same with `--events EVENTS` (all, syscalls, calls). */
+int hl_trace_run_events(const struct hl_alloc *alloc, char *const argv[],
+			const char *events, struct hl_trace *t, char **out);
 void hl_trace_free(struct hl_trace *t);
 
 /* Reading events: kind name, a numeric argument, the causing call's seq. */
 const char *hl_ev_kind(const struct json *ev);
 int64_t hl_ev_arg(const struct json *ev, const char *name, int64_t dflt);
 int64_t hl_ev_cause_seq(const struct json *ev);
+
+/*
+ * Single measurements the fingerprint reuses, each defined beside the
+ * experiment it comes from.
+ */
+/* threshold.c: smallest request mapped per allocation, -1 if none. */
+long hl_measure_threshold(const struct hl_alloc *alloc);
+/* recon.c: how far the first malloc(1000) moves the break. */
+long hl_measure_break_move(const struct hl_alloc *alloc);
+/* arenas.c: distinct heaps holding the blocks of THREADS threads. */
+int hl_measure_heaps(const struct hl_alloc *alloc, int threads);
+/* bins.c: freed blocks of SIZE held back from coalescing, -1 if none. */
+int hl_measure_held_back(const struct hl_alloc *alloc, size_t size);
 
 #endif

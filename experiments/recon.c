@@ -214,6 +214,14 @@ static void break_moving(const struct hl_alloc *alloc, struct break_move *m)
 	hl_trace_free(&t);
 }
 
+long hl_measure_break_move(const struct hl_alloc *alloc)
+{
+	struct break_move m;
+
+	break_moving(alloc, &m);
+	return (long)(m.b1 - m.b0);
+}
+
 static void print_census(const struct census *c, char **cmd)
 {
 	printf("1. Syscall census of '%s' (exit status %d)\n\n", cmd[0],

@@ -188,6 +188,15 @@ static void search(const struct hl_alloc *alloc, const char *mode, long lo,
 	s->found = hi;
 }
 
+long hl_measure_threshold(const struct hl_alloc *alloc)
+{
+	struct search s;
+
+	hl_target_path(probe_path, sizeof(probe_path), "threshprobe");
+	search(alloc, "first", 1, 0, &s);
+	return s.found;
+}
+
 static int is_glibc(const struct hl_alloc *a)
 {
 	return !a->path[0];
@@ -286,9 +295,13 @@ static void print_text(const struct thr_result *r, int glibc_like)
 	if (glibc_like)
 		printf("  chunk arithmetic: %ld B + 8 B size field, rounded up "
 		       "to 16 = %ld B (%ld KiB);\n  one byte less needs %ld B: "
-		       "chunks of %ld B and up are mapped.\n", f->found,
+		       "chunks of %ld B and up are mapped%s.\n", f->found,
 		       chunk_of(f->found), chunk_of(f->found) >> 10,
-		       chunk_of(f->found - 1), chunk_of(f->found));
+		       chunk_of(f->found - 1), chunk_of(f->found),
+		       chunk_of(f->found) == 128 * 1024 ?
+		       ",\n  the default M_MMAP_THRESHOLD of 128 KiB "
+		       "(DEFAULT_MMAP_THRESHOLD_MIN)" :
+		       ",\n  not the 128 KiB default: something set it");
 	printf("  its mapping: %ld B%s\n", r->map_len, glibc_like ?
 	       " (the chunk plus 8 B, rounded up to a page)" : "");
 	if (!r->dynamic) {

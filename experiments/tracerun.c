@@ -72,6 +72,12 @@ static char *slurp(const char *path)
 int hl_trace_run(const struct hl_alloc *alloc, char *const argv[],
 		 struct hl_trace *t, char **out)
 {
+	return hl_trace_run_events(alloc, argv, "all", t, out);
+}
+
+int hl_trace_run_events(const struct hl_alloc *alloc, char *const argv[],
+			const char *events, struct hl_trace *t, char **out)
+{
 	char self[PATH_MAX], path[] = "/tmp/heaplab-trace.XXXXXX";
 	char *targv[64], *text, *ignored;
 	int argc = 0, fd;
@@ -91,6 +97,8 @@ int hl_trace_run(const struct hl_alloc *alloc, char *const argv[],
 	targv[argc++] = "ptrace";
 	targv[argc++] = "-a";
 	targv[argc++] = alloc->path[0] ? (char *)alloc->path : "glibc";
+	targv[argc++] = "--events";
+	targv[argc++] = (char *)events;
 	targv[argc++] = "-f";
 	targv[argc++] = "jsonl";
 	targv[argc++] = "-o";

@@ -16,6 +16,7 @@ extern const struct hl_cmd hl_cmd_experiment;
 extern const struct hl_cmd hl_cmd_help;
 extern const struct hl_cmd hl_exp_bins;
 extern const struct hl_cmd hl_exp_arenas;
+extern const struct hl_cmd hl_exp_fingerprint;
 extern const struct hl_cmd hl_exp_threshold;
 extern const struct hl_cmd hl_exp_recon;
 extern const struct hl_cmd hl_cmd_report;
@@ -28,6 +29,7 @@ const struct hl_cmd *const hl_cmds[] = {
 	&hl_exp_threshold,
 	&hl_exp_bins,
 	&hl_exp_arenas,
+	&hl_exp_fingerprint,
 	&hl_cmd_report,
 	&hl_cmd_help,
 	NULL,

@@ -91,7 +91,6 @@ static struct json *run_one(const char *name, const char *const *extra,
 static const char *const not_yet[] = {
 	"the phase experiments (preload, magic, fragment, split, coalesce, "
 	"progression)",
-	"fingerprint (every allocator side by side)",
 	"traced runs of a real program with Perfetto timelines",
 };
 

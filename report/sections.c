@@ -413,6 +413,94 @@ static void render_threshold(struct doc *d, const struct json *res)
 		 "with their buddies as coalescing does here.");
 }
 
+/* ---- fingerprint ---- */
+
+static void fingerprint_table(struct doc *d, const struct json *r)
+{
+	const struct json *allocs = json_get(r, "allocators");
+	const struct json *rows = json_get(r, "rows");
+	size_t n = json_len(allocs) < 8 ? json_len(allocs) : 8;
+	const char *cell[9];
+	char buf[9][32];
+	struct doc_table *t;
+
+	/* doc_table/doc_row take a fixed column count: pad to 9 columns. */
+	cell[0] = "";
+	for (size_t i = 0; i < 8; i++)
+		cell[i + 1] = i < n ? json_as_str(json_get(json_at(allocs, i),
+						  "allocator"), "?") : "";
+	t = doc_table(d, 1 + (int)n, cell[0], cell[1], cell[2], cell[3],
+		      cell[4], cell[5], cell[6], cell[7], cell[8]);
+	for (size_t r = 0; r < json_len(rows); r++) {
+		const struct json *row = json_at(rows, r);
+		const char *key = json_as_str(json_get(row, "key"), "");
+		const char *best = json_as_str(json_get(row, "best"), NULL);
+
+		cell[0] = json_as_str(json_get(row, "label"), key);
+		for (size_t i = 0; i < 8; i++)
+			cell[i + 1] = i < n ? fmt(buf[i], sizeof(buf[i]),
+				json_get(json_at(allocs, i), key)) : "";
+		doc_row(t, cell[0], cell[1], cell[2], cell[3], cell[4],
+			cell[5], cell[6], cell[7], cell[8]);
+		for (size_t i = 0; best && i < n; i++)
+			if (!strcmp(best, json_as_str(json_get(json_at(allocs,
+					i), "allocator"), "")))
+				doc_mark_best(t, (int)r, (int)i + 1);
+	}
+}
+
+static void fingerprint_bars(struct doc *d, const struct json *r,
+			     const char *key, const char *name,
+			     const char *title, enum svg_unit unit, double scale)
+{
+	const struct json *allocs = json_get(r, "allocators");
+	size_t n = json_len(allocs) < 8 ? json_len(allocs) : 8;
+	const char *labels[8];
+	double v[8];
+	int best = -1;
+	struct svg_bars spec = { title, unit, n, labels, v, -1 };
+
+	for (size_t i = 0; i < n; i++) {
+		const struct json *a = json_at(allocs, i);
+
+		labels[i] = json_as_str(json_get(a, "allocator"), "?");
+		v[i] = json_type(json_get(a, key)) == JSON_INT ?
+		       json_as_num(json_get(a, key), 0) * scale : -1;
+		if (v[i] >= 0 && (best < 0 || v[i] < v[best]))
+			best = (int)i;
+	}
+	spec.best = best;
+	doc_figure(d, name, svg_bar_chart(&spec), title);
+}
+
+static void render_fingerprint(struct doc *d, const struct json *r)
+{
+	char ops[32], mib[32];
+
+	doc_para(d, DOC_QUESTION, "How do the allocators on this machine "
+		 "differ, measured the same way?");
+	doc_para(d, DOC_METHOD, "Each column comes from the same probes: the "
+		 "threshold search, the break around malloc(1000), a traced "
+		 "run of %s mixed malloc/free operations, %s MiB of small "
+		 "blocks allocated then freed (RSS from /proc/self/status), "
+		 "four threads allocating at once, and the bins probe.",
+		 fmt(ops, sizeof(ops), json_get(r, "churn_operations")),
+		 fmt(mib, sizeof(mib), json_get(r, "rss_mib")));
+	fingerprint_table(d, r);
+	fingerprint_bars(d, r, "syscalls_per_100k", "fingerprint-syscalls",
+			 "Memory syscalls during the mixed malloc/free run",
+			 SVG_COUNT, 1);
+	fingerprint_bars(d, r, "rss_after_free_kib", "fingerprint-rss",
+			 "RSS left after freeing every block", SVG_BYTES, 1024);
+	doc_para(d, DOC_CONCLUSION, "The marked cells are the best of their "
+		 "row. An allocator that keeps its RSS after the blocks are "
+		 "freed trades memory for speed: it will not pay the kernel "
+		 "again for pages it may need soon.");
+	doc_para(d, DOC_KERNEL, "Keeping freed pages is what the kernel's own "
+		 "per-CPU page lists do; returning them (trim, munmap, "
+		 "madvise) lets the buddy allocator merge them for others.");
+}
+
 static const char *const threshold_all[] = { "-a", "all", NULL };
 static const char *const arenas_quick[] = { "-t", "8", NULL };
 
@@ -423,6 +511,8 @@ static const struct section sections[] = {
 	{ "bins", "Bins: how freed blocks come back", NULL, NULL, render_bins },
 	{ "arenas", "Arenas: threads allocating at once", NULL, arenas_quick,
 	  render_arenas },
+	{ "fingerprint", "Fingerprints: every allocator side by side", NULL,
+	  NULL, render_fingerprint },
 };
 
 const struct section *section_for(const char *experiment)
