@@ -17,7 +17,8 @@ struct tl_thread {
 	uint32_t tid;
 	struct tl_node *hold;
 	size_t n, cap;
-	uint64_t wait_ts;		/* release when the call begun then ends */
+	uint64_t wait_ts;		/* release when an outermost call begun
+					 * then (or before) ends */
 };
 
 void hl_tl_init(struct hl_timeline *tl, struct hl_sink *sink)
@@ -193,17 +194,24 @@ void hl_tl_call(void *arg, uint32_t pid, uint32_t tid,
 		return;		/* not a record the tap writes: ignore */
 	for (int i = 0; i < HL_TAP_ARGS; i++)
 		ev.args[i] = rec->args[i];
-	if (!th || !th->n) {
+	if ((!th || !th->n) && !rec->depth) {
 		emit(tl, &ev, NULL, NULL);
 		return;
 	}
-	nd = append(th);
+	/* A call made inside another (realloc inside reallocarray) returns
+	 * first: hold it until the outermost one is back, then both go out
+	 * in start order. */
+	if (!th)
+		th = thread(tl, tid, 1);
+	nd = th ? append(th) : NULL;
 	if (!nd) {
 		emit(tl, &ev, NULL, NULL);
 		return;
 	}
 	nd->ev = ev;
-	if (rec->ts_ns <= th->wait_ts)
+	if (th->n == 1)
+		th->wait_ts = rec->ts_ns;
+	if (!rec->depth && rec->ts_ns <= th->wait_ts)
 		release(tl, th, 0);
 }
 

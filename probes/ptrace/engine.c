@@ -326,6 +326,7 @@ static void on_fork(struct engine *e, struct tracee *t, int event)
 	int thread;
 
 	ptrace(PTRACE_GETEVENTMSG, t->tid, 0, &msg);
+	drain_tid(e, t->tid);	/* its calls before the fork come first */
 	if (msg) {
 		int fresh = !hl_tidmap_get(&e->tracees, (uint32_t)msg);
 

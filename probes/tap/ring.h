@@ -52,7 +52,7 @@ struct hl_tap_rec {
 	uint64_t ts_ns;			/* call enter */
 	uint64_t end_ns;		/* call exit */
 	uint16_t kind;			/* enum hl_kind */
-	uint16_t _pad16;
+	uint16_t depth;			/* calls open around it (0: outermost) */
 	uint32_t _pad32;
 	uint64_t args[HL_TAP_ARGS];
 	int64_t ret;

@@ -255,6 +255,7 @@ struct call {
 	struct hl_tap_lane *lane;
 	uint64_t ts;
 	uint16_t kind;
+	uint16_t depth;
 	uint64_t args[HL_TAP_ARGS];
 };
 
@@ -278,6 +279,7 @@ static inline void enter(struct call *c, uint16_t kind, uint64_t a0,
 	c->args[3] = 0;
 	c->ts = now_ns();
 	d = l->depth;
+	c->depth = (uint16_t)d;
 	if (d < HL_TAP_DEPTH) {
 		struct hl_tap_open *o = &l->open[d];
 
@@ -310,6 +312,7 @@ static inline void leave(struct call *c, int64_t ret)
 	r->ts_ns = c->ts;
 	r->end_ns = end;
 	r->kind = c->kind;
+	r->depth = c->depth;
 	memcpy(r->args, c->args, sizeof(r->args));
 	r->ret = ret;
 	atomic_store_explicit(&l->head, h + 1, memory_order_release);

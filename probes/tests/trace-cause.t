@@ -17,11 +17,31 @@ $CHK "$J" munmap-by-free; ok $? "free of the big block -> a munmap caused by it"
 $CHK "$J" loader 5; ok $? "the loader's start-up mmaps have cause \"loader\""
 $CHK "$J" tap; ok $? "the tap's ring mapping has cause \"tap\""
 $CHK "$J" containment; ok $? "every call cause contains its syscall (same tid, enter<=sys<=exit)"
+$CHK "$J" order; ok $? "events of the thread in start-time order"
 $CHK "$J" count malloc eq 65; ok $? "all 65 mallocs recorded"
 $CHK "$J" count free eq 65; ok $? "all 65 frees recorded"
 $CHK "$J" count exec eq 1; ok $? "one exec event"
 $CHK "$J" exit 0; ok $? "an exit event with status 0"
 like "$(cat "$TMP/err")" "engine auto: using ptrace" "auto explains it uses ptrace"
+
+# Every function of the malloc family goes through the tap.
+F=$TMP/family.jsonl
+"$HEAPLAB" trace -e ptrace --events calls -f jsonl -o "$F" -- "$T/family"
+is $? 0 "family: exit 0"
+$CHK "$F" call malloc size=1111; ok $? "family: malloc(1111)"
+$CHK "$F" call calloc nmemb=3 size=333; ok $? "family: calloc(3, 333)"
+$CHK "$F" call realloc size=2222; ok $? "family: realloc(p, 2222)"
+$CHK "$F" call reallocarray nmemb=4 size=1000; ok $? "family: reallocarray(p, 4, 1000)"
+$CHK "$F" call memalign alignment=64 size=640; ok $? "family: memalign(64, 640)"
+$CHK "$F" call posix_memalign alignment=128 size=1280; ok $? "family: posix_memalign(&p, 128, 1280) = 0 with *p"
+$CHK "$F" call aligned_alloc alignment=256 size=2560; ok $? "family: aligned_alloc(256, 2560)"
+$CHK "$F" call valloc size=4444; ok $? "family: valloc(4444)"
+$CHK "$F" call pvalloc size=5555; ok $? "family: pvalloc(5555)"
+$CHK "$F" call free; ok $? "family: free"
+$CHK "$F" order; ok $? "family: the realloc inside reallocarray comes after it (start order)"
+"$HEAPLAB" trace -e ptrace --events calls -o "$TMP/family.txt" -- "$T/family"
+like "$(cat "$TMP/family.txt")" "posix_memalign\(0x[0-9a-f]+, 128, 1280\) = 0 \[\*memptr=0x[0-9a-f]+\]" \
+	"family, text: posix_memalign shows what it stored"
 
 # The same run as text: the cause inline.
 "$HEAPLAB" trace -e ptrace -o "$TMP/cause.txt" -- "$T/cause"

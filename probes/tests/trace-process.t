@@ -14,6 +14,7 @@ $CHK "$J" valid; ok $? "threads: valid jsonl"
 $CHK "$J" threads-calls 4; ok $? "threads: malloc(300000) from all 4 threads and main"
 $CHK "$J" containment; ok $? "threads: causes are on the caller's thread, around the syscall"
 $CHK "$J" count fork eq 4; ok $? "threads: 4 thread creations"
+$CHK "$J" order; ok $? "threads: each thread's events in start-time order"
 $CHK "$J" count exit eq 5; ok $? "threads: 5 thread exits"
 n=$(python3 -c '
 import json,sys
@@ -31,6 +32,7 @@ $CHK "$J" exit 5; ok $? "fork+exec: the child's exit 5"
 grep -q '"kind":"fork","args":{"child":[0-9]*,"vfork":0,"thread":0}' "$J"
 ok $? "fork+exec: a fork event naming the child"
 $CHK "$J" containment; ok $? "fork+exec: causes contained"
+$CHK "$J" order; ok $? "fork+exec: each thread's events in start-time order"
 
 trace "$T/forkexec" vfork; is $? 0 "vfork+exec: exit 0, no hang"
 $CHK "$J" valid; ok $? "vfork+exec: valid jsonl"

@@ -15,11 +15,15 @@
 #   tap                 the tap's ring mapping (MAP_SHARED) has cause "tap"
 #   containment         every call-caused syscall lies within its call, on
 #                       the same thread, and names an earlier seq
+#   order               on each thread, events are in start-time order
+#                       (nested calls too: the outer call comes first)
 #   count KIND OP N     number of KIND events compared with N (eq, ge)
 #   threads-calls N     N+1 threads made malloc calls (N threads + main)
 #   procs N             events come from N distinct pids
 #   exec-paths P...     the exec events' paths end with P..., in order
-#   exit TID-STATUS S   some exit event has ret S
+#   exit S              some exit event has ret S
+#   call KIND K=V...    a KIND event whose args have K=V (numbers) and
+#                       whose ret is a pointer (ret=0 for posix_memalign)
 import json
 import sys
 
@@ -144,6 +148,12 @@ def main():
             n += 1
         if n == 0:
             fail("no call-caused syscalls")
+    elif check == "order":
+        last = {}
+        for e in ev:
+            if e["ts_ns"] < last.get(e["tid"], (0, None))[0]:
+                fail("out of order on tid %d: %r after %r" % (e["tid"], e, last[e["tid"]][1]))
+            last[e["tid"]] = (e["ts_ns"], e)
     elif check == "count":
         n = sum(1 for e in ev if e["kind"] == args[0])
         want = int(args[2])
@@ -168,6 +178,19 @@ def main():
     elif check == "exit":
         if not any(e["kind"] == "exit" and e["ret"] == int(args[0]) for e in ev):
             fail("no exit with status %s" % args[0])
+    elif check == "call":
+        want = {k: int(v) for k, v in (a.split("=") for a in args[1:])}
+        for e in ev:
+            if e["kind"] != args[0]:
+                continue
+            if any(e["args"].get(k) != v for k, v in want.items()):
+                continue
+            if args[0] == "posix_memalign":
+                if e["ret"] == 0 and e["args"]["result"] % e["args"]["alignment"] == 0:
+                    return
+            elif args[0] == "free" or (e["ret"] and e["ret"] > 4096):
+                return
+        fail("no %s with %r" % (args[0], want))
     else:
         fail("unknown check " + check)
 
