@@ -357,7 +357,11 @@ static void put_process_text(struct hl_sink *s, const struct hl_event *ev,
 		     (unsigned long long)ev->args[0]);
 		break;
 	case HL_EV_EXEC:
-		putf(s, "+++ exec %s +++", str ? str : "?");
+		if (ev->args[0])
+			putf(s, "+++ exec %s (by thread %llu) +++", str ? str : "?",
+			     (unsigned long long)ev->args[0]);
+		else
+			putf(s, "+++ exec %s +++", str ? str : "?");
 		break;
 	case HL_EV_EXIT:
 		if (ev->args[1])

@@ -40,6 +40,19 @@ grep -q '"kind":"fork","args":{"child":[0-9]*,"vfork":1,"thread":0}' "$J"
 ok $? "vfork+exec: the fork event says vfork"
 $CHK "$J" exit 5; ok $? "vfork+exec: the child's exit 5"
 
+# A thread other than the leader execs: it takes over the process.
+trace "$T/forkexec" thread; is $? 5 "exec from a second thread: the leaf's status"
+$CHK "$J" valid; ok $? "exec from a thread: valid jsonl"
+$CHK "$J" exec-paths forkexec forkexec; ok $? "exec from a thread: both images"
+python3 - "$J" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+ex = [e for e in ev if e["kind"] == "exec"][1]
+m = [e for e in ev if e["kind"] == "malloc" and e["args"]["size"] == 300]
+sys.exit(0 if m and ex["args"]["old_tid"] == m[0]["tid"] != ex["tid"] == ex["pid"] else 1)
+PY
+ok $? "exec from a thread: the thread's malloc(300), then exec naming it as old_tid"
+
 # A target that execs another program.
 trace sh -c "exec $T/cause"; is $? 0 "exec of another program: exit 0"
 $CHK "$J" exec-paths /dash /cause; ok $? "exec of another program: sh, then cause"

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * forkexec.c [fork|vfork|leaf] — the parent mallocs, then starts a child
- * with fork (or vfork) that execs this program again as "leaf"; the leaf
- * mallocs 200000 bytes (an mmap) and exits 5.  The parent waits and exits
- * with 0 when the child's status was 5.
+ * forkexec.c [fork|vfork|thread|leaf] — the parent mallocs, then starts a
+ * child with fork (or vfork) that execs this program again as "leaf"; the
+ * leaf mallocs 200000 bytes (an mmap) and exits 5.  The parent waits and
+ * exits with 0 when the child's status was 5.  "thread": a second thread
+ * (not the leader) execs the leaf, which replaces the whole process and so
+ * exits 5 itself.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,20 @@ static int leaf(void)
 	return 5;
 }
 
+static char *self;
+static void *volatile keep;
+
+static void *exec_leaf(void *arg)
+{
+	char *args[] = { self, "leaf", NULL };
+
+	(void)arg;
+	keep = malloc(300);
+	free(keep);
+	execv("/proc/self/exe", args);
+	_exit(127);
+}
+
 int main(int argc, char **argv)
 {
 	const char *how = argc > 1 ? argv[1] : "fork";
@@ -32,6 +49,15 @@ int main(int argc, char **argv)
 
 	if (!strcmp(how, "leaf"))
 		return leaf();
+	if (!strcmp(how, "thread")) {
+		pthread_t t;
+
+		self = argv[0];
+		if (pthread_create(&t, NULL, exec_leaf, NULL))
+			return 1;
+		pthread_join(t, NULL);	/* never returns: the exec ends us */
+		return 1;
+	}
 	p = malloc(1000);
 	if (!p)
 		return 1;
