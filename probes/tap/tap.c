@@ -20,6 +20,11 @@
  *    every thread there to claim a lane of its own; exec: the new image
  *    attaches again from $HEAPLAB_TAP_FD; threads: one lane each.
  * Without $HEAPLAB_TAP_FD (or with a bad one) it just forwards the calls.
+ *
+ * Known limits: a signal handler that calls malloc while its thread is
+ * inside a wrapped call may overwrite that call's record (one record lost,
+ * the lane stays sound); a vfork child writes into its parent's lane, under
+ * its parent's tid (the parent is suspended meanwhile).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -111,6 +116,7 @@ static volatile uint64_t *fork_gen;
 static __thread TLS_IE struct {
 	struct hl_tap_lane *lane;
 	uint64_t gen;			/* *fork_gen when lane was claimed */
+	uint32_t misses;		/* calls made without a lane */
 } self;
 
 static int env_fd(void)
@@ -237,8 +243,10 @@ static inline struct hl_tap_lane *lane(void)
 		return NULL;
 	if (likely(self.lane && self.gen == *fork_gen))
 		return self.lane;
-	if (self.gen == *fork_gen && self.gen)
-		return NULL;	/* claimed before and found none */
+	/* No lane was free: look again now and then, the tracer frees the
+	 * lanes of threads that have exited. */
+	if (self.gen == *fork_gen && self.gen && ++self.misses % 4096)
+		return NULL;
 	return claim_lane();
 }
 

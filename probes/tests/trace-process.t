@@ -22,6 +22,14 @@ ev=[json.loads(l) for l in open(sys.argv[1])]
 print(len({e["tid"] for e in ev if e["kind"] in ("mmap","brk","mprotect") and isinstance(e["cause"],dict) and e["cause"]["kind"]=="malloc"}))' "$J")
 is "$n" 5 "threads: syscalls caused by mallocs on each of the 5 threads"
 
+# More threads alive at once than the ring has lanes (64): the calls of
+# threads without a lane are counted as dropped, nothing breaks.
+trace "$T/threads" 80; is $? 0 "80 threads: exit 0"
+$CHK "$J" valid; ok $? "80 threads: valid jsonl"
+$CHK "$J" dropped gt 0; ok $? "80 threads: calls without a lane counted as dropped"
+$CHK "$J" complete false; ok $? "80 threads: trace says incomplete"
+$CHK "$J" count exit eq 81; ok $? "80 threads: every thread's exit"
+
 # fork + exec: both processes, the child's exec, its mmap and exit 5.
 trace "$T/forkexec" fork; is $? 0 "fork+exec: exit 0"
 $CHK "$J" valid; ok $? "fork+exec: valid jsonl"

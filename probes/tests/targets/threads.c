@@ -47,9 +47,9 @@ static void *thread(void *arg)
 int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 4;
-	pthread_t t[64];
+	pthread_t t[128];
 
-	if (n < 1 || n > 64)
+	if (n < 1 || n > 128)
 		return 2;
 	nthreads = n;
 	for (int i = 0; i < n; i++)
