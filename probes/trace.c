@@ -71,8 +71,10 @@ static void trace_help(FILE *out)
 "complete is false when the trace was interrupted (Ctrl-C, SIGTERM) or when\n"
 "the tap dropped records.  Text ends with \"# trace end: ...\".\n"
 "\n"
-"Ctrl-C ends the trace (flushed, marked incomplete); the target keeps\n"
-"running under the tracer until it exits; a second Ctrl-C kills it.\n");
+"The trace lasts until every traced process has exited.  Ctrl-C ends the\n"
+"trace (flushed, marked incomplete); the target keeps running under the\n"
+"tracer until it exits; a second Ctrl-C kills it.  SIGTERM and SIGHUP end\n"
+"the trace the same way and are passed on to the target.\n");
 }
 
 struct trace_opts {

@@ -481,10 +481,19 @@ static void kill_all(struct engine *e)
 	kill(e->root, SIGKILL);
 }
 
+/* SIGTERM or SIGHUP for heaplab: the target gets it too. */
+static void forward(struct engine *e, int sig)
+{
+	hl_tidmap_each(&e->procs, i)
+		kill(((struct proc *)e->procs.vals[i])->pid, sig);
+}
+
 static void on_signal(struct engine *e, int sig)
 {
 	if (sig == SIGCHLD)
 		return;
+	if (sig != SIGINT)
+		forward(e, sig);
 	if (!e->res->interrupted) {
 		e->res->interrupted = 1;
 		if (e->o->tap)
@@ -494,9 +503,10 @@ static void on_signal(struct engine *e, int sig)
 			e->o->on_interrupt(e->o->ctx);
 		e->o->tl->recording = 0;
 		hl_warn(e->o->cmd, "%s: trace ended, marked incomplete; "
-			"waiting for '%s' to exit (again to kill it)",
+			"waiting for '%s' to exit (%s)",
 			sig == SIGINT ? "interrupted" : strsignal(sig),
-			e->o->argv[0]);
+			e->o->argv[0], sig == SIGINT ? "Ctrl-C again kills it" :
+			"signal passed on to it");
 		return;
 	}
 	hl_warn(e->o->cmd, "killing '%s'", e->o->argv[0]);

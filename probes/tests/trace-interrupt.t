@@ -39,6 +39,13 @@ $CHK "$J" valid; ok $? "killed after Ctrl-C: valid jsonl"
 $CHK "$J" complete false; ok $? "killed after Ctrl-C: incomplete"
 like "$(cat "$TMP/err")" "killing" "stderr says it kills the target"
 
+# SIGTERM (e.g. from timeout): the trace ends and the target gets it too.
+start "$T/spin" loop 0 1
+kill -TERM $hl
+wait $hl; is $? 143 "SIGTERM: passed on, the target's 128+15"
+$CHK "$J" valid; ok $? "SIGTERM: valid jsonl"
+$CHK "$J" complete false; ok $? "SIGTERM: incomplete"
+
 # Text output gets the same end line.
 rm -f "$J"
 "$HEAPLAB" trace -e ptrace -b 4096 -o "$J" -- "$T/spin" loop 1 1 2>/dev/null &
