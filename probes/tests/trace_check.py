@@ -10,6 +10,8 @@
 #                       pointer inside that mapping
 #   brk-by-malloc       a brk that grows the break, caused by a malloc
 #   munmap-by-free      a munmap caused by a free of a pointer inside it
+#   mremap-by-realloc   an mremap caused by a realloc of a pointer inside
+#                       the old mapping, which returned one inside the new
 #   loader MIN          at least MIN mmaps caused by "loader", libc's text
 #                       (PROT_EXEC file mapping) among them
 #   tap                 the tap's ring mapping (MAP_SHARED) has cause "tap"
@@ -117,6 +119,15 @@ def main():
                 if e["args"]["addr"] <= p < e["args"]["addr"] + e["args"]["length"]:
                     return
         fail("no munmap caused by a free inside it")
+    elif check == "mremap-by-realloc":
+        for e in ev:
+            if e["kind"] == "mremap" and caused_by(e, "realloc"):
+                a = e["args"]
+                call = seqs.get(e["cause"]["seq"])
+                if call and a["old_address"] <= call["args"]["ptr"] < a["old_address"] + a["old_size"] \
+                        and e["ret"] <= call["ret"] < e["ret"] + a["new_size"]:
+                    return
+        fail("no mremap caused by a realloc")
     elif check == "loader":
         lm = [e for e in ev if e["kind"] == "mmap" and e["cause"] == "loader"]
         if len(lm) < int(args[0]):

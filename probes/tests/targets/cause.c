@@ -2,7 +2,8 @@
 /*
  * cause.c — a deterministic target for causality: a malloc above glibc's
  * mmap threshold (mmap), then small mallocs until the break has grown
- * (brk), then frees (munmap).  Prints nothing; exits 0.
+ * (brk), a realloc of the big block (mremap), then frees (munmap).
+ * Prints nothing; exits 0.
  */
 #include <stdlib.h>
 
@@ -20,6 +21,9 @@ int main(void)
 		small[i] = malloc(4000);
 	for (i = 0; i < 64; i++)
 		free(small[i]);
+	big = realloc(big, 800000);
+	if (!big)
+		return 1;
 	free(big);
 	return 0;
 }
