@@ -26,6 +26,7 @@ struct mparams mp = {
 	.top_pad = DEFAULT_TOP_PAD,
 	.n_mmaps_max = DEFAULT_MMAP_MAX,
 	.max_fast = DEFAULT_MXFAST,
+	.tcache_count = 7,
 	.pagesize = 4096,
 };
 struct arena main_arena = { .mutex = PTHREAD_MUTEX_INITIALIZER };
@@ -35,16 +36,23 @@ static pthread_mutex_t init_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 static void __attribute__((noinline)) hl_init(void)
 {
+	int first = 0;
+
 	pthread_mutex_lock(&init_mutex);
 	if (!mp.initialized) {
 		long ps = sysconf(_SC_PAGESIZE);
 
 		mp.pagesize = ps > 0 ? (size_t)ps : 4096;
 		options_init();
+		tcache_init();
 		arena_init(&main_arena, 0);
 		__atomic_store_n(&mp.initialized, 1, __ATOMIC_RELEASE);
+		first = 1;
 	}
 	pthread_mutex_unlock(&init_mutex);
+	/* Outside the lock: these may allocate, which now simply works. */
+	if (first)
+		arenas_init();
 }
 
 static inline void ensure_init(void)
@@ -64,12 +72,17 @@ static void __attribute__((constructor)) hl_init_at_load(void)
 	ensure_init();
 }
 
-/* The arena that owns a (non-mmapped) chunk. */
+/* The arena that owns a (non-mmapped) chunk, checked. */
 static inline struct arena *arena_of(struct chunk *p, const char *fn)
 {
-	if (unlikely(chunk_non_main_arena(p)))
+	struct heap_info *h;
+
+	if (likely(!chunk_non_main_arena(p)))
+		return &main_arena;
+	h = heap_for_ptr(p);
+	if (unlikely(!heap_registered(h)))
 		hl_corrupt(fn, "invalid pointer", chunk2mem(p));
-	return &main_arena;
+	return h->ar_ptr;
 }
 
 static inline void lock_and_check(struct arena *av, const char *fn)
@@ -79,25 +92,49 @@ static inline void lock_and_check(struct arena *av, const char *fn)
 		arena_verify(av, fn);
 }
 
+/* Allocate from the thread's arena; if that fails, from another one. */
+static struct chunk *arena_alloc(size_t nb, size_t align, const char *fn)
+{
+	struct arena *av = arena_get();
+	struct chunk *p;
+
+	for (int tries = 0; tries < 2 && av; tries++) {
+		lock_and_check(av, fn);
+		p = align ? arena_memalign(av, align, nb, fn) : arena_malloc(av, nb, fn);
+		arena_unlock(av);
+		if (p)
+			return p;
+		av = arena_retry(av);
+	}
+	errno = ENOMEM;
+	return NULL;
+}
+
 static void *hl_malloc(size_t bytes, const char *fn)
 {
-	struct arena *av = &main_arena;
 	struct chunk *p;
+	size_t nb;
+	void *mem;
 
 	if (unlikely(bytes > MAX_REQUEST)) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	ensure_init();
-	lock_and_check(av, fn);
-	p = arena_malloc(av, request2size(bytes), fn);
-	arena_unlock(av);
-	if (unlikely(!p))
-		return NULL;
-	COUNT_ADD(in_use, (int64_t)chunksize(p));
+	nb = request2size(bytes);
+	mem = tcache_get(nb);
+	if (mem) {
+		p = mem2chunk(mem);
+	} else {
+		p = arena_alloc(nb, 0, fn);
+		if (unlikely(!p))
+			return NULL;
+		mem = chunk2mem(p);
+	}
+	CALL_ADD(in_use, (int64_t)chunksize(p));
 	if (unlikely(mp.perturb))
-		memset(chunk2mem(p), mp.perturb ^ 0xff, bytes);
-	return chunk2mem(p);
+		memset(mem, mp.perturb ^ 0xff, bytes);
+	return mem;
 }
 
 /* Freeing an mmapped chunk raises the threshold to its size (glibc's rule). */
@@ -123,15 +160,20 @@ static void hl_free(void *mem, const char *fn)
 
 		mmap_chunk_check(p, fn);
 		dynamic_threshold(size);
-		COUNT_ADD(in_use, -(int64_t)size);
+		CALL_ADD(in_use, -(int64_t)size);
 		munmap_chunk(p, fn);
 	} else {
+		size_t size = chunksize(p);
 		struct arena *av;
 
+		if (tcache_put(p, size, fn)) {
+			CALL_ADD(in_use, -(int64_t)size);
+			return;
+		}
 		ensure_init();
 		av = arena_of(p, fn);
 		lock_and_check(av, fn);
-		COUNT_ADD(in_use, -(int64_t)chunksize(p));
+		CALL_ADD(in_use, -(int64_t)size);
 		arena_free(av, p, fn);
 		arena_unlock(av);
 	}
@@ -156,7 +198,7 @@ static void *hl_realloc(void *mem, size_t bytes, const char *fn)
 	if (chunk_is_mmapped(p)) {
 		np = mremap_chunk(p, nb, fn);
 		if (np) {
-			COUNT_ADD(in_use, (int64_t)chunksize(np) - (int64_t)oldsize);
+			CALL_ADD(in_use, (int64_t)chunksize(np) - (int64_t)oldsize);
 			return chunk2mem(np);
 		}
 		if (oldsize - CHUNK_HDR >= bytes)
@@ -172,19 +214,22 @@ static void *hl_realloc(void *mem, size_t bytes, const char *fn)
 	av = arena_of(p, fn);
 	lock_and_check(av, fn);
 	np = arena_realloc(av, p, nb, fn);
-	if (np)
-		COUNT_ADD(in_use, (int64_t)chunksize(np) - (int64_t)oldsize);
 	arena_unlock(av);
 	if (!np) {
-		errno = ENOMEM;
-		return NULL;
+		/* The owning arena is full: allocate anywhere, copy, free. */
+		newmem = hl_malloc(bytes, fn);
+		if (!newmem)
+			return NULL;
+		memcpy(newmem, mem, oldsize - SIZE_SZ);
+		hl_free(mem, fn);
+		return newmem;
 	}
+	CALL_ADD(in_use, (int64_t)chunksize(np) - (int64_t)oldsize);
 	return chunk2mem(np);
 }
 
 static void *hl_memalign(size_t align, size_t bytes, const char *fn)
 {
-	struct arena *av = &main_arena;
 	struct chunk *p;
 
 	if (align <= MALLOC_ALIGNMENT)
@@ -200,26 +245,22 @@ static void *hl_memalign(size_t align, size_t bytes, const char *fn)
 		return NULL;
 	}
 	ensure_init();
-	lock_and_check(av, fn);
-	p = arena_memalign(av, align, request2size(bytes), fn);
-	arena_unlock(av);
-	if (!p) {
-		errno = ENOMEM;
+	p = arena_alloc(request2size(bytes), align, fn);
+	if (!p)
 		return NULL;
-	}
-	COUNT_ADD(in_use, (int64_t)chunksize(p));
+	CALL_ADD(in_use, (int64_t)chunksize(p));
 	return chunk2mem(p);
 }
 
 HL_API void *malloc(size_t bytes)
 {
-	COUNT_INC(malloc);
+	CALL_INC(malloc);
 	return hl_malloc(bytes, "malloc");
 }
 
 HL_API void free(void *mem)
 {
-	COUNT_INC(free);
+	CALL_INC(free);
 	if (mem)
 		hl_free(mem, "free");
 }
@@ -229,7 +270,7 @@ HL_API void *calloc(size_t n, size_t size)
 	size_t bytes;
 	void *mem;
 
-	COUNT_INC(calloc);
+	CALL_INC(calloc);
 	if (__builtin_mul_overflow(n, size, &bytes)) {
 		errno = ENOMEM;
 		return NULL;
@@ -243,7 +284,7 @@ HL_API void *calloc(size_t n, size_t size)
 
 HL_API void *realloc(void *mem, size_t bytes)
 {
-	COUNT_INC(realloc);
+	CALL_INC(realloc);
 	if (!mem)
 		return hl_malloc(bytes, "realloc");
 	if (bytes == 0) {
@@ -257,7 +298,7 @@ HL_API void *reallocarray(void *mem, size_t n, size_t size)
 {
 	size_t bytes;
 
-	COUNT_INC(realloc);
+	CALL_INC(realloc);
 	if (__builtin_mul_overflow(n, size, &bytes)) {
 		errno = ENOMEM;
 		return NULL;
@@ -273,7 +314,7 @@ HL_API void *reallocarray(void *mem, size_t n, size_t size)
 
 HL_API void *memalign(size_t align, size_t bytes)
 {
-	COUNT_INC(memalign);
+	CALL_INC(memalign);
 	return hl_memalign(align, bytes, "memalign");
 }
 
@@ -282,7 +323,7 @@ HL_API int posix_memalign(void **memptr, size_t align, size_t bytes)
 	int saved_errno = errno;
 	void *mem;
 
-	COUNT_INC(memalign);
+	CALL_INC(memalign);
 	/* A power of two and a multiple of sizeof(void *). */
 	if (align % sizeof(void *) || (align & (align - 1)) || align == 0)
 		return EINVAL;
@@ -297,7 +338,7 @@ HL_API int posix_memalign(void **memptr, size_t align, size_t bytes)
 
 HL_API void *aligned_alloc(size_t align, size_t bytes)
 {
-	COUNT_INC(memalign);
+	CALL_INC(memalign);
 	if (align == 0 || (align & (align - 1))) {
 		errno = EINVAL;
 		return NULL;
@@ -307,7 +348,7 @@ HL_API void *aligned_alloc(size_t align, size_t bytes)
 
 HL_API void *valloc(size_t bytes)
 {
-	COUNT_INC(memalign);
+	CALL_INC(memalign);
 	ensure_init();
 	return hl_memalign(mp.pagesize, bytes, "valloc");
 }
@@ -316,7 +357,7 @@ HL_API void *pvalloc(size_t bytes)
 {
 	size_t rounded;
 
-	COUNT_INC(memalign);
+	CALL_INC(memalign);
 	ensure_init();
 	if (bytes > SIZE_MAX - mp.pagesize) {
 		errno = ENOMEM;
@@ -349,6 +390,7 @@ HL_API int mallopt(int param, int value)
 	arena_lock(av);
 	if (av->have_fastchunks)
 		malloc_consolidate(av);
+	arena_unlock(av);
 	switch (param) {
 	case M_MXFAST:
 		if (value < 0 || value > MAX_FAST_SIZE) {
@@ -356,7 +398,13 @@ HL_API int mallopt(int param, int value)
 			break;
 		}
 		mp.max_fast = (size_t)value;
-		av->max_fast = max_fast_for(mp.max_fast);
+		for (struct arena *a = &main_arena; a; a = a->next) {
+			arena_lock(a);
+			if (a->have_fastchunks)
+				malloc_consolidate(a);
+			a->max_fast = max_fast_for(mp.max_fast);
+			arena_unlock(a);
+		}
 		break;
 	case M_TRIM_THRESHOLD:
 		mp.trim_threshold = (size_t)(long)value;	/* -1: never trim */
@@ -389,8 +437,6 @@ HL_API int mallopt(int param, int value)
 	case M_ARENA_MAX:
 		if (value > 0)
 			mp.arena_max = (size_t)value;
-		else
-			ok = 0;
 		break;
 	case M_CHECK_ACTION:
 	case M_ARENA_TEST:
@@ -398,19 +444,19 @@ HL_API int mallopt(int param, int value)
 	default:
 		ok = 0;
 	}
-	arena_unlock(av);
 	return ok;
 }
 
 HL_API int malloc_trim(size_t pad)
 {
-	struct arena *av = &main_arena;
-	int released;
+	int released = 0;
 
 	ensure_init();
-	lock_and_check(av, "malloc_trim");
-	released = arena_trim(av, pad);
-	arena_unlock(av);
+	for (struct arena *av = &main_arena; av; av = av->next) {
+		lock_and_check(av, "malloc_trim");
+		released |= arena_trim(av, pad);
+		arena_unlock(av);
+	}
 	return released;
 }
 

@@ -34,6 +34,18 @@ void arena_init(struct arena *av, unsigned index)
 	av->system_mem = av->max_system_mem = 0;
 	av->nseg = 0;
 	av->lost_segs = 0;
+	av->heap = NULL;
+}
+
+uintptr_t main_heap_lo = UINTPTR_MAX, main_heap_hi;
+
+/* The main arena's bounds only widen: a cheap, lock-free sanity check. */
+static void widen_main_bounds(char *lo, char *hi)
+{
+	if ((uintptr_t)lo < __atomic_load_n(&main_heap_lo, __ATOMIC_RELAXED))
+		__atomic_store_n(&main_heap_lo, (uintptr_t)lo, __ATOMIC_RELAXED);
+	if ((uintptr_t)hi > __atomic_load_n(&main_heap_hi, __ATOMIC_RELAXED))
+		__atomic_store_n(&main_heap_hi, (uintptr_t)hi, __ATOMIC_RELAXED);
 }
 
 struct heap_seg *arena_seg_of(struct arena *av, const struct chunk *p, size_t size)
@@ -47,6 +59,19 @@ struct heap_seg *arena_seg_of(struct arena *av, const struct chunk *p, size_t si
 			return s;
 	}
 	return NULL;
+}
+
+int chunk_in_arena(struct arena *av, const struct chunk *p, size_t size)
+{
+	struct heap_info *h;
+
+	if (av->index == 0)
+		return av->lost_segs || arena_seg_of(av, p, size) != NULL;
+	h = heap_for_ptr(p);
+	if (!heap_registered(h) || h->ar_ptr != av)
+		return 0;
+	return (const char *)p >= h->first &&
+	       size <= (size_t)((char *)h + h->size - (const char *)p);
 }
 
 /* Hand out chunk p (of size sz) split to nb; the rest goes to unsorted. */
@@ -124,32 +149,29 @@ void malloc_consolidate(struct arena *av)
 }
 
 /*
- * Close the old top with two fenceposts (tiny in-use chunks the walk stops
- * at, and that keep the chunk before them from coalescing into the gap),
- * free what is left of it, and record where its segment ends.
+ * Close the old top with two fenceposts at its end (tiny in-use chunks the
+ * walk stops at, which keep the chunk before them from coalescing past the
+ * end) and free what is left of it. The segment (or heap) ends after them.
  */
 static void retire_top(struct arena *av)
 {
 	struct chunk *old = av->top;
 	size_t old_size = chunksize(old);
 	size_t arena_bit = av->index ? NON_MAIN_ARENA : 0;
-	struct heap_seg *seg = &av->seg[av->nseg - 1];
+	size_t front = old_size - 2 * CHUNK_HDR;
 
 	av->top = NULL;
-	if (old_size < MINSIZE + 2 * CHUNK_HDR) {
-		/* Too small to free: it all becomes fenceposts. */
-		set_head(old, CHUNK_HDR | PREV_INUSE | arena_bit);
-		set_head(chunk_at(old, CHUNK_HDR), CHUNK_HDR | PREV_INUSE | arena_bit);
-		seg->end = (char *)old + 2 * CHUNK_HDR;
+	set_head(chunk_at(old, front), CHUNK_HDR | PREV_INUSE | arena_bit);
+	set_head(chunk_at(old, front + CHUNK_HDR), CHUNK_HDR | PREV_INUSE | arena_bit);
+	if (front < MINSIZE) {
+		/* Too small to free: one more fencepost (or none). */
+		if (front)
+			set_head(old, CHUNK_HDR | PREV_INUSE | arena_bit);
 		return;
 	}
-	old_size -= 2 * CHUNK_HDR;
-	set_head(old, old_size | PREV_INUSE | arena_bit);
-	set_head(chunk_at(old, old_size), CHUNK_HDR | PREV_INUSE | arena_bit);
-	set_head(chunk_at(old, old_size + CHUNK_HDR), CHUNK_HDR | PREV_INUSE | arena_bit);
-	seg->end = (char *)old + old_size + 2 * CHUNK_HDR;
-	if (old_size <= av->max_fast) {
-		unsigned fi = fastbin_index(old_size);
+	set_head(old, front | PREV_INUSE | arena_bit);
+	if (front <= av->max_fast) {
+		unsigned fi = fastbin_index(front);
 
 		old->size |= CHUNK_CACHED;
 		old->fd = av->fastbins[fi];
@@ -158,8 +180,8 @@ static void retire_top(struct arena *av)
 		return;
 	}
 	/* Top never follows a free chunk, so there is nothing to merge. */
-	clear_inuse_at(old, old_size);
-	set_foot(old, old_size);
+	clear_inuse_at(old, front);
+	set_foot(old, front);
 	unsorted_push(av, old);
 }
 
@@ -181,7 +203,16 @@ static void new_top_segment(struct arena *av, char *base, size_t len)
 	av->seg[av->nseg].end = start + size;
 	av->nseg++;
 	av->top = (struct chunk *)start;
-	set_head(av->top, size | PREV_INUSE | (av->index ? NON_MAIN_ARENA : 0));
+	set_head(av->top, size | PREV_INUSE);
+	widen_main_bounds(start, start + size);
+}
+
+void arena_top_in_heap(struct arena *av, struct heap_info *h)
+{
+	if (av->top)
+		retire_top(av);
+	av->top = (struct chunk *)h->first;
+	set_head(av->top, (size_t)((char *)h + h->size - h->first) | PREV_INUSE | NON_MAIN_ARENA);
 }
 
 static void account_growth(struct arena *av, size_t size)
@@ -190,6 +221,29 @@ static void account_growth(struct arena *av, size_t size)
 	if (av->system_mem > av->max_system_mem)
 		av->max_system_mem = av->system_mem;
 	os_note_heap_grow(av, size);
+}
+
+/* A non-main arena grows its heap, or starts a new one. */
+static int grow_heap_top(struct arena *av, size_t nb)
+{
+	struct heap_info *h = heap_for_ptr(av->top), *nh;
+	size_t old_size = chunksize(av->top), old_heap = h->size;
+
+	if (grow_heap(h, nb + MINSIZE - old_size) == 0) {
+		set_head(av->top, (size_t)((char *)h + h->size - (char *)av->top) |
+			 PREV_INUSE | NON_MAIN_ARENA);
+		account_growth(av, h->size - old_heap);
+		return 0;
+	}
+	nh = new_heap(nb + MINSIZE + sizeof(struct heap_info) + MALLOC_ALIGNMENT, mp.top_pad);
+	if (!nh)
+		return -1;
+	nh->ar_ptr = av;
+	nh->prev = h;
+	av->heap = nh;
+	arena_top_in_heap(av, nh);
+	account_growth(av, nh->size);
+	return chunksize(av->top) >= nb + MINSIZE ? 0 : -1;
 }
 
 /*
@@ -201,6 +255,8 @@ static int grow_top(struct arena *av, size_t nb)
 	size_t want = nb + mp.top_pad + MINSIZE, size;
 	char *base;
 
+	if (av->index != 0)
+		return grow_heap_top(av, nb);
 	if (want < nb || want > PTRDIFF_MAX / 2)
 		want = nb + MINSIZE;	/* an absurd top_pad: ignore it */
 	if (want > PTRDIFF_MAX / 2)
@@ -220,6 +276,7 @@ static int grow_top(struct arena *av, size_t nb)
 		if (av->top && base == old_end) {
 			set_head_size(av->top, old_size + size);
 			av->seg[av->nseg - 1].end = old_end + size;
+			widen_main_bounds(old_end, old_end + size);
 		} else {
 			new_top_segment(av, base, size);
 		}
@@ -386,6 +443,12 @@ struct chunk *arena_malloc(struct arena *av, size_t nb, const char *fn)
 	}
 	if (grow_top(av, nb) == 0)
 		return from_top(av, nb);
+	/* A full heap of another arena: a mapping of its own still works. */
+	if (av->index != 0 && nb < mp.mmap_threshold) {
+		victim = mmap_chunk(nb, 0);
+		if (victim)
+			return victim;
+	}
 	errno = ENOMEM;
 	return NULL;
 }
@@ -397,11 +460,11 @@ static void check_free(struct arena *av, struct chunk *p, size_t size, const cha
 
 	if (p == av->top)
 		hl_corrupt(fn, "double free detected", chunk2mem(p));
-	if (!arena_seg_of(av, p, CHUNK_HDR) || (av->top && p > av->top &&
+	if (!chunk_in_arena(av, p, CHUNK_HDR) || (av->top && p > av->top &&
 	    (char *)p < (char *)av->top + chunksize(av->top)))
 		hl_corrupt(fn, "invalid pointer", chunk2mem(p));
 	/* A size that runs past its segment or over top was overwritten. */
-	if (!arena_seg_of(av, p, size + CHUNK_HDR) || (p < av->top && next > av->top))
+	if (!chunk_in_arena(av, p, size + CHUNK_HDR) || (p < av->top && next > av->top))
 		hl_corrupt(fn, "invalid size", chunk2mem(p));
 	if (!inuse_at(p, size))
 		hl_corrupt(fn, "double free detected", chunk2mem(p));
@@ -470,7 +533,10 @@ void arena_free(struct arena *av, struct chunk *p, const char *fn)
 	if (size >= FASTBIN_CONSOLIDATION_THRESHOLD) {
 		if (av->have_fastchunks)
 			malloc_consolidate(av);
-		if (av->top && chunksize(av->top) >= mp.trim_threshold)
+		/* Another arena: emptied heaps go whatever top's size (glibc's rule). */
+		if (av->index != 0)
+			heap_trim(av, mp.top_pad, 0);
+		else if (av->top && chunksize(av->top) >= mp.trim_threshold)
 			systrim(av, mp.top_pad);
 	}
 }
@@ -506,6 +572,49 @@ int systrim(struct arena *av, size_t pad)
 	return 1;
 }
 
+/*
+ * A non-main arena's top: unmap heaps that are nothing but top (all but the
+ * arena's first), then give back the top's pages above pad (if top is past
+ * the trim threshold, or when forced by malloc_trim).
+ */
+int heap_trim(struct arena *av, size_t pad, int force)
+{
+	struct heap_info *h = heap_for_ptr(av->top);
+	size_t top_size, extra;
+	int released = 0;
+
+	while (h->prev && (char *)av->top == h->first) {
+		struct heap_info *prev = h->prev;
+		char *end = (char *)prev + prev->size;
+		struct chunk *p = (struct chunk *)(end - 2 * CHUNK_HDR);
+
+		if (chunksize(p) != CHUNK_HDR)
+			hl_corrupt("free", "heap fencepost corrupted", chunk2mem(p));
+		if (!prev_inuse(p)) {
+			p = prev_chunk(p);
+			unlink_chunk(av, p);
+		}
+		av->system_mem -= h->size;
+		delete_heap(h);
+		h = prev;
+		av->heap = h;
+		av->top = p;
+		set_head(p, (size_t)(end - (char *)p) | PREV_INUSE | NON_MAIN_ARENA);
+		released = 1;
+	}
+	top_size = chunksize(av->top);
+	if ((!force && top_size < mp.trim_threshold) || top_size <= pad + MINSIZE + 1)
+		return released;
+	extra = ALIGN_DOWN(top_size - pad - MINSIZE - 1, mp.pagesize);
+	if (extra == 0 || shrink_heap(h, extra) != 0)
+		return released;
+	av->system_mem -= extra;
+	set_head(av->top, (top_size - extra) | PREV_INUSE | NON_MAIN_ARENA);
+	os_note_trim(av, extra);
+	COUNT_INC(trims);
+	return 1;
+}
+
 /* Free pages inside free chunks go back with madvise, then top is trimmed. */
 int arena_trim(struct arena *av, size_t pad)
 {
@@ -525,6 +634,8 @@ int arena_trim(struct arena *av, size_t pad)
 				released = 1;
 		}
 	}
+	if (av->index != 0)
+		return heap_trim(av, pad, 1) | released;
 	return systrim(av, pad) | released;
 }
 

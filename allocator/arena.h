@@ -8,6 +8,9 @@
  *   bins.c     fast/unsorted/small/large bins and the binmap
  *   arena.c    malloc and free inside one arena: bins, split, coalesce, top
  *   mmapped.c  chunks with a mapping of their own (large requests)
+ *   heap.c     the mmap'd heaps of the other arenas
+ *   arenas.c   the list of arenas, which thread uses which, fork, thread exit
+ *   tcache.c   the per-thread cache in front of the arenas
  *   os.c       the only file that asks the kernel for memory (with probes)
  *   api.c      the public malloc family, locking, start-up
  *   options.c  HEAPLAB_OPTIONS
@@ -20,11 +23,22 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/single_threaded.h>
 
 #include "allocator/bins.h"
 
 #define HL_HIDDEN	__attribute__((visibility("hidden")))
 #define HL_API		__attribute__((visibility("default")))
+#define HL_TLS		__attribute__((tls_model("initial-exec")))
+
+/* Tunables: defaults as glibc's, changed by mallopt and HEAPLAB_OPTIONS. */
+#define DEFAULT_MMAP_THRESHOLD		(128 * 1024UL)
+#define DEFAULT_MMAP_THRESHOLD_MAX	(32 * 1024 * 1024UL)	/* the dynamic cap */
+#define DEFAULT_TRIM_THRESHOLD		(128 * 1024UL)
+#define DEFAULT_TOP_PAD			(128 * 1024UL)
+#define DEFAULT_MMAP_MAX		65536
+/* A heap grown with mmap because sbrk failed gets at least this much. */
+#define MMAP_AS_MORECORE_SIZE		(1024 * 1024UL)
 
 /*
  * A stretch of address space that holds an arena's chunks back to back. The
@@ -37,6 +51,36 @@ struct heap_seg {
 	char *end;		/* for the last segment: the end of top */
 };
 #define MAX_SEGS	32
+
+/*
+ * A heap of a non-main arena: HEAP_MAX_SIZE of address space reserved at
+ * an address aligned to HEAP_MAX_SIZE (so the heap of any chunk is its
+ * address rounded down), committed from the front as it grows.
+ *
+ *   heap-> +----------------------+
+ *          | struct heap_info     |
+ *          | struct arena         |  (first heap of an arena only)
+ *  first-> | chunks ... top       |
+ *          +----------------------+ <- heap + size (committed)
+ *          | reserved, PROT_NONE  |
+ *          +----------------------+ <- heap + HEAP_MAX_SIZE
+ */
+#define HEAP_MIN_SIZE	(32 * 1024UL)
+#define HEAP_MAX_SIZE	(2 * DEFAULT_MMAP_THRESHOLD_MAX)	/* 64 MiB */
+
+struct heap_info {
+	struct arena *ar_ptr;		/* the arena this heap belongs to */
+	struct heap_info *prev;		/* the arena's previous heap */
+	size_t size;			/* committed bytes, from the heap's start */
+	size_t mprotect_size;		/* bytes ever made read/write */
+	char *first;			/* the first chunk */
+	size_t pad;
+};
+
+static inline struct heap_info *heap_for_ptr(const void *p)
+{
+	return (struct heap_info *)((uintptr_t)p & ~(HEAP_MAX_SIZE - 1));
+}
 
 struct arena {
 	pthread_mutex_t mutex;
@@ -54,7 +98,10 @@ struct arena {
 	struct heap_seg seg[MAX_SEGS];
 	unsigned nseg;
 	unsigned lost_segs;		/* segments beyond MAX_SEGS (not walkable) */
-	struct arena *next;		/* the list of arenas (part 2) */
+	struct heap_info *heap;		/* non-main arenas: the heap holding top */
+	struct arena *next;		/* all arenas, from main_arena */
+	struct arena *next_free;	/* arenas no thread is attached to */
+	unsigned attached;		/* threads using this arena */
 };
 
 static inline struct chunk *bin_at(struct arena *av, unsigned i)
@@ -62,24 +109,22 @@ static inline struct chunk *bin_at(struct arena *av, unsigned i)
 	return &av->bins[i];
 }
 
+/*
+ * A process with one thread needs no lock (glibc's own malloc skips its
+ * locks the same way). The flag only goes from true to false, and never
+ * during a critical section, so lock and unlock always agree.
+ */
 static inline void arena_lock(struct arena *av)
 {
-	pthread_mutex_lock(&av->mutex);
+	if (!__libc_single_threaded)
+		pthread_mutex_lock(&av->mutex);
 }
 
 static inline void arena_unlock(struct arena *av)
 {
-	pthread_mutex_unlock(&av->mutex);
+	if (!__libc_single_threaded)
+		pthread_mutex_unlock(&av->mutex);
 }
-
-/* Tunables: defaults as glibc's, changed by mallopt and HEAPLAB_OPTIONS. */
-#define DEFAULT_MMAP_THRESHOLD		(128 * 1024UL)
-#define DEFAULT_MMAP_THRESHOLD_MAX	(32 * 1024 * 1024UL)	/* the dynamic cap */
-#define DEFAULT_TRIM_THRESHOLD		(128 * 1024UL)
-#define DEFAULT_TOP_PAD			(128 * 1024UL)
-#define DEFAULT_MMAP_MAX		65536
-/* A heap grown with mmap because sbrk failed gets at least this much. */
-#define MMAP_AS_MORECORE_SIZE		(1024 * 1024UL)
 
 struct mparams {
 	size_t mmap_threshold;
@@ -92,18 +137,27 @@ struct mparams {
 	int check;			/* verify the whole heap on every call */
 	int dump_at_exit;
 	int perturb;			/* M_PERTURB byte, 0 = off */
+	unsigned tcache_count;		/* chunks per thread-cache bin */
 	size_t pagesize;
 	int initialized;
 };
 extern struct mparams mp HL_HIDDEN;
 extern struct arena main_arena HL_HIDDEN;
 
-/* Counters behind heaplab_stats(), updated with relaxed atomics. */
-struct hl_counters {
+/*
+ * Counters behind heaplab_stats(). The per-call ones are kept per thread in
+ * its cache (no shared cache line on the fast path) and folded in here when
+ * the thread exits; the rest are updated with relaxed atomics.
+ */
+struct hl_calls {
 	uint64_t malloc, free, calloc, realloc, memalign;
-	uint64_t sbrk, mmap, munmap, mremap, madvise;
-	uint64_t trims, heap_grows;
 	int64_t in_use;			/* bytes of chunks handed out */
+};
+
+struct hl_counters {
+	struct hl_calls calls;		/* threads without a cache, and exited ones */
+	uint64_t sbrk, mmap, munmap, mremap, madvise, mprotect;
+	uint64_t trims, heap_grows, heaps, arenas;
 	int64_t mmapped_chunks, mmapped_bytes;
 	uint64_t max_mmapped_chunks, max_mmapped_bytes;
 };
@@ -122,10 +176,72 @@ struct chunk *arena_memalign(struct arena *av, size_t align, size_t nb,
 			     const char *fn) HL_HIDDEN;
 void malloc_consolidate(struct arena *av) HL_HIDDEN;
 int systrim(struct arena *av, size_t pad) HL_HIDDEN;
+int heap_trim(struct arena *av, size_t pad, int force) HL_HIDDEN;
 int arena_trim(struct arena *av, size_t pad) HL_HIDDEN;
-/* The segment holding [p, p + size), or NULL. */
+/* The segment holding [p, p + size), or NULL (main arena). */
 struct heap_seg *arena_seg_of(struct arena *av, const struct chunk *p,
 			      size_t size) HL_HIDDEN;
+/* Whether [p, p + size) lies in av's memory (1 if it cannot tell). */
+int chunk_in_arena(struct arena *av, const struct chunk *p, size_t size) HL_HIDDEN;
+/* Make the first chunk of a new heap the top (old top fenced and freed). */
+void arena_top_in_heap(struct arena *av, struct heap_info *h) HL_HIDDEN;
+
+/* heap.c */
+struct heap_info *new_heap(size_t size, size_t top_pad) HL_HIDDEN;
+int grow_heap(struct heap_info *h, size_t diff) HL_HIDDEN;
+int shrink_heap(struct heap_info *h, size_t diff) HL_HIDDEN;
+void delete_heap(struct heap_info *h) HL_HIDDEN;
+/* Whether a heap of ours starts at h (checked before dereferencing it). */
+int heap_registered(const struct heap_info *h) HL_HIDDEN;
+
+/* arenas.c */
+extern pthread_mutex_t arena_list_lock HL_HIDDEN;
+extern unsigned narenas HL_HIDDEN;
+extern __thread struct arena *thread_arena HL_TLS HL_HIDDEN;
+struct arena *arena_attach(void) HL_HIDDEN;
+/* Another arena to try after av failed, or NULL. */
+struct arena *arena_retry(struct arena *av) HL_HIDDEN;
+void arenas_init(void) HL_HIDDEN;
+void arena_detach(void) HL_HIDDEN;
+
+static inline struct arena *arena_get(void)
+{
+	struct arena *a = thread_arena;
+
+	return likely(a != NULL) ? a : arena_attach();
+}
+
+/* The arena owning a non-mmapped chunk (no checks). */
+static inline struct arena *arena_for_chunk(const struct chunk *p)
+{
+	return chunk_non_main_arena(p) ? heap_for_ptr(p)->ar_ptr : &main_arena;
+}
+
+/* tcache.c */
+struct tcache;
+extern __thread struct tcache *tcache HL_TLS HL_HIDDEN;
+void *tcache_get(size_t nb) HL_HIDDEN;
+int tcache_put(struct chunk *p, size_t size, const char *fn) HL_HIDDEN;
+void tcache_init(void) HL_HIDDEN;
+void tcache_thread_exit(void) HL_HIDDEN;
+/* Sum of every thread's call counters (locks the cache list). */
+void tcache_sum_calls(struct hl_calls *sum) HL_HIDDEN;
+/* This thread's call counters, NULL until it has a cache. */
+extern __thread struct hl_calls *thread_calls HL_TLS HL_HIDDEN;
+#define CALL_ADD(field, n) do {						\
+	struct hl_calls *c_ = thread_calls;				\
+	if (likely(c_ != NULL))						\
+		c_->field += (n);					\
+	else								\
+		COUNT_ADD(calls.field, (n));				\
+} while (0)
+#define CALL_INC(field)	CALL_ADD(field, 1)
+int tcache_holds(const struct chunk *p) HL_HIDDEN;
+void tcache_fork_prepare(void) HL_HIDDEN;
+void tcache_fork_parent(void) HL_HIDDEN;
+void tcache_fork_child(void) HL_HIDDEN;
+/* The main arena's address range, for cheap checks without its lock. */
+extern uintptr_t main_heap_lo HL_HIDDEN, main_heap_hi HL_HIDDEN;
 
 /* mmapped.c — no lock needed. */
 struct chunk *mmap_chunk(size_t nb, size_t align) HL_HIDDEN;
@@ -138,11 +254,18 @@ void *os_sbrk(intptr_t incr) HL_HIDDEN;		/* (void *)-1 on failure */
 void *os_mmap(size_t len) HL_HIDDEN;		/* NULL on failure */
 int os_munmap(void *addr, size_t len) HL_HIDDEN;
 void *os_mremap(void *old, size_t oldlen, size_t newlen) HL_HIDDEN;
+/* Address space only (PROT_NONE, no swap reserved); NULL on failure. */
+void *os_reserve(size_t len) HL_HIDDEN;
+/* Make reserved pages usable. */
+int os_commit(void *addr, size_t len) HL_HIDDEN;
 int os_madvise_free(void *addr, size_t len) HL_HIDDEN;
 /* Probes for the allocator's own events (no kernel call). */
 void os_note_heap_grow(struct arena *av, size_t bytes) HL_HIDDEN;
 void os_note_trim(struct arena *av, size_t bytes) HL_HIDDEN;
 void os_note_threshold(size_t mmap_threshold, size_t trim_threshold) HL_HIDDEN;
+void os_note_arena_new(struct arena *av) HL_HIDDEN;
+void os_note_heap_new(struct heap_info *h) HL_HIDDEN;
+void os_note_heap_free(struct heap_info *h) HL_HIDDEN;
 
 /* options.c */
 void options_init(void) HL_HIDDEN;

@@ -1,7 +1,8 @@
 # allocator/ — libheaplab.so, the full allocator (ptmalloc2's design), and its tests.
 
-ALLOC_SRCS := allocator/api.c allocator/arena.c allocator/bins.c allocator/check.c \
-	allocator/dump.c allocator/mmapped.c allocator/options.c allocator/os.c allocator/out.c
+ALLOC_SRCS := allocator/api.c allocator/arena.c allocator/arenas.c allocator/bins.c \
+	allocator/check.c allocator/dump.c allocator/heap.c allocator/mmapped.c \
+	allocator/options.c allocator/os.c allocator/out.c allocator/tcache.c
 ALLOC_OBJS := $(ALLOC_SRCS:%.c=$(BUILD)/pic/%.o)
 
 # Only the API is exported; TLS must be initial-exec (glibc's manual on
@@ -24,7 +25,7 @@ $(BUILD)/libheaplab.so: $(ALLOC_OBJS)
 
 # Tests. sizes is a plain unit test (sanitizers welcome); the others run with
 # libheaplab.so preloaded, so they are built without sanitizers.
-ALLOC_PRELOAD_TESTS := $(addprefix $(BUILD)/tests/allocator/,api behaviour corrupt)
+ALLOC_PRELOAD_TESTS := $(addprefix $(BUILD)/tests/allocator/,api behaviour corrupt threads)
 TESTS += $(BUILD)/tests/allocator/sizes $(ALLOC_PRELOAD_TESTS) \
 	allocator/tests/programs.t allocator/tests/options.t allocator/tests/library.t
 
@@ -35,7 +36,7 @@ $(BUILD)/tests/allocator/sizes: $(BUILD)/obj/allocator/tests/sizes.o $(BUILD)/ob
 $(ALLOC_PRELOAD_TESTS): $(BUILD)/tests/allocator/%: allocator/tests/%.c allocator/tests/preload.h \
 		allocator/include/heaplab.h lab/tests/tap.h $(BUILD)/libheaplab.so
 	@mkdir -p $(dir $@)
-	$(CC) $(OPT) $(WARN) -std=gnu11 -D_GNU_SOURCE -fno-builtin -Wno-alloc-size-larger-than -Wno-use-after-free \
+	$(CC) $(OPT) $(WARN) -std=gnu11 -D_GNU_SOURCE -pthread -fno-builtin -Wno-alloc-size-larger-than -Wno-use-after-free \
 		-I. -o $@ $< -ldl
 
 # The shell tests run the C programs above.

@@ -42,9 +42,10 @@
  *   M  IS_MMAPPED      the chunk has a mapping of its own (prev_size = the
  *                      offset from the start of that mapping)
  *   N  NON_MAIN_ARENA  the chunk belongs to an arena on an mmap'd heap
- *   C  CHUNK_CACHED    free, but parked in a fast bin (or a thread cache):
- *                      its neighbours still see it in use, and a second free
- *                      of it is caught in O(1)
+ *   C  CHUNK_CACHED    free, but parked in a fast bin: its neighbours still
+ *                      see it in use, and a second free of it is caught in
+ *                      O(1). (Set and cleared under the arena lock only; the
+ *                      thread caches mark their chunks another way.)
  *
  * So from any chunk both neighbours are found in O(1): the next one at
  * chunk + size, the previous one, when free, at chunk - prev_size.

@@ -110,9 +110,20 @@ static void dump_chunk(struct out *o, struct arena *av, struct chunk *p, size_t 
 		if (in_fastbin(av, fastbin_index(size), p))
 			bin_name(o, "fast", fastbin_index(size));
 		else
-			out_str(o, "cached");
+			out_str(o, "cached, in no fast bin");
 	} else if (inuse_at(p, size)) {
-		out_str(o, "in-use");
+		switch (tcache_holds(p)) {
+		case 1:
+			out_strw(o, "free", 8);
+			out_str(o, "tcache");
+			break;
+		case 2:
+			out_strw(o, "free", 8);
+			out_str(o, "tcache (another thread)");
+			break;
+		default:
+			out_str(o, "in-use");
+		}
 	} else {
 		out_strw(o, "free", 8);
 		if (in_list(bin_at(av, UNSORTED_BIN), p))
@@ -125,6 +136,8 @@ static void dump_chunk(struct out *o, struct arena *av, struct chunk *p, size_t 
 	out_str(o, "\n");
 }
 
+static void dump_span(struct out *o, struct arena *av, const char *what, char *base, char *end);
+
 static void dump_arena(struct out *o, struct arena *av)
 {
 	out_str(o, "arena ");
@@ -132,32 +145,44 @@ static void dump_arena(struct out *o, struct arena *av)
 	out_str(o, av->index ? "" : " (main)");
 	out_str(o, ": heap ");
 	out_dec(o, av->system_mem, 0);
-	out_str(o, " bytes in ");
-	out_dec(o, av->nseg, 0);
-	out_str(o, av->nseg == 1 ? " segment" : " segments");
+	out_str(o, " bytes");
 	if (av->lost_segs) {
-		out_str(o, " (+");
+		out_str(o, " (");
 		out_dec(o, av->lost_segs, 0);
-		out_str(o, " not shown)");
+		out_str(o, " old segments not shown)");
 	}
 	out_str(o, ", top ");
 	out_dec(o, av->top ? chunksize(av->top) : 0, 0);
-	out_str(o, " bytes\n  chunk               mem                         size  state   bin\n");
-	for (unsigned s = 0; s < av->nseg; s++) {
-		struct heap_seg *seg = &av->seg[s];
-		struct chunk *p = (struct chunk *)seg->base;
+	out_str(o, " bytes, ");
+	out_dec(o, av->attached, 0);
+	out_str(o, " threads\n  chunk               mem                         size  state   bin\n");
+	if (av->index == 0) {
+		for (unsigned s = 0; s < av->nseg; s++)
+			dump_span(o, av, "segment", av->seg[s].base, av->seg[s].end);
+	} else {
+		for (struct heap_info *h = av->heap; h; h = h->prev)
+			dump_span(o, av, "heap", h->first, (char *)h + h->size);
+	}
+}
 
-		out_str(o, " segment ");
-		out_hex(o, (uintptr_t)seg->base, 16);
+static void dump_span(struct out *o, struct arena *av, const char *what, char *base, char *end)
+{
+	struct chunk *p = (struct chunk *)base;
+
+	{
+		out_str(o, " ");
+		out_str(o, what);
+		out_str(o, " ");
+		out_hex(o, (uintptr_t)base, 16);
 		out_str(o, " - ");
-		out_hex(o, (uintptr_t)seg->end, 16);
+		out_hex(o, (uintptr_t)end, 16);
 		out_str(o, "\n");
-		while ((char *)p < seg->end) {
+		while ((char *)p < end) {
 			size_t size = chunksize(p);
 
 			if (p == av->top)
-				size = (size_t)(seg->end - (char *)p);
-			if (size < CHUNK_HDR || size > (size_t)(seg->end - (char *)p)) {
+				size = (size_t)(end - (char *)p);
+			if (size < CHUNK_HDR || size > (size_t)(end - (char *)p)) {
 				out_str(o, "  ");
 				out_hex(o, (uintptr_t)p, 16);
 				out_str(o, "  corrupt chunk size ");
@@ -233,48 +258,73 @@ HL_API void heaplab_dump(int fd)
 	out_str(&o, "heaplab heap dump, pid ");
 	out_dec(&o, (uint64_t)getpid(), 0);
 	out_str(&o, "\n");
-	arena_lock(av);
-	dump_arena(&o, av);
-	arena_unlock(av);
+	for (; av; av = av->next) {
+		arena_lock(av);
+		dump_arena(&o, av);
+		arena_unlock(av);
+	}
 	dump_counters(&o);
 	out_flush(&o);
 }
 
-static void stats_fill(struct heaplab_stats *st)
+/* Free memory and heap sizes summed over every arena. */
+static void all_arenas(size_t *fast_count, size_t *fast_bytes, size_t *rest_count,
+		       size_t *rest_bytes, size_t *top, size_t *system, size_t *max_system)
 {
 	struct arena_snap s;
 	size_t fc, fb, rc, rb;
 
+	*fast_count = *fast_bytes = *rest_count = *rest_bytes = *top = *system = *max_system = 0;
+	for (struct arena *av = &main_arena; av; av = av->next) {
+		arena_lock(av);
+		snapshot(av, &s);
+		arena_unlock(av);
+		snap_totals(&s, &fc, &fb, &rc, &rb);
+		*fast_count += fc;
+		*fast_bytes += fb;
+		*rest_count += rc + 1;	/* top counts as one, as in glibc */
+		*rest_bytes += rb + s.top;
+		*top += s.top;
+		*system += s.system_mem;
+		*max_system += s.max_system_mem;
+	}
+}
+
+static void stats_fill(struct heaplab_stats *st)
+{
+	size_t fc, fb, rc, rb, top, sys, maxsys;
+	struct hl_calls c;
+
 	hl_ensure_init();
-	arena_lock(&main_arena);
-	snapshot(&main_arena, &s);
-	arena_unlock(&main_arena);
-	snap_totals(&s, &fc, &fb, &rc, &rb);
+	all_arenas(&fc, &fb, &rc, &rb, &top, &sys, &maxsys);
+	tcache_sum_calls(&c);
 	*st = (struct heaplab_stats){
 		.version = HEAPLAB_STATS_VERSION,
-		.arenas = 1,
-		.malloc_calls = hl_count.malloc,
-		.free_calls = hl_count.free,
-		.calloc_calls = hl_count.calloc,
-		.realloc_calls = hl_count.realloc,
-		.memalign_calls = hl_count.memalign,
+		.arenas = narenas,
+		.heaps = hl_count.heaps,
+		.malloc_calls = c.malloc,
+		.free_calls = c.free,
+		.calloc_calls = c.calloc,
+		.realloc_calls = c.realloc,
+		.memalign_calls = c.memalign,
 		.sbrk_calls = hl_count.sbrk,
 		.mmap_calls = hl_count.mmap,
 		.munmap_calls = hl_count.munmap,
 		.mremap_calls = hl_count.mremap,
 		.madvise_calls = hl_count.madvise,
+		.mprotect_calls = hl_count.mprotect,
 		.heap_grows = hl_count.heap_grows,
 		.trims = hl_count.trims,
-		.in_use_bytes = (uint64_t)hl_count.in_use,
-		.heap_bytes = s.system_mem,
-		.max_heap_bytes = s.max_system_mem,
+		.in_use_bytes = (uint64_t)c.in_use,
+		.heap_bytes = sys,
+		.max_heap_bytes = maxsys,
 		.mmapped_chunks = (uint64_t)hl_count.mmapped_chunks,
 		.mmapped_bytes = (uint64_t)hl_count.mmapped_bytes,
 		.max_mmapped_bytes = hl_count.max_mmapped_bytes,
-		.mapped_bytes = s.system_mem + (uint64_t)hl_count.mmapped_bytes,
-		.free_bytes = fb + rb + s.top,
+		.mapped_bytes = sys + (uint64_t)hl_count.mmapped_bytes,
+		.free_bytes = fb + rb,
 		.fast_bytes = fb,
-		.top_bytes = s.top,
+		.top_bytes = top,
 		.mmap_threshold = mp.mmap_threshold,
 		.trim_threshold = mp.trim_threshold,
 		.top_pad = mp.top_pad,
@@ -289,25 +339,21 @@ HL_API int heaplab_stats(struct heaplab_stats *st)
 
 HL_API struct mallinfo2 mallinfo2(void)
 {
-	struct arena_snap s;
 	struct mallinfo2 mi = { 0 };
-	size_t fc, fb, rc, rb;
+	size_t fc, fb, rc, rb, top, sys, maxsys;
 
 	hl_ensure_init();
-	arena_lock(&main_arena);
-	snapshot(&main_arena, &s);
-	arena_unlock(&main_arena);
-	snap_totals(&s, &fc, &fb, &rc, &rb);
-	mi.arena = s.system_mem;
-	mi.ordblks = rc + 1;			/* top counts as one, as in glibc */
+	all_arenas(&fc, &fb, &rc, &rb, &top, &sys, &maxsys);
+	mi.arena = sys;
+	mi.ordblks = rc;
 	mi.smblks = fc;
 	mi.hblks = (size_t)hl_count.mmapped_chunks;
 	mi.hblkhd = (size_t)hl_count.mmapped_bytes;
 	mi.usmblks = 0;
 	mi.fsmblks = fb;
-	mi.fordblks = fb + rb + s.top;
-	mi.uordblks = s.system_mem - mi.fordblks;
-	mi.keepcost = s.top;
+	mi.fordblks = fb + rb;
+	mi.uordblks = sys - mi.fordblks;
+	mi.keepcost = main_arena.top ? chunksize(main_arena.top) : 0;
 	return mi;
 }
 
@@ -344,9 +390,20 @@ HL_API void malloc_stats(void)
 	struct out o;
 
 	out_init(&o, 2);
-	out_str(&o, "Arena 0:\n");
-	stat_line(&o, "system bytes     = ", mi.arena);
-	stat_line(&o, "in use bytes     = ", mi.uordblks);
+	for (struct arena *av = &main_arena; av; av = av->next) {
+		struct arena_snap s;
+		size_t fc, fb, rc, rb;
+
+		arena_lock(av);
+		snapshot(av, &s);
+		arena_unlock(av);
+		snap_totals(&s, &fc, &fb, &rc, &rb);
+		out_str(&o, "Arena ");
+		out_dec(&o, av->index, 0);
+		out_str(&o, ":\n");
+		stat_line(&o, "system bytes     = ", s.system_mem);
+		stat_line(&o, "in use bytes     = ", s.system_mem - fb - rb - s.top);
+	}
 	out_str(&o, "Total (incl. mmap):\n");
 	stat_line(&o, "system bytes     = ", mi.arena + mi.hblkhd);
 	stat_line(&o, "in use bytes     = ", mi.uordblks + mi.hblkhd);
@@ -355,54 +412,66 @@ HL_API void malloc_stats(void)
 	out_flush(&o);
 }
 
-/* glibc's XML. */
+/* One <heap> element of malloc_info. */
+static void info_heap(FILE *fp, unsigned nr, const struct arena_snap *s)
+{
+	size_t fc, fb, rc, rb;
+
+	snap_totals(s, &fc, &fb, &rc, &rb);
+	fprintf(fp, "<heap nr=\"%u\">\n<sizes>\n", nr);
+	for (unsigned i = 0; i < NFASTBINS; i++) {
+		size_t size = (i + 2) * MALLOC_ALIGNMENT;
+
+		if (s->fast[i].count)
+			fprintf(fp, "  <size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\"/>\n",
+				size - MALLOC_ALIGN_MASK, size, s->fast[i].total, s->fast[i].count);
+	}
+	for (unsigned i = 2; i < NBINS; i++)
+		if (s->bin[i].count)
+			fprintf(fp, "  <size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\"/>\n",
+				s->bin[i].min, s->bin[i].max, s->bin[i].total, s->bin[i].count);
+	if (s->bin[UNSORTED_BIN].count)
+		fprintf(fp, "  <unsorted from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\"/>\n",
+			s->bin[UNSORTED_BIN].min, s->bin[UNSORTED_BIN].max,
+			s->bin[UNSORTED_BIN].total, s->bin[UNSORTED_BIN].count);
+	fprintf(fp, "</sizes>\n<total type=\"fast\" count=\"%zu\" size=\"%zu\"/>\n"
+		"<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n"
+		"<system type=\"current\" size=\"%zu\"/>\n<system type=\"max\" size=\"%zu\"/>\n"
+		"<aspace type=\"total\" size=\"%zu\"/>\n<aspace type=\"mprotect\" size=\"%zu\"/>\n"
+		"</heap>\n",
+		fc, fb, rc + 1, rb + s->top, s->system_mem, s->max_system_mem,
+		s->system_mem, s->system_mem);
+}
+
+/* glibc's XML: one <heap> per arena, then the totals. */
 HL_API int malloc_info(int options, FILE *fp)
 {
-	struct arena_snap s;
-	size_t fc, fb, rc, rb;
+	size_t fc, fb, rc, rb, top, sys, maxsys;
 
 	if (options != 0) {
 		errno = EINVAL;
 		return -1;
 	}
 	hl_ensure_init();
-	arena_lock(&main_arena);
-	snapshot(&main_arena, &s);
-	arena_unlock(&main_arena);
-	snap_totals(&s, &fc, &fb, &rc, &rb);
+	fputs("<malloc version=\"1\">\n", fp);
+	for (struct arena *av = &main_arena; av; av = av->next) {
+		struct arena_snap s;
 
-	fputs("<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n", fp);
-	for (unsigned i = 0; i < NFASTBINS; i++) {
-		size_t size = (i + 2) * MALLOC_ALIGNMENT;
-
-		if (s.fast[i].count)
-			fprintf(fp, "  <size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\"/>\n",
-				size - MALLOC_ALIGN_MASK, size, s.fast[i].total, s.fast[i].count);
+		arena_lock(av);
+		snapshot(av, &s);
+		arena_unlock(av);
+		/* Printed without the lock: fprintf may call malloc. */
+		info_heap(fp, av->index, &s);
 	}
-	for (unsigned i = 2; i < NBINS; i++)
-		if (s.bin[i].count)
-			fprintf(fp, "  <size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\"/>\n",
-				s.bin[i].min, s.bin[i].max, s.bin[i].total, s.bin[i].count);
-	if (s.bin[UNSORTED_BIN].count)
-		fprintf(fp, "  <unsorted from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\"/>\n",
-			s.bin[UNSORTED_BIN].min, s.bin[UNSORTED_BIN].max,
-			s.bin[UNSORTED_BIN].total, s.bin[UNSORTED_BIN].count);
-	fprintf(fp, "</sizes>\n<total type=\"fast\" count=\"%zu\" size=\"%zu\"/>\n"
-		"<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n"
-		"<system type=\"current\" size=\"%zu\"/>\n<system type=\"max\" size=\"%zu\"/>\n"
-		"<aspace type=\"total\" size=\"%zu\"/>\n<aspace type=\"mprotect\" size=\"%zu\"/>\n"
-		"</heap>\n",
-		fc, fb, rc + 1, rb + s.top, s.system_mem, s.max_system_mem,
-		s.system_mem, s.system_mem);
+	all_arenas(&fc, &fb, &rc, &rb, &top, &sys, &maxsys);
 	fprintf(fp, "<total type=\"fast\" count=\"%zu\" size=\"%zu\"/>\n"
 		"<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n"
 		"<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
 		"<system type=\"current\" size=\"%zu\"/>\n<system type=\"max\" size=\"%zu\"/>\n"
 		"<aspace type=\"total\" size=\"%zu\"/>\n<aspace type=\"mprotect\" size=\"%zu\"/>\n"
 		"</malloc>\n",
-		fc, fb, rc + 1, rb + s.top, (size_t)hl_count.mmapped_chunks,
-		(size_t)hl_count.mmapped_bytes, s.system_mem, s.max_system_mem,
-		s.system_mem, s.system_mem);
+		fc, fb, rc, rb, (size_t)hl_count.mmapped_chunks, (size_t)hl_count.mmapped_bytes,
+		sys, maxsys, sys, sys);
 	return 0;
 }
 

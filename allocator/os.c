@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * os.c — the allocator's whole conversation with the kernel. No other file
- * calls sbrk, mmap, munmap, mremap or madvise: every request for memory, and
+ * calls sbrk, mmap, munmap, mremap, madvise or mprotect: every request for memory, and
  * every give-back, has one home here, one counter and one USDT probe
  * (provider heaplab), so a tracer sees each with its arguments and result.
  *
@@ -10,6 +10,10 @@
  *   heaplab:munmap        (address, length, result)
  *   heaplab:mremap        (old address, old length, new length, new address or 0)
  *   heaplab:madvise       (address, length, advice, result)
+ *   heaplab:mprotect      (address, length, protection, result)
+ *   heaplab:arena_new     (arena, arena address)
+ *   heaplab:heap_new      (heap address, committed bytes, reserved bytes)
+ *   heaplab:heap_free     (heap address, committed bytes)
  *   heaplab:heap_grow     (arena, bytes added, heap bytes now)
  *   heaplab:heap_trim     (arena, bytes released, heap bytes now)
  *   heaplab:mmap_threshold (new mmap threshold, new trim threshold)
@@ -63,6 +67,27 @@ void *os_mremap(void *old, size_t oldlen, size_t newlen)
 	return p;
 }
 
+void *os_reserve(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	COUNT_INC(mmap);
+	if (p == MAP_FAILED)
+		p = NULL;
+	STAP_PROBE2(heaplab, mmap, len, p);
+	return p;
+}
+
+int os_commit(void *addr, size_t len)
+{
+	int rc = mprotect(addr, len, PROT_READ | PROT_WRITE);
+
+	COUNT_INC(mprotect);
+	STAP_PROBE4(heaplab, mprotect, addr, len, PROT_READ | PROT_WRITE, rc);
+	return rc;
+}
+
 /* Free pages inside the heap: the kernel drops them, the range stays mapped. */
 int os_madvise_free(void *addr, size_t len)
 {
@@ -87,4 +112,19 @@ void os_note_trim(struct arena *av, size_t bytes)
 void os_note_threshold(size_t mmap_threshold, size_t trim_threshold)
 {
 	STAP_PROBE2(heaplab, mmap_threshold, mmap_threshold, trim_threshold);
+}
+
+void os_note_arena_new(struct arena *av)
+{
+	STAP_PROBE2(heaplab, arena_new, av->index, av);
+}
+
+void os_note_heap_new(struct heap_info *h)
+{
+	STAP_PROBE3(heaplab, heap_new, h, h->size, HEAP_MAX_SIZE);
+}
+
+void os_note_heap_free(struct heap_info *h)
+{
+	STAP_PROBE2(heaplab, heap_free, h, h->size);
 }

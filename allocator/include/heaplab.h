@@ -41,16 +41,18 @@ extern "C" {
 struct heaplab_stats {
 	uint32_t version;		/* HEAPLAB_STATS_VERSION */
 	uint32_t arenas;
+	uint64_t heaps;			/* mmap'd heaps of the non-main arenas */
 	/* Calls of the malloc family (reallocarray counts as realloc; memalign
 	 * counts posix_memalign, aligned_alloc, valloc and pvalloc too). */
 	uint64_t malloc_calls, free_calls, calloc_calls, realloc_calls, memalign_calls;
 	/* Requests made to the kernel. */
 	uint64_t sbrk_calls, mmap_calls, munmap_calls, mremap_calls, madvise_calls;
+	uint64_t mprotect_calls;
 	uint64_t heap_grows;		/* times an arena's heap grew */
-	uint64_t trims;			/* times top went back with a negative sbrk */
+	uint64_t trims;			/* times a top went back (sbrk, or heap shrink) */
 	/* Memory, in bytes. */
 	uint64_t in_use_bytes;		/* chunks handed out, headers included */
-	uint64_t heap_bytes;		/* arena heaps obtained from the kernel */
+	uint64_t heap_bytes;		/* arena heaps obtained from the kernel (all arenas) */
 	uint64_t max_heap_bytes;
 	uint64_t mmapped_chunks;	/* live chunks with a mapping of their own */
 	uint64_t mmapped_bytes;

@@ -389,7 +389,7 @@ static void test_random_churn(void)
 	for (int i = 0; i < OPS; i++) {
 		unsigned r = seed = seed * 1103515245 + 12345;
 		int s = (int)((r >> 8) % SLOTS);
-		size_t n = (r >> 20) % 4 == 0 ? (r >> 12) % 300000 : (r >> 12) % 600;
+		size_t n = (r >> 20) % 16 == 0 ? (r >> 12) % 300000 : (r >> 12) % 600;
 
 		if (slot[s] && !pattern_ok(slot[s], len[s], (unsigned char)s))
 			bad++;

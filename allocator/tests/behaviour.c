@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * behaviour.c — where chunks land, asserted through the heap dump, with
- * libheaplab.so preloaded: fast bins and their consolidation, the unsorted
+ * libheaplab.so preloaded (thread cache off): fast bins and their consolidation, the unsorted
  * bin sorted into small and large bins, best fit in a large bin; then the
  * kernel side: the dynamic mmap threshold, trimming the top, malloc_trim.
  */
@@ -216,6 +216,8 @@ static void test_dump_format(void)
 int main(int argc, char **argv)
 {
 	(void)argc;
+	/* The bins themselves: no thread cache in front of them. */
+	setenv("HEAPLAB_OPTIONS", "tcache_count=0", 0);
 	preload_self(argv);
 	setvbuf(stdout, NULL, _IONBF, 0);	/* no stdio buffer appearing mid-test */
 	test_fastbins();

@@ -7,6 +7,7 @@
  * exact line "heaplab: FUNCTION(): PROBLEM (ptr=0x...)" on stderr.
  */
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/wait.h>
@@ -35,9 +36,10 @@ static void double_free_fast(void)
 	free(p);
 }
 
+/* Sizes above 1032 bypass the thread cache and reach the bins. */
 static void double_free_small(void)
 {
-	char *p = malloc(500);
+	char *p = malloc(1500);
 
 	sink = malloc(10);
 	expect_ptr(p);
@@ -102,7 +104,7 @@ static void corrupt_size_zero(void)
 
 static void corrupt_boundary_tag(void)
 {
-	char *p = malloc(500), *q = malloc(500);
+	char *p = malloc(1500), *q = malloc(1500);
 
 	sink = malloc(10);
 	free(p);
@@ -113,13 +115,13 @@ static void corrupt_boundary_tag(void)
 
 static void corrupt_links(void)
 {
-	char *p = malloc(500);
+	char *p = malloc(1500);
 
 	sink = malloc(10);
 	free(p);
 	((void **)p)[0] = (void *)0x4141414141414140;	/* use after free */
 	expect_ptr(p);
-	sink = malloc(500);
+	sink = malloc(1500);
 }
 
 static void corrupt_top(void)
@@ -131,16 +133,51 @@ static void corrupt_top(void)
 	sink = malloc(1000);
 }
 
+static void double_free_tcache_other_thread_cache(void);
+
 /* Only HEAPLAB_OPTIONS=check=1 notices this before it does harm. */
 static void check_option(void)
 {
-	char *p = malloc(500), *g = malloc(10);
+	char *p = malloc(1500), *g = malloc(10);
 
 	sink = g;
 	free(p);
 	((size_t *)g)[-2] = 0x40;	/* p's boundary tag */
 	expect_ptr(p);
 	sink = malloc(8);
+}
+
+/* p sits in the cache of a live thread; the main thread frees it again. */
+static void *volatile parked;
+static pthread_mutex_t park_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t park_cond = PTHREAD_COND_INITIALIZER;
+static int park_state;
+
+static void *park_in_cache(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&park_lock);
+	parked = malloc(40);
+	free(parked);		/* into this thread's cache */
+	park_state = 1;
+	pthread_cond_broadcast(&park_cond);
+	while (park_state != 2)
+		pthread_cond_wait(&park_cond, &park_lock);
+	pthread_mutex_unlock(&park_lock);
+	return NULL;
+}
+
+static void double_free_tcache_other_thread_cache(void)
+{
+	pthread_t t;
+
+	pthread_create(&t, NULL, park_in_cache, NULL);
+	pthread_mutex_lock(&park_lock);
+	while (park_state != 1)
+		pthread_cond_wait(&park_cond, &park_lock);
+	pthread_mutex_unlock(&park_lock);
+	expect_ptr(parked);
+	free(parked);
 }
 
 static const struct corruption {
@@ -161,6 +198,8 @@ static const struct corruption {
 	  "heaplab: free(): corrupted size vs. prev_size while consolidating", NULL },
 	{ "corrupt_links", corrupt_links, "heaplab: malloc(): unsorted double linked list corrupted", NULL },
 	{ "corrupt_top", corrupt_top, "heaplab: malloc(): corrupted top size", NULL },
+	{ "double_free_other_cache", double_free_tcache_other_thread_cache,
+	  "heaplab: free(): double free detected", NULL },
 	{ "check_option", check_option, "heaplab: malloc(): heap check: boundary tag mismatch", "check=1" },
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))

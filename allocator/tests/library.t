@@ -9,14 +9,14 @@ want="__libc_calloc __libc_free __libc_malloc __libc_memalign __libc_pvalloc __l
 is "$syms" "$want" "exports the malloc family, the __libc_* aliases and the heaplab API, nothing else"
 
 notes=$(readelf -n "$LIB")
-for p in sbrk mmap munmap mremap madvise heap_grow heap_trim mmap_threshold; do
+for p in sbrk mmap munmap mremap madvise mprotect heap_grow heap_trim mmap_threshold arena_new heap_new heap_free; do
 	printf '%s\n' "$notes" | grep -A1 'Provider: heaplab' | grep -qx "    Name: $p"
 	ok $? "USDT probe heaplab:$p"
 done
 
 # Only os.c calls the kernel for memory.
-calls=$(grep -lE '\b(sbrk|mmap|munmap|mremap|madvise)\(' "$SRC"/allocator/*.c | xargs -n1 basename | tr '\n' ' ')
-is "$calls" "os.c " "only allocator/os.c calls sbrk/mmap/munmap/mremap/madvise"
+calls=$(grep -lE '\b(sbrk|mmap|munmap|mremap|madvise|mprotect)\(' "$SRC"/allocator/*.c | xargs -n1 basename | tr '\n' ' ')
+is "$calls" "os.c " "only allocator/os.c calls sbrk/mmap/munmap/mremap/madvise/mprotect"
 
 readelf -d "$LIB" | grep -q 'Flags:.*NODELETE'
 ok $? "linked with -z nodelete"

@@ -52,6 +52,23 @@ my @k = sort { length($h{$a}) <=> length($h{$b}) || $a <=> $b } keys %h;
 my $s = join(",", map { $_ * 3 } grep { $_ % 11 == 0 } @k[0 .. 5000]);
 print scalar(@k), " ", length($s), " ", substr($s, 0, 60), "\n";'
 
+# Threaded programs: xz with two threads, python3 threads, sort in parallel.
+head -c 3000000 /dev/urandom | base64 > "$TMP/data.txt"
+same "xz -T2 compress" sh -c "xz -T2 --block-size=500KiB -3 -c '$TMP/data.txt' | xz -d -T2 | cksum"
+same "python3 threads" python3 -c '
+import threading, hashlib
+out = [None] * 4
+def work(i):
+    d = {}
+    for j in range(40000):
+        d[j] = hashlib.sha256(b"%d-%d" % (i, j)).hexdigest() * (j % 3)
+    out[i] = sum(len(v) for v in d.values())
+ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+print(out)'
+same "sort --parallel=2" sort --parallel=2 -S 8M "$TMP/big.txt"
+
 # gcc compiling a C file: the driver, cc1 and as all run on heaplab.
 same "gcc -O2 -S of a C file" gcc -O2 -S -o - "$SRC/allocator/arena.c" -I"$SRC"
 LD_PRELOAD=$LIB gcc -O2 -o "$TMP/hello" -x c - <<'C'

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tcache.c — the per-thread cache in front of the arenas, as glibc's: for
+ * each chunk size up to 1040 bytes a short LIFO list (tcache_count chunks,
+ * 7 by default) that malloc and free reach without any lock. A cached chunk
+ * is still "in use" for the arena. Its header is never written here: the
+ * arena may be flipping its PREV_INUSE bit under the arena lock meanwhile.
+ * Instead, as in glibc, the second word of the chunk's memory holds a random
+ * per-process key while it is cached, so a second free of it is caught at
+ * once, whichever thread makes it. The list links are mangled with their
+ * own address (glibc's safe-linking), so a use-after-free write cannot point
+ * malloc at an arbitrary address.
+ *
+ * The cache itself is a chunk of the thread's arena. When the thread exits
+ * its chunks go back to their arenas and the cache is freed.
+ */
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "allocator/arena.h"
+
+#define TCACHE_BINS	64
+#define TCACHE_MAX_CHUNK	(MINSIZE + (TCACHE_BINS - 1) * MALLOC_ALIGNMENT)	/* 1040 */
+#define TCACHE_DEFAULT_COUNT	7
+
+struct tcache_entry {
+	struct tcache_entry *next;	/* mangled */
+	uintptr_t key;			/* tcache_key while cached */
+};
+
+uintptr_t tcache_key;
+
+struct tcache {
+	struct tcache_entry *entries[TCACHE_BINS];
+	uint16_t counts[TCACHE_BINS];
+	struct hl_calls calls;
+	struct tcache *next, *prev;	/* every live cache, for the counters */
+};
+
+__thread struct tcache *tcache HL_TLS;
+__thread struct hl_calls *thread_calls HL_TLS;
+/* 1 once this thread's cache is gone: it is exiting, no new cache. */
+static __thread int tcache_shut HL_TLS;
+
+static pthread_mutex_t tcache_list_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tcache *tcache_list;
+
+static inline struct tcache_entry *protect(struct tcache_entry **pos, struct tcache_entry *ptr)
+{
+	return (struct tcache_entry *)(((uintptr_t)pos >> 12) ^ (uintptr_t)ptr);
+}
+
+static inline size_t tidx(size_t nb)
+{
+	return (nb - MINSIZE) / MALLOC_ALIGNMENT;
+}
+
+/* This thread's first allocation: carve its cache from its arena. */
+static struct tcache *tcache_create(void)
+{
+	struct arena *av = arena_get();
+	struct chunk *p;
+	struct tcache *tc;
+
+	if (tcache_shut || !mp.initialized)
+		return NULL;
+	arena_lock(av);
+	p = arena_malloc(av, request2size(sizeof(struct tcache)), "malloc");
+	arena_unlock(av);
+	if (!p)
+		return NULL;
+	tc = chunk2mem(p);
+	memset(tc, 0, sizeof(*tc));
+	pthread_mutex_lock(&tcache_list_lock);
+	tc->next = tcache_list;
+	if (tcache_list)
+		tcache_list->prev = tc;
+	tcache_list = tc;
+	pthread_mutex_unlock(&tcache_list_lock);
+	tcache = tc;
+	thread_calls = &tc->calls;
+	return tc;
+}
+
+void *tcache_get(size_t nb)
+{
+	struct tcache *tc = tcache;
+	size_t i = tidx(nb);
+	struct tcache_entry *e;
+	struct chunk *p;
+
+	if (unlikely(!tc)) {
+		tc = tcache_create();
+		return NULL;
+	}
+	if (i >= TCACHE_BINS || !(e = tc->entries[i]))
+		return NULL;
+	if (unlikely(!aligned_ok((uintptr_t)e)))
+		hl_corrupt("malloc", "unaligned tcache chunk detected", e);
+	p = mem2chunk(e);
+	if (unlikely(e->key != tcache_key || tidx(chunksize(p)) != i))
+		hl_corrupt("malloc", "corrupted tcache chunk", e);
+	tc->entries[i] = protect(&e->next, e->next);
+	tc->counts[i]--;
+	e->key = 0;
+	return e;
+}
+
+/*
+ * Cheap checks that the chunk is one of ours and in use, without a lock;
+ * anything doubtful goes to the arena's free, which checks it fully.
+ */
+static inline int plausible(struct chunk *p, size_t size)
+{
+	struct arena *av;
+
+	if (chunk_non_main_arena(p)) {
+		struct heap_info *h = heap_for_ptr(p);
+
+		if (!heap_registered(h) || (char *)p < h->first ||
+		    size > (size_t)((char *)h + h->size - (char *)p))
+			return 0;
+		av = h->ar_ptr;
+	} else {
+		uintptr_t a = (uintptr_t)p;
+
+		if (a < __atomic_load_n(&main_heap_lo, __ATOMIC_RELAXED) ||
+		    a + size > __atomic_load_n(&main_heap_hi, __ATOMIC_RELAXED))
+			return 0;
+		av = &main_arena;
+	}
+	/* A chunk merged into top has no next chunk to read. */
+	return p != __atomic_load_n(&av->top, __ATOMIC_RELAXED) && inuse_at(p, size);
+}
+
+int tcache_put(struct chunk *p, size_t size, const char *fn)
+{
+	struct tcache *tc = tcache;
+	size_t i = tidx(size);
+	struct tcache_entry *e;
+
+	if (!tc || i >= TCACHE_BINS || size < MINSIZE)
+		return 0;
+	e = chunk2mem(p);
+	/* Only a cached chunk has the key (the user's data would need to
+	 * hold this random word by chance). */
+	if (unlikely(e->key == tcache_key))
+		hl_corrupt(fn, "double free detected", e);
+	if (tc->counts[i] >= mp.tcache_count || unlikely(!plausible(p, size)))
+		return 0;
+	e->key = tcache_key;
+	e->next = protect(&e->next, tc->entries[i]);
+	tc->entries[i] = e;
+	tc->counts[i]++;
+	return 1;
+}
+
+/* Give every cached chunk back to its arena. */
+static void tcache_flush(struct tcache *tc)
+{
+	for (size_t i = 0; i < TCACHE_BINS; i++) {
+		struct tcache_entry *e = tc->entries[i];
+
+		while (e) {
+			struct chunk *p = mem2chunk(e);
+			struct tcache_entry *next = protect(&e->next, e->next);
+			struct arena *av = arena_for_chunk(p);
+
+			e->key = 0;
+			arena_lock(av);
+			arena_free(av, p, "free");
+			arena_unlock(av);
+			e = next;
+		}
+		tc->entries[i] = NULL;
+		tc->counts[i] = 0;
+	}
+}
+
+static void fold_calls(const struct hl_calls *c)
+{
+	COUNT_ADD(calls.malloc, c->malloc);
+	COUNT_ADD(calls.free, c->free);
+	COUNT_ADD(calls.calloc, c->calloc);
+	COUNT_ADD(calls.realloc, c->realloc);
+	COUNT_ADD(calls.memalign, c->memalign);
+	COUNT_ADD(calls.in_use, c->in_use);
+}
+
+static void unlist(struct tcache *tc)
+{
+	if (tc->prev)
+		tc->prev->next = tc->next;
+	else
+		tcache_list = tc->next;
+	if (tc->next)
+		tc->next->prev = tc->prev;
+}
+
+void tcache_thread_exit(void)
+{
+	struct tcache *tc = tcache;
+	struct chunk *p;
+	struct arena *av;
+
+	tcache_shut = 1;
+	if (!tc)
+		return;
+	tcache = NULL;
+	thread_calls = NULL;
+	tcache_flush(tc);
+	pthread_mutex_lock(&tcache_list_lock);
+	unlist(tc);
+	fold_calls(&tc->calls);
+	pthread_mutex_unlock(&tcache_list_lock);
+	/* The cache's own chunk: counted by nobody, freed like any other. */
+	p = mem2chunk(tc);
+	av = arena_for_chunk(p);
+	arena_lock(av);
+	arena_free(av, p, "free");
+	arena_unlock(av);
+}
+
+void tcache_init(void)
+{
+	struct timespec ts;
+
+	mp.tcache_count = mp.tcache_count > 0xffff ? 0xffff : mp.tcache_count;
+	if (getrandom(&tcache_key, sizeof(tcache_key), GRND_NONBLOCK) != sizeof(tcache_key)) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		tcache_key = ((uintptr_t)ts.tv_nsec << 32) ^ (uintptr_t)ts.tv_sec ^ (uintptr_t)&ts;
+	}
+	tcache_key |= 1;	/* never 0, the "not cached" value */
+}
+
+void tcache_sum_calls(struct hl_calls *sum)
+{
+	pthread_mutex_lock(&tcache_list_lock);
+	*sum = hl_count.calls;
+	for (struct tcache *tc = tcache_list; tc; tc = tc->next) {
+		sum->malloc += tc->calls.malloc;
+		sum->free += tc->calls.free;
+		sum->calloc += tc->calls.calloc;
+		sum->realloc += tc->calls.realloc;
+		sum->memalign += tc->calls.memalign;
+		sum->in_use += tc->calls.in_use;
+	}
+	pthread_mutex_unlock(&tcache_list_lock);
+}
+
+/* Whether p sits in a thread cache (for the heap dump): 1 this thread's, 2 another's. */
+int tcache_holds(const struct chunk *p)
+{
+	struct tcache *tc = tcache;
+	const struct tcache_entry *c = chunk2mem(p);
+	size_t i = tidx(chunksize(p));
+
+	if (i >= TCACHE_BINS || c->key != tcache_key)
+		return 0;
+	if (tc)
+		for (struct tcache_entry *e = tc->entries[i]; e; e = protect(&e->next, e->next))
+			if (e == c)
+				return 1;
+	return 2;
+}
+
+void tcache_fork_prepare(void)
+{
+	pthread_mutex_lock(&tcache_list_lock);
+}
+
+void tcache_fork_parent(void)
+{
+	pthread_mutex_unlock(&tcache_list_lock);
+}
+
+/* Other threads' caches are gone with them: fold their counters in. */
+void tcache_fork_child(void)
+{
+	struct tcache *tc = tcache_list, *next;
+
+	for (; tc; tc = next) {
+		next = tc->next;
+		if (tc != tcache)
+			fold_calls(&tc->calls);
+	}
+	tcache_list = tcache;
+	if (tcache)
+		tcache->next = tcache->prev = NULL;
+	pthread_mutex_init(&tcache_list_lock, NULL);
+}

@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: MIT
+/*
+ * threads.c — libheaplab.so with threads (preloaded): the per-thread cache,
+ * one arena per thread up to arena_max, chunks freed by another thread going
+ * home to their arena, heaps shrinking and unmapped, caches returned at
+ * thread exit, and fork from a threaded process.
+ */
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/wait.h>
+
+#include "lab/tests/tap.h"
+#include "allocator/tests/preload.h"
+
+static unsigned rnd(unsigned *s)
+{
+	*s = *s * 1103515245 + 12345;
+	return *s >> 8;
+}
+
+static void fill(unsigned char *p, size_t n, unsigned tag)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(tag + i);
+}
+
+static int check(const unsigned char *p, size_t n, unsigned tag)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != (unsigned char)(tag + i))
+			return 0;
+	return 1;
+}
+
+/* A block that carries its own size and tag in front of its pattern. */
+struct block {
+	size_t n;
+	unsigned tag;
+	unsigned char data[];
+};
+
+static struct block *block_new(unsigned *seed)
+{
+	unsigned r = rnd(seed);
+	size_t n = r % 8 == 0 ? r % 200000 : r % 700;
+	struct block *b = malloc(sizeof(*b) + n);
+
+	if (b) {
+		b->n = n;
+		b->tag = rnd(seed);
+		fill(b->data, n, b->tag);
+	}
+	return b;
+}
+
+static int block_ok(const struct block *b)
+{
+	return check(b->data, b->n, b->tag);
+}
+
+/* Stress: private churn plus a shared table where threads swap blocks. */
+#define SHARED 256
+static struct block *shared[SHARED];
+static int stress_bad;
+
+static void *stress(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	struct block *mine[64] = { 0 };
+	int bad = 0;
+
+	for (int i = 0; i < 60000; i++) {
+		unsigned r = rnd(&seed);
+		int k = (int)(r % 64);
+
+		if (r & 0x100000) {
+			if (mine[k] && !block_ok(mine[k]))
+				bad++;
+			free(mine[k]);
+			mine[k] = block_new(&seed);
+		} else {
+			/* Another thread's block, freed here: cross-thread free. */
+			struct block *b = __atomic_exchange_n(&shared[r % SHARED], block_new(&seed),
+							      __ATOMIC_ACQ_REL);
+
+			if (b && !block_ok(b))
+				bad++;
+			free(b);
+		}
+	}
+	for (int k = 0; k < 64; k++) {
+		if (mine[k] && !block_ok(mine[k]))
+			bad++;
+		free(mine[k]);
+	}
+	__atomic_add_fetch(&stress_bad, bad, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void test_stress(void)
+{
+	pthread_t t[4];
+	int bad = 0;
+
+	for (int i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, stress, (void *)(uintptr_t)(i + 1));
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < SHARED; i++) {
+		if (shared[i] && !block_ok(shared[i]))
+			bad++;
+		free(shared[i]);
+		shared[i] = NULL;
+	}
+	ok(stress_bad == 0 && bad == 0, "4 threads x 60000 ops with cross-thread frees: contents intact");
+	ok(stats().arenas >= 2, "threads got arenas of their own (%u arenas)", stats().arenas);
+}
+
+/* Producer/consumer: one thread allocates, another checks and frees. */
+#define RING 1024
+static struct block *ring[RING];
+static unsigned head, tail;
+static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ring_cond = PTHREAD_COND_INITIALIZER;
+static int consumer_bad;
+enum { ITEMS = 100000 };
+
+static void *producer(void *arg)
+{
+	unsigned seed = 77;
+
+	(void)arg;
+	for (int i = 0; i < ITEMS; i++) {
+		struct block *b = block_new(&seed);
+
+		pthread_mutex_lock(&ring_lock);
+		while (head - tail == RING)
+			pthread_cond_wait(&ring_cond, &ring_lock);
+		ring[head++ % RING] = b;
+		pthread_cond_broadcast(&ring_cond);
+		pthread_mutex_unlock(&ring_lock);
+	}
+	return NULL;
+}
+
+static void *consumer(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < ITEMS; i++) {
+		struct block *b;
+
+		pthread_mutex_lock(&ring_lock);
+		while (head == tail)
+			pthread_cond_wait(&ring_cond, &ring_lock);
+		b = ring[tail++ % RING];
+		pthread_cond_broadcast(&ring_cond);
+		pthread_mutex_unlock(&ring_lock);
+		if (!b || !block_ok(b))
+			consumer_bad++;
+		free(b);
+	}
+	return NULL;
+}
+
+static void test_producer_consumer(void)
+{
+	struct heaplab_stats before = stats(), after;
+	pthread_t p, c;
+
+	pthread_create(&p, NULL, producer, NULL);
+	pthread_create(&c, NULL, consumer, NULL);
+	pthread_join(p, NULL);
+	pthread_join(c, NULL);
+	after = stats();
+	ok(consumer_bad == 0, "producer/consumer: 100000 blocks allocated in one thread, freed in another");
+	ok(after.in_use_bytes < before.in_use_bytes + (256 << 10),
+	   "... and all their memory is free again (in use %llu -> %llu)",
+	   (unsigned long long)before.in_use_bytes, (unsigned long long)after.in_use_bytes);
+}
+
+/* A chunk allocated by a thread, freed by main, goes back to its arena. */
+static void *alloc_5000(void *arg)
+{
+	(void)arg;
+	return malloc(5000);	/* above the thread cache: straight to the bins */
+}
+
+/* The arena header line above the dump line of mem. */
+static int arena_of_chunk(const void *mem, char *state, size_t len)
+{
+	const char *d = dump_text(), *line, *a, *last = NULL;
+	char key[64];
+	int n = -1;
+
+	snprintf(key, sizeof(key), "0x%016lx  0x%016lx", (unsigned long)mem - 16, (unsigned long)mem);
+	line = strstr(d, key);
+	if (!line)
+		return -1;
+	for (a = d; (a = strstr(a, "\narena ")) && a < line; a++)
+		last = a;
+	if (last)
+		sscanf(last, "\narena %d", &n);
+	snprintf(state, len, "%s", chunk_state(mem, NULL));
+	return n;
+}
+
+static void test_chunk_goes_home(void)
+{
+	pthread_t t;
+	void *p;
+	char state[128];
+	int home, after;
+
+	pthread_create(&t, NULL, alloc_5000, NULL);
+	pthread_join(t, &p);
+	home = arena_of_chunk(p, state, sizeof(state));
+	ok(home > 0, "a thread's chunk comes from a non-main arena (arena %d)", home);
+	free(p);
+	after = arena_of_chunk(p, state, sizeof(state));
+	ok(after == home && strncmp(state, "free", 4) == 0,
+	   "freed by the main thread, it is free in its own arena (arena %d: %s)", after, state);
+}
+
+/* Heaps of a non-main arena grow, then shrink and go away. */
+static void *big_churn(void *arg)
+{
+	enum { N = 1000 };
+	static char *p[N];
+	struct heaplab_stats *out = arg;
+
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);	/* 100 KiB chunks from the heaps */
+	for (int i = 0; i < N; i++) {
+		p[i] = malloc(100 << 10);
+		if (p[i])
+			p[i][0] = 1;
+	}
+	out[0] = stats();
+	for (int i = N - 1; i >= 0; i--)
+		free(p[i]);
+	out[1] = stats();
+	return NULL;
+}
+
+static void test_heaps_shrink(void)
+{
+	struct heaplab_stats st[2], before = stats();
+	pthread_t t;
+
+	pthread_create(&t, NULL, big_churn, st);
+	pthread_join(t, NULL);
+	ok(st[0].heaps >= before.heaps + 1, "100 MiB in a thread's arena took more heaps (%llu -> %llu)",
+	   (unsigned long long)before.heaps, (unsigned long long)st[0].heaps);
+	ok(st[1].heaps < st[0].heaps, "freeing it unmapped the emptied heaps (%llu left)",
+	   (unsigned long long)st[1].heaps);
+	ok(st[1].heap_bytes + (90 << 20) < st[0].heap_bytes,
+	   "and gave the memory back (%llu MiB -> %llu MiB)",
+	   (unsigned long long)st[0].heap_bytes >> 20, (unsigned long long)st[1].heap_bytes >> 20);
+	mallopt(M_MMAP_THRESHOLD, 128 << 10);
+}
+
+/* Thread exit returns the thread's cache: nothing leaks per thread. */
+static void *short_lived(void *arg)
+{
+	void *p[20];
+
+	(void)arg;
+	for (int i = 0; i < 20; i++)
+		p[i] = malloc(16 + 48 * (i % 10));
+	for (int i = 0; i < 20; i++)
+		free(p[i]);	/* all of them land in this thread's cache */
+	return NULL;
+}
+
+static void test_thread_exit(void)
+{
+	struct heaplab_stats a, b;
+	pthread_t t;
+
+	for (int i = 0; i < 20; i++) {
+		pthread_create(&t, NULL, short_lived, NULL);
+		pthread_join(t, NULL);
+	}
+	a = stats();
+	for (int i = 0; i < 2000; i++) {
+		pthread_create(&t, NULL, short_lived, NULL);
+		pthread_join(t, NULL);
+	}
+	b = stats();
+	ok(b.in_use_bytes <= a.in_use_bytes + 4096,
+	   "2000 threads that exit with full caches leak nothing (in use %lld bytes more)",
+	   (long long)(b.in_use_bytes - a.in_use_bytes));
+	ok(b.arenas == a.arenas, "their arenas are reused, not multiplied (%u arenas)", b.arenas);
+	ok(strstr(dump_text(), "tcache (another thread)") == NULL,
+	   "no chunk is left in the cache of a thread that exited");
+	ok(b.heap_bytes <= a.heap_bytes + (256 << 10), "the heaps do not grow (%llu -> %llu KiB)",
+	   (unsigned long long)a.heap_bytes >> 10, (unsigned long long)b.heap_bytes >> 10);
+}
+
+/* Fork while other threads hammer the allocator; both sides allocate. */
+static volatile int hammering;
+
+static void *hammer(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+
+	while (__atomic_load_n(&hammering, __ATOMIC_RELAXED)) {
+		struct block *b = block_new(&seed);
+
+		free(b);
+	}
+	return NULL;
+}
+
+static void test_fork(void)
+{
+	pthread_t t[3];
+	int children_ok = 0, parent_ok = 1;
+
+	hammering = 1;
+	for (int i = 0; i < 3; i++)
+		pthread_create(&t[i], NULL, hammer, (void *)(uintptr_t)(i + 100));
+	for (int n = 0; n < 30; n++) {
+		pid_t pid = fork();
+		int status;
+
+		if (pid == 0) {
+			unsigned seed = (unsigned)n;
+			struct block *b[100];
+			int bad = 0;
+
+			alarm(10);	/* a deadlock shows up as SIGALRM */
+			for (int i = 0; i < 100; i++)
+				b[i] = block_new(&seed);
+			for (int i = 0; i < 100; i++) {
+				bad += !block_ok(b[i]);
+				free(b[i]);
+			}
+			_exit(bad ? 1 : 0);
+		}
+		{
+			unsigned seed = (unsigned)n + 1000;
+			struct block *b = block_new(&seed);
+
+			parent_ok &= block_ok(b);
+			free(b);
+		}
+		if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0)
+			children_ok++;
+	}
+	hammering = 0;
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	ok(children_ok == 30, "30 forks from a 4-thread process: every child allocates and exits (%d)",
+	   children_ok);
+	ok(parent_ok, "the parent allocates after each fork");
+}
+
+/* The thread cache: LIFO per size, 7 deep, then the arena's bins. */
+static void test_tcache(void)
+{
+	void *p[8];
+	size_t size;
+
+	void *guard;
+
+	for (int i = 0; i < 8; i++)
+		p[i] = malloc(200);
+	guard = malloc(200);	/* keeps the eighth from merging into top */
+	for (int i = 0; i < 8; i++)
+		free(p[i]);
+	ok(strcmp(chunk_state(p[0], &size), "free tcache") == 0, "a freed 208-byte chunk waits in the thread cache");
+	ok(strcmp(chunk_state(p[6], NULL), "free tcache") == 0, "so do the next six");
+	ok(strncmp(chunk_state(p[7], NULL), "free", 4) == 0 &&
+	   strcmp(chunk_state(p[7], NULL), "free tcache") != 0,
+	   "the eighth goes to the arena (%s)", chunk_state(p[7], NULL));
+	ok(malloc(200) == p[6], "malloc takes the last cached chunk first");
+	free(guard);
+}
+
+static void test_arena_max(void)
+{
+	/* Now a fresh process state is not available; check the limit holds. */
+	ok(stats().arenas <= 8 * (unsigned)sysconf(_SC_NPROCESSORS_ONLN),
+	   "never more arenas than 8 x cores (%u)", stats().arenas);
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	preload_self(argv);
+	setvbuf(stdout, NULL, _IONBF, 0);
+	test_tcache();
+	test_stress();
+	test_producer_consumer();
+	test_chunk_goes_home();
+	test_heaps_shrink();
+	test_thread_exit();
+	test_fork();
+	test_arena_max();
+	return tap_done();
+}
