@@ -34,9 +34,15 @@ is "$(printf '%s\n' "$err" | grep -c bogus)" 1 "reported once even when the prog
 err=$(LD_PRELOAD=$LIB HEAPLAB_OPTIONS=bogus /bin/true 2>&1)
 like "$err" "unknown option 'bogus'" "reported even by a program that never calls malloc"
 
+# arena_max bounds the arenas that four live threads spread over.
+n=$(HEAPLAB_OPTIONS= "$B/tests/allocator/threads" arenas)
+is "$n" 5 "four threads and main get an arena each"
+n=$(HEAPLAB_OPTIONS=arena_max=2 "$B/tests/allocator/threads" arenas)
+is "$n" 2 "with arena_max=2 they share two"
+
 # Options that change the algorithm keep programs correct.
 want=$(python3 -c 'import json; print(len(json.dumps([str(i) * (i % 9) for i in range(60000)])))')
-for o in check=1 max_fast=0 max_fast=160 perturb=165 mmap_threshold=4096 top_pad=0,trim_threshold=0 mmap_max=0; do
+for o in check=1 tcache_count=0 tcache_count=1000 max_fast=0 max_fast=160 perturb=165 mmap_threshold=4096 top_pad=0,trim_threshold=0 mmap_max=0; do
 	got=$(LD_PRELOAD=$LIB HEAPLAB_OPTIONS=$o python3 -c 'import json; print(len(json.dumps([str(i) * (i % 9) for i in range(60000)])))' 2>&1)
 	is "$got" "$want" "python3 with $o gives the same output"
 done

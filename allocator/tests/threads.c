@@ -387,10 +387,38 @@ static void test_arena_max(void)
 	   "never more arenas than 8 x cores (%u)", stats().arenas);
 }
 
+/* `threads arenas`: four threads alive at once, then print the arena count. */
+static pthread_barrier_t all_in;
+
+static void *hold_arena(void *arg)
+{
+	void *p = malloc(100);
+
+	(void)arg;
+	pthread_barrier_wait(&all_in);
+	free(p);
+	return NULL;
+}
+
+static int count_arenas(void)
+{
+	pthread_t t[4];
+
+	pthread_barrier_init(&all_in, NULL, 5);
+	for (int i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, hold_arena, NULL);
+	pthread_barrier_wait(&all_in);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	printf("%u\n", stats().arenas);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	(void)argc;
 	preload_self(argv);
+	if (argc == 2 && !strcmp(argv[1], "arenas"))
+		return count_arenas();
 	setvbuf(stdout, NULL, _IONBF, 0);
 	test_tcache();
 	test_stress();
