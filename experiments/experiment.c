@@ -15,11 +15,17 @@ extern const struct hl_cmd hl_exp_bins;
 extern const struct hl_cmd hl_exp_arenas;
 extern const struct hl_cmd hl_exp_fingerprint;
 extern const struct hl_cmd hl_exp_threshold;
+extern const struct hl_cmd hl_exp_preload, hl_exp_magic, hl_exp_fragment,
+	hl_exp_split, hl_exp_coalesce, hl_exp_progression;
 extern const struct hl_cmd hl_exp_recon;
 
 const struct hl_cmd *const hl_experiments[] = {
 	&hl_exp_recon,
 	&hl_exp_threshold,
+	&hl_exp_magic,
+	&hl_exp_fragment,
+	&hl_exp_split,
+	&hl_exp_coalesce,
 	&hl_exp_bins,
 	&hl_exp_arenas,
 	&hl_exp_fingerprint,

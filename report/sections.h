@@ -24,4 +24,12 @@ const struct section *section_for(const char *experiment);
 /* The fallback: the result's top-level numbers and strings as a table. */
 void render_generic(struct doc *d, const struct json *result);
 
+/* The phase experiments' sections (sections_phases.c). */
+void render_preload(struct doc *d, const struct json *result);
+void render_magic(struct doc *d, const struct json *result);
+void render_fragment(struct doc *d, const struct json *result);
+void render_split(struct doc *d, const struct json *result);
+void render_coalesce(struct doc *d, const struct json *result);
+void render_progression(struct doc *d, const struct json *result);
+
 #endif
