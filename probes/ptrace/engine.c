@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <poll.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,8 +11,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
-#include <sys/signalfd.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/mman.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -130,12 +129,17 @@ static _Noreturn void child_fail(int fd, int stage)
 	_exit(stage == 2 && e.err == ENOENT ? 127 : 126);
 }
 
+/* The tracer's own signal handling, which the child must not keep. */
+static const int caught[] = { SIGINT, SIGTERM, SIGHUP, SIGALRM };
+static struct sigaction saved[4];
+static volatile sig_atomic_t got[4];
+
 static _Noreturn void child(const struct hl_ptrace_opts *o,
-			    const struct sock_fprog *prog,
-			    const sigset_t *mask, int errfd)
+			    const struct sock_fprog *prog, int errfd)
 {
 	signal(SIGPIPE, SIG_DFL);
-	sigprocmask(SIG_SETMASK, mask, NULL);
+	for (int i = 0; i < 4; i++)
+		sigaction(caught[i], &saved[i], NULL);
 	if (ptrace(PTRACE_TRACEME, 0, 0, 0) < 0)
 		child_fail(errfd, 0);
 	raise(SIGSTOP);
@@ -513,12 +517,49 @@ static void on_signal(struct engine *e, int sig)
 	kill_all(e);
 }
 
-static void read_signals(struct engine *e, int sfd)
+static void on_caught(int sig)
 {
-	struct signalfd_siginfo si;
+	for (int i = 0; i < 4; i++)
+		if (caught[i] == sig)
+			got[i]++;
+}
 
-	while (read(sfd, &si, sizeof(si)) == sizeof(si))
-		on_signal(e, (int)si.ssi_signo);
+/*
+ * Handlers without SA_RESTART, and an interval timer: a blocked waitpid
+ * returns EINTR for a signal, and at least every TICK for the tap's drain.
+ */
+static void catch_signals(int tick_us)
+{
+	struct sigaction sa = { .sa_handler = on_caught };
+	struct itimerval it = {
+		.it_interval = { 0, tick_us }, .it_value = { 0, tick_us },
+	};
+
+	sigemptyset(&sa.sa_mask);
+	for (int i = 0; i < 4; i++)
+		sigaction(caught[i], &sa, &saved[i]);
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void uncatch_signals(void)
+{
+	struct itimerval off = { 0 };
+
+	setitimer(ITIMER_REAL, &off, NULL);
+	for (int i = 0; i < 4; i++)
+		sigaction(caught[i], &saved[i], NULL);
+}
+
+static void handle_signals(struct engine *e)
+{
+	static sig_atomic_t seen[4];
+
+	for (int i = 0; i < 3; i++) {
+		while (seen[i] != got[i]) {
+			seen[i]++;
+			on_signal(e, caught[i]);
+		}
+	}
 }
 
 /* ---- the loop ---- */
@@ -530,15 +571,16 @@ static void drain_all(struct engine *e)
 	e->last_drain = now_ns();
 }
 
-static void serve(struct engine *e, int sfd)
+static void serve(struct engine *e)
 {
 	for (;;) {
 		int st;
 		pid_t w;
 
+		handle_signals(e);
 		if (e->o->tap && now_ns() - e->last_drain > 1000000)
 			drain_all(e);
-		w = waitpid(-1, &st, __WALL | WNOHANG);
+		w = waitpid(-1, &st, __WALL);
 		if (w > 0) {
 			if (WIFSTOPPED(st))
 				on_stop(e, w, st);
@@ -546,20 +588,14 @@ static void serve(struct engine *e, int sfd)
 				on_gone(e, w, st);
 			continue;
 		}
-		if (w < 0 && errno == ECHILD)
+		if (errno == ECHILD)
 			return;
-		if (w < 0 && errno != EINTR)
+		if (errno != EINTR)
 			hl_die(e->o->cmd, "waitpid: %s", strerror(errno));
-		drain_all(e);
-		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
-
-		if (poll(&pfd, 1, e->o->tap ? 1 : 200) > 0)
-			read_signals(e, sfd);
 	}
 }
 
-static int start(struct engine *e, const struct sock_fprog *prog,
-		 const sigset_t *oldmask)
+static int start(struct engine *e, const struct sock_fprog *prog)
 {
 	int pfd[2], st;
 	pid_t pid;
@@ -575,7 +611,7 @@ static int start(struct engine *e, const struct sock_fprog *prog,
 	}
 	if (pid == 0) {
 		close(pfd[0]);
-		child(e->o, prog, oldmask, pfd[1]);
+		child(e->o, prog, pfd[1]);
 	}
 	close(pfd[1]);
 	e->root = pid;
@@ -607,33 +643,19 @@ int hl_ptrace_run(const struct hl_ptrace_opts *o, struct hl_ptrace_result *r)
 {
 	struct sock_fprog prog = { 0 };
 	struct engine e = { .o = o, .res = r, .errpipe = -1 };
-	sigset_t mask, oldmask;
-	int sfd, rc = -1;
+	int rc = -1;
 
 	memset(r, 0, sizeof(*r));
 	r->status = HL_EXIT_FAIL;
 	if (o->syscalls && build_filter(o->cmd, &prog) < 0)
 		return -1;
-	/* Signals arrive through a signalfd, between stops. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, &oldmask);
-	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sfd < 0) {
-		hl_warn(o->cmd, "signalfd: %s", strerror(errno));
-		goto out;
-	}
-	if (start(&e, o->syscalls ? &prog : NULL, &oldmask) == 0) {
-		serve(&e, sfd);
+	catch_signals(o->tap ? 1000 : 100000);
+	if (start(&e, o->syscalls ? &prog : NULL) == 0) {
+		serve(&e);
 		drain_all(&e);
 		rc = 0;
 	}
-	close(sfd);
-out:
-	sigprocmask(SIG_SETMASK, &oldmask, NULL);
+	uncatch_signals();
 	if (e.errpipe >= 0)
 		close(e.errpipe);
 	hl_tidmap_each(&e.tracees, i)
