@@ -22,6 +22,7 @@ extern const struct hl_cmd hl_exp_recon;
 const struct hl_cmd *const hl_experiments[] = {
 	&hl_exp_recon,
 	&hl_exp_threshold,
+	&hl_exp_preload,
 	&hl_exp_magic,
 	&hl_exp_fragment,
 	&hl_exp_split,

@@ -503,11 +503,14 @@ static void render_fingerprint(struct doc *d, const struct json *r)
 
 static const char *const threshold_all[] = { "-a", "all", NULL };
 static const char *const arenas_quick[] = { "-t", "8", NULL };
+static const char *const quick[] = { "--quick", NULL };
 
 static const struct section sections[] = {
 	{ "recon", "Recon: walking the territory", NULL, NULL, render_recon },
 	{ "threshold", "The mmap threshold, found to the byte", threshold_all,
 	  NULL, render_threshold },
+	{ "preload", "Preloading the phases: real programs, phase by phase",
+	  NULL, quick, render_preload },
 	{ "magic", "Headers and alignment: what sits before the pointer",
 	  NULL, NULL, render_magic },
 	{ "fragment", "Fragmentation: first fit and best fit on one list",

@@ -382,3 +382,104 @@ void render_coalesce(struct doc *d, const struct json *res)
 		 "a freed block merges with its buddy (found by flipping one "
 		 "address bit) as long as the buddy is free, order by order.");
 }
+
+/* ---- preload ---- */
+
+static void loop_figure(struct doc *d, const struct json *loop)
+{
+	const struct json *runs = json_get(loop, "runs");
+	static double x[4][64], y[4][64];
+	struct svg_series se[4];
+	size_t ns = json_len(runs) < 4 ? json_len(runs) : 4;
+	struct svg_lines spec = {
+		.title = "malloc and free in a loop: the footprint",
+		.x_label = "iterations", .y_label = "footprint",
+		.x_unit = SVG_COUNT, .y_unit = SVG_BYTES, .nseries = ns,
+		.series = se, .marker_x = -1, .marker_y = -1,
+	};
+
+	for (size_t i = 0; i < ns; i++) {
+		const struct json *r = json_at(runs, i);
+		const struct json *s = json_get(r, "samples");
+		size_t n = json_len(s) < 64 ? json_len(s) : 64;
+
+		for (size_t k = 0; k < n; k++) {
+			x[i][k] = json_as_num(json_get(json_at(s, k),
+						       "iteration"), 0);
+			y[i][k] = json_as_num(json_get(json_at(s, k),
+						       "footprint"), 0);
+		}
+		se[i] = (struct svg_series){ sv(r, "allocator"), n, x[i], y[i] };
+	}
+	doc_figure(d, "preload-loop", svg_line_chart(&spec), "Break movement "
+		   "plus rw anonymous mappings since the loop started, sampled "
+		   "sixteen times.");
+}
+
+void render_preload(struct doc *d, const struct json *res)
+{
+	const struct json *runs = json_get(res, "ls");
+	const struct json *loop = json_get(res, "loop");
+	struct doc_table *t;
+	char st[16], m[24], b[24], mm[24], ph[24], pm[24];
+
+	doc_para(d, DOC_QUESTION, "Can a teaching allocator run a real "
+		 "program, and what does each phase ask of the kernel for it? "
+		 "And what happens when free is called under phase 1?");
+	doc_para(d, DOC_METHOD, "%s runs under each allocator with heaplab "
+		 "trace (ptrace engine): exit status, output compared with "
+		 "glibc's, the brk and anonymous mmap calls the allocator made "
+		 "while serving a malloc-family call, how far the break moved "
+		 "(peak heap) and the most bytes mapped at once. Then "
+		 "malloc(%lld) and free, %lld times, under phase 1 and glibc.",
+		 sv(res, "command"), iv(loop, "size"), iv(loop, "iterations"));
+	t = doc_table(d, 7, "allocator", "exit status", "same output",
+		      "allocations", "brk calls", "mmap calls", "peak heap (B)");
+	for (size_t i = 0; i < json_len(runs); i++) {
+		const struct json *r = json_at(runs, i);
+		int s = json_as_bool(json_get(r, "output_same_as_glibc"), 0);
+
+		snprintf(st, sizeof(st), "%lld", iv(r, "exit_status"));
+		snprintf(m, sizeof(m), "%lld", iv(r, "allocations"));
+		snprintf(b, sizeof(b), "%lld", iv(r, "brk_calls"));
+		snprintf(mm, sizeof(mm), "%lld", iv(r, "mmap_calls"));
+		snprintf(ph, sizeof(ph), "%lld", iv(r, "peak_heap"));
+		doc_row(t, sv(r, "allocator"), st, s ? "yes" : "no", m, b, mm,
+			ph);
+	}
+	doc_para(d, DOC_RESULT, "%lld of %lld allocators ran it to exit "
+		 "status 0, and %lld printed exactly what glibc printed.",
+		 iv(res, "ran_count"), iv(res, "allocator_count"),
+		 iv(res, "same_output_count"));
+	for (size_t i = 0; i < json_len(runs); i++) {
+		const struct json *r = json_at(runs, i);
+
+		if (!strcmp(sv(r, "allocator"), "phase1") &&
+		    iv(r, "brk_calls") >= iv(r, "allocations"))
+			doc_para(d, DOC_RESULT, "phase1 moved the break %lld "
+				 "times for %lld allocations, one sbrk per "
+				 "request: a peak heap of %s, the most of all.",
+				 iv(r, "brk_calls"), iv(r, "allocations"),
+				 svg_format(pm, sizeof(pm), json_as_num(
+					 json_get(r, "peak_heap"), 0),
+					 SVG_BYTES));
+	}
+	loop_figure(d, loop);
+	for (size_t i = 0; i < json_len(json_get(loop, "runs")); i++) {
+		const struct json *r = json_at(json_get(loop, "runs"), i);
+
+		doc_para(d, DOC_RESULT, "%s: the footprint grew by %lld B "
+			 "after the first iteration, %lld B per iteration.",
+			 sv(r, "allocator"), iv(r, "growth"),
+			 iv(r, "growth_per_iteration"));
+	}
+	doc_para(d, DOC_CONCLUSION, "A bump allocator runs real programs: "
+		 "free is allowed to do nothing. The price is memory: under "
+		 "phase 1 every malloc moves the break, so a program that "
+		 "frees and allocates in a loop grows without bound, where an "
+		 "allocator that reuses freed chunks stays flat.");
+	doc_para(d, DOC_KERNEL, "brk(2) moves mm->brk, the end of the heap "
+		 "VMA (do_brk_flags in mm/mmap.c); the pages behind it are only "
+		 "given on first touch, by the page-fault handler, and a break "
+		 "moved back down unmaps them.");
+}
