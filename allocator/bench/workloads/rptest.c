@@ -95,8 +95,10 @@ int main(int argc, char **argv)
 	static struct worker w[THREADS];
 	pthread_t tid[THREADS];
 
-	for (int i = 0; i < THREADS; i++) {
+	/* Every inbox is ready before any thread can hand blocks to it. */
+	for (int i = 0; i < THREADS; i++)
 		pthread_mutex_init(&inbox[i].lock, NULL);
+	for (int i = 0; i < THREADS; i++) {
 		w[i].id = i;
 		w[i].loops = wl_count(scale, 3000, 4);
 		w[i].rng = 99 + i;

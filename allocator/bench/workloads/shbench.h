@@ -119,8 +119,10 @@ static int sh_main(int argc, char **argv, const char *name, int cross)
 	static struct sh_thread th[SH_THREADS];
 	pthread_t tid[SH_THREADS];
 
-	for (int i = 0; i < SH_THREADS; i++) {
+	/* Every mailbox is ready before any thread can post to it. */
+	for (int i = 0; i < SH_THREADS; i++)
 		pthread_mutex_init(&sh_box[i].lock, NULL);
+	for (int i = 0; i < SH_THREADS; i++) {
 		th[i].id = i;
 		th[i].cross = cross;
 		th[i].iters = wl_count(scale, 1500, 2);
