@@ -93,41 +93,54 @@ size_t hl_tap_drain(struct hl_tap_reader *r, hl_tap_fn fn, void *ctx)
 	return n;
 }
 
+/*
+ * The lane TID owns, or NULL.  A thread owns one lane at a time, and the
+ * tracer asks at every syscall stop: remember where it was.
+ */
+static struct hl_tap_lane *find_lane(struct hl_tap_reader *r, uint32_t tid)
+{
+	uint16_t *hint = &r->lane_of[tid % HL_TAP_CACHE];
+	struct hl_tap_lane *l;
+
+	if (!r->hdr)
+		return NULL;
+	if (*hint && *hint <= r->hdr->nlanes) {
+		l = hl_tap_lane(r->hdr, *hint - 1u);
+		if (atomic_load_explicit(&l->owner, memory_order_acquire) == tid)
+			return l;
+	}
+	for (uint32_t i = 0; i < r->hdr->nlanes; i++) {
+		l = hl_tap_lane(r->hdr, i);
+		if (atomic_load_explicit(&l->owner, memory_order_acquire) == tid) {
+			*hint = (uint16_t)(i + 1);
+			return l;
+		}
+	}
+	return NULL;
+}
+
 size_t hl_tap_drain_tid(struct hl_tap_reader *r, uint32_t tid, hl_tap_fn fn,
 			void *ctx)
 {
-	size_t n = 0;
+	struct hl_tap_lane *l = find_lane(r, tid);
 
-	if (!r->hdr)
-		return 0;
-	for (uint32_t i = 0; i < r->hdr->nlanes; i++) {
-		struct hl_tap_lane *l = hl_tap_lane(r->hdr, i);
-
-		if (atomic_load_explicit(&l->owner, memory_order_acquire) == tid)
-			n += drain_lane(r, l, tid, fn, ctx);
-	}
-	return n;
+	return l ? drain_lane(r, l, tid, fn, ctx) : 0;
 }
 
 unsigned hl_tap_open_calls(struct hl_tap_reader *r, uint32_t tid,
 			   struct hl_tap_open *inner, uint64_t *outer_ts)
 {
-	if (!r->hdr)
-		return 0;
-	for (uint32_t i = 0; i < r->hdr->nlanes; i++) {
-		struct hl_tap_lane *l = hl_tap_lane(r->hdr, i);
-		unsigned d;
+	struct hl_tap_lane *l = find_lane(r, tid);
+	unsigned d;
 
-		if (atomic_load_explicit(&l->owner, memory_order_acquire) != tid)
-			continue;
-		d = l->depth;
-		if (!d || d > 1u << 20)
-			continue;
-		*inner = l->open[(d < HL_TAP_DEPTH ? d : HL_TAP_DEPTH) - 1];
-		*outer_ts = l->open[0].ts_ns;
-		return d;
-	}
-	return 0;
+	if (!l)
+		return 0;
+	d = l->depth;
+	if (!d || d > 1u << 20)
+		return 0;
+	*inner = l->open[(d < HL_TAP_DEPTH ? d : HL_TAP_DEPTH) - 1];
+	*outer_ts = l->open[0].ts_ns;
+	return d;
 }
 
 void hl_tap_release_tid(struct hl_tap_reader *r, uint32_t tid, hl_tap_fn fn,

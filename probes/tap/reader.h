@@ -11,10 +11,13 @@
 
 #include "probes/tap/ring.h"
 
+#define HL_TAP_CACHE 256
+
 struct hl_tap_reader {
 	int fd;				/* the memfd, inherited by the target */
 	struct hl_tap_hdr *hdr;
 	uint64_t freed_drops;		/* drops counted on lanes since freed */
+	uint16_t lane_of[HL_TAP_CACHE];	/* tid % 256 -> lane + 1, a hint */
 };
 
 /* Called for each record drained: its thread's pid and tid, and the call. */
