@@ -46,6 +46,13 @@ err=$(tr -b 1000 -- true 2>&1); is $? 2 "-b not a power of two: 2"
 err=$(tr -x -- true 2>&1); is $? 2 "unknown option: 2"
 like "$err" "unknown option '-x'" "unknown option: named"
 
+# A heaplab whose tap library is missing says so, and still traces syscalls.
+mkdir -p "$TMP/bin" && cp "$HEAPLAB" "$TMP/bin/heaplab"
+err=$("$TMP/bin/heaplab" trace -e ptrace -- true 2>&1); is $? 1 "tap not built: 1"
+like "$err" "the call tap is not built \($TMP/bin/libheaplab-tap.so is missing\)" "tap not built: names the file"
+"$TMP/bin/heaplab" trace -e ptrace --events syscalls -o /dev/null -- true
+is $? 0 "tap not built: --events syscalls still works"
+
 # Output places: -o - is stdout; the default is stderr, apart from CMD's stdout.
 out=$(tr -f jsonl -o - -- "$T/cause" 2>/dev/null)
 like "$(printf '%s\n' "$out" | tail -1)" '"kind":"trace_end"' "-o -: the trace on stdout"
