@@ -27,6 +27,7 @@ const struct hl_cmd *const hl_experiments[] = {
 	&hl_exp_fragment,
 	&hl_exp_split,
 	&hl_exp_coalesce,
+	&hl_exp_progression,
 	&hl_exp_bins,
 	&hl_exp_arenas,
 	&hl_exp_fingerprint,

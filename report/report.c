@@ -89,8 +89,6 @@ static struct json *run_one(const char *name, const char *const *extra,
  * on the list.
  */
 static const char *const not_yet[] = {
-	"the phase experiments (preload, magic, fragment, split, coalesce, "
-	"progression)",
 	"traced runs of a real program with Perfetto timelines",
 };
 

@@ -519,6 +519,8 @@ static const struct section sections[] = {
 	  render_split },
 	{ "coalesce", "Coalescing: free neighbours become one", NULL, NULL,
 	  render_coalesce },
+	{ "progression", "The progression: one workload, phase by phase",
+	  NULL, quick, render_progression },
 	{ "bins", "Bins: how freed blocks come back", NULL, NULL, render_bins },
 	{ "arenas", "Arenas: threads allocating at once", NULL, arenas_quick,
 	  render_arenas },
