@@ -65,9 +65,11 @@ void hl_sink_close(struct hl_sink *s)
 
 /* ---- appending to the buffer; a line is at most LINE_MAX_ long ---- */
 
-static void put(struct hl_sink *s, const char *p, size_t n)
+/* Inlined, so that appending a literal is a fixed-size copy. */
+static inline __attribute__((always_inline)) void
+put(struct hl_sink *s, const char *p, size_t n)
 {
-	if (s->len + n > s->cap - 1)
+	if (__builtin_expect(s->len + n > s->cap - 1, 0))
 		n = s->cap - 1 - s->len;
 	memcpy(s->buf + s->len, p, n);
 	s->len += n;
@@ -78,20 +80,39 @@ static void puts_(struct hl_sink *s, const char *p)
 	put(s, p, strlen(p));
 }
 
-static void putc_(struct hl_sink *s, char c)
+/* A string literal. */
+#define PUTL(s, lit) put(s, "" lit, sizeof(lit) - 1)
+
+static inline void putc_(struct hl_sink *s, char c)
 {
-	put(s, &c, 1);
+	if (s->len < s->cap - 1)
+		s->buf[s->len++] = c;
 }
 
+/* Decimal, two digits at a time: the trace is mostly numbers. */
 static void put_u64(struct hl_sink *s, uint64_t v)
 {
+	static const char pairs[] =
+		"00010203040506070809101112131415161718192021222324"
+		"25262728293031323334353637383940414243444546474849"
+		"50515253545556575859606162636465666768697071727374"
+		"75767778798081828384858687888990919293949596979899";
 	char b[24];
 	int i = sizeof(b);
 
-	do {
-		b[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
+	while (v >= 100) {
+		unsigned d = (unsigned)(v % 100) * 2;
+
+		v /= 100;
+		b[--i] = pairs[d + 1];
+		b[--i] = pairs[d];
+	}
+	if (v >= 10) {
+		b[--i] = pairs[v * 2 + 1];
+		b[--i] = pairs[v * 2];
+	} else {
+		b[--i] = (char)('0' + v);
+	}
 	put(s, b + i, sizeof(b) - i);
 }
 
@@ -263,7 +284,7 @@ static void put_arg_text(struct hl_sink *s, int fmt, uint64_t v)
 		if (v)
 			put_hex(s, v);
 		else
-			puts_(s, "NULL");
+			PUTL(s, "NULL");
 		break;
 	case HL_AF_INT:
 		put_i64(s, (int32_t)v);
@@ -311,7 +332,7 @@ static void put_call_text(struct hl_sink *s, const struct hl_event *ev)
 	putc_(s, '(');
 	for (unsigned i = 0; i < n; i++) {
 		if (i)
-			puts_(s, ", ");
+			PUTL(s, ", ");
 		put_arg_text(s, ki->fmt[i], ev->args[i]);
 	}
 	putc_(s, ')');
@@ -322,12 +343,12 @@ static void put_ret_text(struct hl_sink *s, const struct hl_event *ev)
 	const struct hl_kind_info *ki = hl_kind_info(ev->kind);
 
 	if (ev->flags & HL_EVF_UNFINISHED) {
-		puts_(s, " = ? <unfinished>");
+		PUTL(s, " = ? <unfinished>");
 		return;
 	}
 	if (ki->flags & HL_KF_RET_NONE)
 		return;
-	puts_(s, " = ");
+	PUTL(s, " = ");
 	if (ki->class == HL_KC_SYSCALL && ev->ret < 0 && ev->ret >= -4095) {
 		const char *name = strerrorname_np((int)-ev->ret);
 
@@ -341,7 +362,7 @@ static void put_ret_text(struct hl_sink *s, const struct hl_event *ev)
 	}
 	put_i64(s, ev->ret);
 	if (ev->kind == HL_EV_POSIX_MEMALIGN && ev->ret == 0) {
-		puts_(s, " [*memptr=");
+		PUTL(s, " [*memptr=");
 		put_arg_text(s, HL_AF_ADDR, ev->args[3]);
 		putc_(s, ']');
 	}
@@ -402,13 +423,13 @@ static void text_event(struct hl_sink *s, const struct hl_event *ev,
 	put_ret_text(s, ev);
 	switch (ev->cause) {
 	case HL_CAUSE_LOADER:
-		puts_(s, " <- loader");
+		PUTL(s, " <- loader");
 		break;
 	case HL_CAUSE_TAP:
-		puts_(s, " <- tap");
+		PUTL(s, " <- tap");
 		break;
 	case HL_CAUSE_CALL:
-		puts_(s, " <- ");
+		PUTL(s, " <- ");
 		if (cause && cause->seq) {
 			putc_(s, '#');
 			put_u64(s, cause->seq);
@@ -430,7 +451,7 @@ static void put_json_args(struct hl_sink *s, const struct hl_event *ev,
 
 	putc_(s, '{');
 	if (ki->flags & HL_KF_STR) {
-		puts_(s, "\"path\":");
+		PUTL(s, "\"path\":");
 		put_json_str(s, str ? str : "");
 		if (ki->nargs)
 			putc_(s, ',');
@@ -440,7 +461,7 @@ static void put_json_args(struct hl_sink *s, const struct hl_event *ev,
 			putc_(s, ',');
 		putc_(s, '"');
 		puts_(s, ki->arg[i]);
-		puts_(s, "\":");
+		PUTL(s, "\":");
 		if (ki->fmt[i] == HL_AF_INT)
 			put_i64(s, (int32_t)ev->args[i]);
 		else
@@ -454,59 +475,59 @@ static void json_event(struct hl_sink *s, const struct hl_event *ev,
 {
 	const struct hl_kind_info *ki = hl_kind_info(ev->kind);
 
-	puts_(s, "{\"seq\":");
+	PUTL(s, "{\"seq\":");
 	put_u64(s, ev->seq);
-	puts_(s, ",\"ts_ns\":");
+	PUTL(s, ",\"ts_ns\":");
 	put_u64(s, ev->ts_ns);
-	puts_(s, ",\"end_ns\":");
+	PUTL(s, ",\"end_ns\":");
 	put_u64(s, ev->end_ns);
-	puts_(s, ",\"pid\":");
+	PUTL(s, ",\"pid\":");
 	put_u64(s, ev->pid);
-	puts_(s, ",\"tid\":");
+	PUTL(s, ",\"tid\":");
 	put_u64(s, ev->tid);
-	puts_(s, ",\"kind\":\"");
+	PUTL(s, ",\"kind\":\"");
 	puts_(s, ki->name);
-	puts_(s, "\",\"args\":");
+	PUTL(s, "\",\"args\":");
 	put_json_args(s, ev, str);
-	puts_(s, ",\"ret\":");
+	PUTL(s, ",\"ret\":");
 	if (ev->flags & HL_EVF_UNFINISHED || ki->flags & HL_KF_RET_NONE)
-		puts_(s, "null");
+		PUTL(s, "null");
 	else
 		put_i64(s, ev->ret);
 	if (ki->class == HL_KC_SYSCALL && ev->ret < 0 && ev->ret >= -4095 &&
 	    !(ev->flags & HL_EVF_UNFINISHED)) {
 		const char *name = strerrorname_np((int)-ev->ret);
 
-		puts_(s, ",\"errno\":");
+		PUTL(s, ",\"errno\":");
 		put_json_str(s, name ? name : "E?");
 	}
 	if (ev->flags & HL_EVF_UNFINISHED)
-		puts_(s, ",\"unfinished\":true");
-	puts_(s, ",\"cause\":");
+		PUTL(s, ",\"unfinished\":true");
+	PUTL(s, ",\"cause\":");
 	switch (ev->cause) {
 	case HL_CAUSE_LOADER:
-		puts_(s, "\"loader\"");
+		PUTL(s, "\"loader\"");
 		break;
 	case HL_CAUSE_TAP:
-		puts_(s, "\"tap\"");
+		PUTL(s, "\"tap\"");
 		break;
 	case HL_CAUSE_CALL:
 		if (cause) {
-			puts_(s, "{\"seq\":");
+			PUTL(s, "{\"seq\":");
 			if (cause->seq)
 				put_u64(s, cause->seq);
 			else
-				puts_(s, "null");
-			puts_(s, ",\"kind\":\"");
+				PUTL(s, "null");
+			PUTL(s, ",\"kind\":\"");
 			puts_(s, hl_kind_info(cause->kind)->name);
-			puts_(s, "\",\"args\":");
+			PUTL(s, "\",\"args\":");
 			put_json_args(s, cause, NULL);
 			putc_(s, '}');
 			break;
 		}
 		/* fall through */
 	default:
-		puts_(s, "null");
+		PUTL(s, "null");
 	}
 	putc_(s, '}');
 	end_line(s);
@@ -535,10 +556,10 @@ void hl_sink_end(struct hl_sink *s, const struct hl_trace_end *e)
 		     (unsigned long long)s->nevents, e->status);
 		put_json_str(s, e->engine);
 		if (e->reason) {
-			puts_(s, ",\"reason\":");
+			PUTL(s, ",\"reason\":");
 			put_json_str(s, e->reason);
 		}
-		puts_(s, "}\n");
+		PUTL(s, "}\n");
 	} else {
 		putf(s, "# trace end: %s, %llu events, %llu dropped, status %d",
 		     e->complete ? "complete" : "INCOMPLETE",
