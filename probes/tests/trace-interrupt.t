@@ -18,12 +18,15 @@ start() {
 	done
 }
 
-# One Ctrl-C: the target (which ignores SIGINT) finishes its 1.5 s.
-start "$T/spin" loop 1.5 1
+# One Ctrl-C: the target (which ignores SIGINT) keeps running, traced,
+# until it ends on its own (here: the test's SIGTERM to it alone).
+start "$T/spin" loop 0 1
 kill -INT $hl
-sleep 0.3
+for _ in $(seq 100); do grep -q interrupted "$TMP/err" && break; sleep 0.05; done
+sleep 0.2
 kill -0 $hl 2>/dev/null; ok $? "after one Ctrl-C heaplab still serves the target"
-wait $hl; is $? 0 "the target ran to its end: its status 0"
+kill -TERM "$(pgrep -P $hl)"
+wait $hl; is $? 143 "the target ran to its own end: its status"
 $CHK "$J" valid; ok $? "the trace is valid jsonl, trace_end last"
 $CHK "$J" complete false; ok $? "trace_end says complete:false"
 grep -q '"reason":"interrupted"' "$J"; ok $? "trace_end says interrupted"
@@ -48,11 +51,14 @@ $CHK "$J" complete false; ok $? "SIGTERM: incomplete"
 
 # Text output gets the same end line.
 rm -f "$J"
-"$HEAPLAB" trace -e ptrace -b 4096 -o "$J" -- "$T/spin" loop 1 1 2>/dev/null &
+"$HEAPLAB" trace -e ptrace -b 4096 -o "$J" -- "$T/spin" loop 0 1 2>"$TMP/err" &
 hl=$!
-sleep 0.4
+for _ in $(seq 100); do [ -n "$(pgrep -P $hl)" ] && break; sleep 0.05; done
+sleep 0.2
 kill -INT $hl
-wait $hl; is $? 0 "text: target status after Ctrl-C"
+for _ in $(seq 100); do grep -q interrupted "$TMP/err" && break; sleep 0.05; done
+kill -TERM "$(pgrep -P $hl)"
+wait $hl; is $? 143 "text: the target's status after Ctrl-C"
 like "$(tail -1 "$J")" "^# trace end: INCOMPLETE.*interrupted" "text: the last line says incomplete"
 
 done_testing
