@@ -193,6 +193,8 @@ static void *hl_realloc(void *mem, size_t bytes, const char *fn)
 	}
 	if (unlikely(!aligned_ok((uintptr_t)mem)))
 		hl_corrupt(fn, "invalid pointer", mem);
+	if (unlikely(((uintptr_t *)mem)[1] == tcache_key))
+		hl_corrupt(fn, "invalid pointer (freed chunk)", mem);
 	nb = request2size(bytes);
 	oldsize = chunksize(p);
 	if (chunk_is_mmapped(p)) {
@@ -376,7 +378,7 @@ HL_API size_t malloc_usable_size(void *mem)
 	p = mem2chunk(mem);
 	if (chunk_is_mmapped(p))
 		return chunk_usable(p);
-	if (chunk_is_cached(p) || !inuse_at(p, chunksize(p)))
+	if (chunk_is_cached(p) || !inuse_at(p, chunksize(p)) || ((uintptr_t *)mem)[1] == tcache_key)
 		return 0;	/* freed */
 	return chunk_usable(p);
 }

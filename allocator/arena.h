@@ -220,6 +220,8 @@ static inline struct arena *arena_for_chunk(const struct chunk *p)
 /* tcache.c */
 struct tcache;
 extern __thread struct tcache *tcache HL_TLS HL_HIDDEN;
+/* Random, per process: the second word of every chunk in a thread cache. */
+extern uintptr_t tcache_key HL_HIDDEN;
 void *tcache_get(size_t nb) HL_HIDDEN;
 int tcache_put(struct chunk *p, size_t size, const char *fn) HL_HIDDEN;
 void tcache_init(void) HL_HIDDEN;

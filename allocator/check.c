@@ -30,41 +30,54 @@ static void verify_fail(const char *fn, const char *what, const struct chunk *p)
 	hl_corrupt(fn, what, chunk2mem(p));
 }
 
-/* Every chunk of every segment: sane sizes, boundary tags, no free pairs. */
+/* Every chunk of [base, end): sane sizes, boundary tags, no free pairs. */
+static void verify_span(struct arena *av, char *base, char *end, const char *fn)
+{
+	struct chunk *p = (struct chunk *)base;
+	int prev_free = 0;
+
+	while ((char *)p < end && p != av->top) {
+		size_t size = chunksize(p);
+
+		if (size == CHUNK_HDR) {	/* fencepost */
+			p = chunk_at(p, size);
+			prev_free = 0;
+			continue;
+		}
+		if (size < MINSIZE || !aligned_ok(size) || size > (size_t)(end - (char *)p))
+			verify_fail(fn, "heap check: bad chunk size", p);
+		if (!!prev_inuse(p) == prev_free)
+			verify_fail(fn, "heap check: PREV_INUSE disagrees with the previous chunk", p);
+		if (!!chunk_non_main_arena(p) != (av->index != 0))
+			verify_fail(fn, "heap check: NON_MAIN_ARENA bit wrong", p);
+		if (!inuse_at(p, size)) {
+			if (prev_free)
+				verify_fail(fn, "heap check: two adjacent free chunks", p);
+			if (chunk_at(p, size)->prev_size != size)
+				verify_fail(fn, "heap check: boundary tag mismatch", p);
+			if (p->fd->bk != p || p->bk->fd != p)
+				verify_fail(fn, "heap check: corrupted bin links", p);
+			prev_free = 1;
+		} else {
+			prev_free = 0;
+		}
+		p = chunk_at(p, size);
+	}
+	if (p == av->top && prev_free)
+		verify_fail(fn, "heap check: free chunk before top", p);
+}
+
 static void verify_chunks(struct arena *av, const char *fn)
 {
-	for (unsigned s = 0; s < av->nseg; s++) {
-		struct heap_seg *seg = &av->seg[s];
-		struct chunk *p = (struct chunk *)seg->base;
-		int prev_free = 0;
-
-		while ((char *)p < seg->end && p != av->top) {
-			size_t size = chunksize(p);
-
-			if (size == CHUNK_HDR) {	/* fencepost */
-				p = chunk_at(p, size);
-				prev_free = 0;
-				continue;
-			}
-			if (size < MINSIZE || !aligned_ok(size) || size > (size_t)(seg->end - (char *)p))
-				verify_fail(fn, "heap check: bad chunk size", p);
-			if (!!prev_inuse(p) == prev_free)
-				verify_fail(fn, "heap check: PREV_INUSE disagrees with the previous chunk", p);
-			if (!inuse_at(p, size)) {
-				if (prev_free)
-					verify_fail(fn, "heap check: two adjacent free chunks", p);
-				if (chunk_at(p, size)->prev_size != size)
-					verify_fail(fn, "heap check: boundary tag mismatch", p);
-				if (p->fd->bk != p || p->bk->fd != p)
-					verify_fail(fn, "heap check: corrupted bin links", p);
-				prev_free = 1;
-			} else {
-				prev_free = 0;
-			}
-			p = chunk_at(p, size);
-		}
-		if (p == av->top && prev_free)
-			verify_fail(fn, "heap check: free chunk before top", p);
+	if (av->index == 0) {
+		for (unsigned s = 0; s < av->nseg; s++)
+			verify_span(av, av->seg[s].base, av->seg[s].end, fn);
+		return;
+	}
+	for (struct heap_info *h = av->heap; h; h = h->prev) {
+		if (h->ar_ptr != av)
+			verify_fail(fn, "heap check: heap of another arena", (struct chunk *)h->first);
+		verify_span(av, h->first, (char *)h + h->size, fn);
 	}
 }
 

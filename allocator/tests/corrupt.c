@@ -147,6 +147,15 @@ static void check_option(void)
 	sink = malloc(8);
 }
 
+static void realloc_freed(void)
+{
+	char *p = malloc(40);
+
+	free(p);		/* into the thread cache */
+	expect_ptr(p);
+	sink = realloc(p, 80);
+}
+
 /* p sits in the cache of a live thread; the main thread frees it again. */
 static void *volatile parked;
 static pthread_mutex_t park_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -200,6 +209,7 @@ static const struct corruption {
 	{ "corrupt_top", corrupt_top, "heaplab: malloc(): corrupted top size", NULL },
 	{ "double_free_other_cache", double_free_tcache_other_thread_cache,
 	  "heaplab: free(): double free detected", NULL },
+	{ "realloc_freed", realloc_freed, "heaplab: realloc(): invalid pointer (freed chunk)", NULL },
 	{ "check_option", check_option, "heaplab: malloc(): heap check: boundary tag mismatch", "check=1" },
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
