@@ -83,6 +83,12 @@ static int build_filter(const char *cmd, struct sock_fprog *prog)
 		hl_warn(cmd, "seccomp_init failed");
 		return -1;
 	}
+	/* Syscalls of another ABI (int 0x80, a 32-bit program) run
+	 * untraced; libseccomp's default would kill the process. */
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ALLOW) < 0) {
+		hl_warn(cmd, "seccomp: cannot allow other ABIs");
+		goto out;
+	}
 	for (size_t i = 0; i < sizeof(traced_kinds) / sizeof(traced_kinds[0]); i++) {
 		int e = seccomp_rule_add(ctx, SCMP_ACT_TRACE(traced_kinds[i]),
 					 (int)hl_syscall_of_kind(traced_kinds[i]), 0);

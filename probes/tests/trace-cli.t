@@ -46,6 +46,9 @@ err=$(tr -b 1000 -- true 2>&1); is $? 2 "-b not a power of two: 2"
 err=$(tr -x -- true 2>&1); is $? 2 "unknown option: 2"
 like "$err" "unknown option '-x'" "unknown option: named"
 
+# A syscall of another ABI (int 0x80) is not the filter's business.
+tr -o /dev/null -- "$T/abi32"; is $? 0 "int 0x80 syscalls run untraced, the target is not killed"
+
 # A heaplab whose tap library is missing says so, and still traces syscalls.
 mkdir -p "$TMP/bin" && cp "$HEAPLAB" "$TMP/bin/heaplab"
 err=$("$TMP/bin/heaplab" trace -e ptrace -- true 2>&1); is $? 1 "tap not built: 1"
