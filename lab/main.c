@@ -20,6 +20,7 @@ extern const struct hl_cmd hl_exp_fingerprint;
 extern const struct hl_cmd hl_exp_threshold;
 extern const struct hl_cmd hl_exp_recon;
 extern const struct hl_cmd hl_cmd_report;
+extern const struct hl_cmd hl_cmd_replay;
 
 const struct hl_cmd *const hl_cmds[] = {
 	&hl_cmd_run,
@@ -30,6 +31,7 @@ const struct hl_cmd *const hl_cmds[] = {
 	&hl_exp_bins,
 	&hl_exp_arenas,
 	&hl_exp_fingerprint,
+	&hl_cmd_replay,
 	&hl_cmd_report,
 	&hl_cmd_help,
 	NULL,
