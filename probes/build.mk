@@ -30,3 +30,12 @@ TESTS += $(sort $(wildcard probes/tests/*.t))
 check: $(PROBES_TARGETS)
 probes-targets: $(PROBES_TARGETS)
 .PHONY: probes-targets
+
+# Unit tests of the tool side (sanitized with the tools).
+PROBES_UNIT := $(BUILD)/tests/probes/timeline_test
+TESTS += $(PROBES_UNIT)
+$(BUILD)/tests/probes/timeline_test: $(BUILD)/obj/probes/tests/timeline_test.o \
+		$(BUILD)/obj/probes/timeline.o $(BUILD)/obj/probes/sink.o \
+		$(BUILD)/obj/probes/event.o
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOL_LDFLAGS) -o $@ $^
