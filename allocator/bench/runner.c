@@ -1284,7 +1284,9 @@ static void write_md(FILE *f)
 {
 	fprintf(f, "Measured with allocator/bench/runner (what `make bench` "
 		"runs): %d run%s each, interleaved, scale %s, on Linux %s "
-		"with %ld CPUs, %s.\n\n",
+		"with %ld CPUs, %s. `make bench` writes these tables to "
+		"build/bench/results.md; `build/bench/runner --from "
+		"build/bench/results.json --markdown` prints them again.\n\n",
 		opt.runs, opt.runs == 1 ? "" : "s", opt.scale_arg, host_kernel,
 		host_cpus, host_date);
 	print_tables(f, 1);
