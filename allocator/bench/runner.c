@@ -110,6 +110,8 @@ static struct {
 /* The machine measured: this one, or the one results.json names. */
 static char host_kernel[128], host_date[32];
 static long host_cpus;
+/* 1-minute load average before and after: how shared the machine was. */
+static double host_load[2] = { NAN, NAN };
 
 static struct alloc allocs[MAX_ALLOCS];
 static int nalloc;
@@ -1201,7 +1203,11 @@ static void json_header(FILE *f)
 	json_str(f, host_date);
 	fputs(",\n  \"host\": {\"kernel\": ", f);
 	json_str(f, host_kernel);
-	fprintf(f, ", \"cpus\": %ld},\n", host_cpus);
+	fprintf(f, ", \"cpus\": %ld, \"loadavg_start\": ", host_cpus);
+	json_num(f, host_load[0]);
+	fputs(", \"loadavg_end\": ", f);
+	json_num(f, host_load[1]);
+	fputs("},\n", f);
 	fprintf(f, "  \"runs\": %d,\n  \"scale\": ", opt.runs);
 	json_num(f, opt.scale);
 	fputs(",\n  \"timeout_s\": ", f);
@@ -1289,6 +1295,9 @@ static void write_md(FILE *f)
 		"build/bench/results.json --markdown` prints them again.\n\n",
 		opt.runs, opt.runs == 1 ? "" : "s", opt.scale_arg, host_kernel,
 		host_cpus, host_date);
+	if (!isnan(host_load[0]) && !isnan(host_load[1]))
+		fprintf(f, "Load average (1 min) %.1f at the start, %.1f at the "
+			"end.\n\n", host_load[0], host_load[1]);
 	print_tables(f, 1);
 }
 
@@ -1410,6 +1419,8 @@ static void load_results(const char *file)
 	copy(host_kernel, sizeof(host_kernel), jstr(jget(host, "kernel"), "?"));
 	copy(host_date, sizeof(host_date), jstr(jget(root, "date"), "?"));
 	host_cpus = (long)jnum(jget(host, "cpus"), 0);
+	host_load[0] = jnum(jget(host, "loadavg_start"), NAN);
+	host_load[1] = jnum(jget(host, "loadavg_end"), NAN);
 	load_allocs(jget(root, "allocators"), file);
 	load_workloads(jget(root, "workloads"), file);
 	jfree(root);
@@ -1631,6 +1642,8 @@ static void this_host(void)
 	uname(&u);
 	copy(host_kernel, sizeof(host_kernel), u.release);
 	host_cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (getloadavg(&host_load[0], 1) != 1)
+		host_load[0] = NAN;
 	strftime(host_date, sizeof(host_date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
 }
 
@@ -1685,6 +1698,8 @@ int main(int argc, char **argv)
 	signal(SIGHUP, on_signal);
 
 	bench_all();
+	if (getloadavg(&host_load[1], 1) != 1)
+		host_load[1] = NAN;
 	summarize();
 	if (opt.markdown)
 		write_md(stdout);
