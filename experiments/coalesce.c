@@ -66,9 +66,9 @@ static void print_walk(const char *what, const struct json *c)
 		const struct json *ch = json_at(c, i);
 
 		printf(" [+%lld %lld %s]",
-		       (long long)json_as_int(json_get(ch, "offset"), 0),
-		       (long long)json_as_int(json_get(ch, "size"), 0),
-		       json_as_str(json_get(ch, "state"), "?"));
+		       pl_int(ch, "offset"),
+		       pl_int(ch, "size"),
+		       pl_str(ch, "state"));
 	}
 	putchar('\n');
 }
@@ -83,16 +83,16 @@ static void print_text(const struct json *runs)
 		long long nf = json_as_int(json_get(r,
 					"free_chunks_after_free_A"), 0);
 
-		printf("\n== %s\n", json_as_str(json_get(r, "allocator"), "?"));
+		printf("\n== %s\n", pl_str(r, "allocator"));
 		print_walk("start", json_get(w, "start"));
 		print_walk("free(B)", json_get(w, "freeB"));
 		print_walk("free(A)", json_get(w, "freeA"));
 		printf("  %lld free chunk%s where A and B were; %lld merge%s; "
-		       "the first free chunk is %lld B\n", nf, nf == 1 ? "" : "s",
-		       (long long)json_as_int(json_get(r, "merges"), 0),
+		       "the first free chunk is %lld B\n", nf,
+		       nf == 1 ? "" : "s",
+		       pl_int(r, "merges"),
 		       json_as_int(json_get(r, "merges"), 0) == 1 ? "" : "s",
-		       (long long)json_as_int(json_get(r, "largest_free_at_A"),
-					      0));
+		       pl_int(r, "largest_free_at_A"));
 	}
 }
 

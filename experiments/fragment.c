@@ -96,15 +96,15 @@ static void print_text(const struct json *runs)
 		char a[32], b[32];
 
 		snprintf(a, sizeof(a), "%lld of %lld",
-			 (long long)json_as_int(json_get(q, "nodes_traversed"), 0),
-			 (long long)json_as_int(json_get(r, "list_nodes"), 0));
+			 pl_int(q, "nodes_traversed"),
+			 pl_int(r, "list_nodes"));
 		snprintf(b, sizeof(b), "%lld of %lld",
-			 (long long)json_as_int(json_get(g, "nodes_traversed"), 0),
-			 (long long)json_as_int(json_get(g, "list_nodes"), 0));
+			 pl_int(g, "nodes_traversed"),
+			 pl_int(g, "list_nodes"));
 		printf("%-10s %-6s %-6lld %-22s %-10s %s\n",
-		       json_as_str(json_get(r, "allocator"), "?"),
-		       json_as_str(json_get(r, "fit"), "?"),
-		       (long long)json_as_int(json_get(r, "free_chunks"), 0), a,
+		       pl_str(r, "allocator"),
+		       pl_str(r, "fit"),
+		       pl_int(r, "free_chunks"), a,
 		       json_as_bool(json_get(q, "heap_grew"), 0) ? "yes" : "no",
 		       b);
 	}
@@ -113,15 +113,15 @@ static void print_text(const struct json *runs)
 		const struct json *q = json_get(r, "request");
 		const struct json *h = json_get(r, "holes");
 
-		printf("\n%s, fit=%s: the list after the frees (U used, . free):"
-		       "\n  ", json_as_str(json_get(r, "allocator"), "?"),
-		       json_as_str(json_get(r, "fit"), "?"));
+		printf("\n%s, fit=%s: the list after the frees "
+		       "(U used, . free):\n  ", pl_str(r, "allocator"),
+		       pl_str(r, "fit"));
 		for (size_t k = 0; k < json_len(h); k++)
 			putchar(strcmp(json_as_str(json_get(json_at(h, k),
 					"state"), ""), "free") ? 'U' : '.');
 		printf("\n  %lld B free in %lld holes, yet malloc(%d) %s\n",
-		       (long long)json_as_int(json_get(r, "free_bytes"), 0),
-		       (long long)json_as_int(json_get(r, "free_chunks"), 0),
+		       pl_int(r, "free_bytes"),
+		       pl_int(r, "free_chunks"),
 		       REQUEST, json_as_bool(json_get(q, "heap_grew"), 0) ?
 		       "had to grow the heap: no single hole is big enough" :
 		       "was served from a hole");

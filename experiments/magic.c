@@ -44,7 +44,7 @@ static unsigned long long word_at(const char *out, const char *label,
 	char key[32];
 	size_t klen;
 
-	/* Unsigned: a word with the magic in its top half is above LLONG_MAX. */
+	/* Unsigned: a word with the magic in its top half tops LLONG_MAX. */
 	klen = snprintf(key, sizeof(key), "\n%s -%d ", label, off);
 	for (const char *l = strstr(out, key); l; ) {
 		*found = 1;
@@ -83,8 +83,9 @@ static void decode(const char *out, struct header *h)
 		     (long long)(w & ~7ull) == h->usable + 8)) {
 			h->size_off = -off;
 			h->size_word = w;
-			h->chunk_size = (long long)(w & ~7ull) == h->usable + 8 ?
-					(long long)(w & ~7ull) : (long long)(w & ~15ull);
+			h->chunk_size = (long long)(w & ~7ull);
+			if (h->chunk_size != h->usable + 8)
+				h->chunk_size = (long long)(w & ~15ull);
 			h->flags = (int)(w - h->chunk_size);
 		}
 	}
@@ -98,7 +99,8 @@ static const char *word_meaning(const struct header *h, int i, char *buf,
 	if (h->magic_off && off == h->state_off)
 		snprintf(buf, len, "state %llu (1 used, 2 free) and magic "
 			 "0x%llX at p%d", h->state, MAGIC, h->magic_off);
-	else if (h->size_off && off == h->size_off && h->chunk_size == h->usable)
+	else if (h->size_off && off == h->size_off &&
+		 h->chunk_size == h->usable)
 		snprintf(buf, len, "size: %lld usable bytes%s", h->chunk_size,
 			 h->flags ? " | PREV_INUSE" : "");
 	else if (h->size_off && off == h->size_off)
@@ -190,36 +192,38 @@ static void print_text(const struct json *res)
 		const struct json *al = json_get(r, "alignment");
 
 		printf("\n== %s (usable size %lld)\n",
-		       json_as_str(json_get(r, "allocator"), "?"),
-		       (long long)json_as_int(json_get(h, "usable"), 0));
+		       pl_str(r, "allocator"),
+		       pl_int(h, "usable"));
 		for (size_t k = 0; k < json_len(ws); k++) {
 			const struct json *w = json_at(ws, k);
 
 			printf("  p%-4lld %-20s %s\n",
-			       (long long)json_as_int(json_get(w, "offset"), 0),
+			       pl_int(w, "offset"),
 			       json_as_str(json_get(w, "value"), ""),
 			       json_as_str(json_get(w, "meaning"), ""));
 		}
 		if (json_type(json_get(h, "magic_offset")) == JSON_INT)
-			printf("  walking back from p finds 0xDEADBEEF at p%lld; "
-			       "free(p) turned the state %lld into %lld\n",
-			       (long long)json_as_int(json_get(h, "magic_offset"), 0),
-			       (long long)json_as_int(json_get(h, "state_used"), 0),
-			       (long long)json_as_int(json_get(h, "state_freed"), 0));
+			printf("  walking back from p finds 0xDEADBEEF at "
+			       "p%lld; free(p) turned the state %lld into "
+			       "%lld\n",
+			       pl_int(h, "magic_offset"),
+			       pl_int(h, "state_used"),
+			       pl_int(h, "state_freed"));
 		else if (json_type(json_get(h, "size_offset")) == JSON_INT)
-			printf("  no magic number: only a size word, at p%lld\n",
-			       (long long)json_as_int(json_get(h, "size_offset"), 0));
+			printf("  no magic number: only a size word, at "
+			       "p%lld\n",
+			       pl_int(h, "size_offset"));
 		else
 			printf("  no header found before p: the size is known "
 			       "from where the block lies\n");
 		printf("  alignment: %lld pointers checked, %lld misaligned, "
 		       "every one a multiple of %lld\n",
-		       (long long)json_as_int(json_get(al, "checked"), 0),
-		       (long long)json_as_int(json_get(al, "misaligned"), 0),
-		       (long long)json_as_int(json_get(al, "common_alignment"), 0));
+		       pl_int(al, "checked"),
+		       pl_int(al, "misaligned"),
+		       pl_int(al, "common_alignment"));
 		bad_total += json_as_int(json_get(al, "misaligned"), 0);
 	}
-	printf("\n%s\n", bad_total ? "Some pointers were misaligned (see above)." :
+	printf("\n%s\n", bad_total ? "Some pointers were misaligned (above)." :
 	       "No misaligned pointer under any allocator.");
 }
 

@@ -101,7 +101,8 @@ struct json *pl_chunks(const char *out, const char *label, long long base,
 	size_t llen = strlen(label);
 
 	*nfree = 0;
-	for (const char *l = out; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : l) {
+	for (const char *l = out; l && *l; l = strchr(l, '\n'),
+	     l = l ? l + 1 : l) {
 		unsigned long long addr, size;
 		char state[16];
 		int magic;

@@ -12,7 +12,7 @@
 
 #define PL_MAX_ALLOCS 16
 
-/* Options every phase experiment takes: -a ALLOC (repeatable), --json, --quick. */
+/* The options of every phase experiment: -a ALLOC..., --json, --quick. */
 struct pl_opts {
 	const char *cmd;
 	int json, quick;
@@ -55,6 +55,17 @@ long long pl_value(const char *cmd, const char *out, const char *key);
 
 /* Finishes: the JSON document to stdout, freed. */
 void pl_json_out(struct json *o);
+
+/* Reading results back for the text: a member as a number or a string. */
+static inline long long pl_int(const struct json *o, const char *key)
+{
+	return json_as_int(json_get(o, key), 0);
+}
+
+static inline const char *pl_str(const struct json *o, const char *key)
+{
+	return json_as_str(json_get(o, key), "?");
+}
 
 /* A ratio rounded to DIGITS decimals, so the text and the JSON agree. */
 double pl_round(double v, int digits);

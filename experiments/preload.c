@@ -122,14 +122,13 @@ static struct json *run_loop(const struct pl_opts *o, const struct hl_alloc *a,
 	out = pl_probe(o->cmd, a, NULL, args);
 	json_set(r, "allocator", json_str(a->name));
 	s = json_set(r, "samples", json_arr());
-	for (const char *l = strstr(out, "sample "); l; l = strstr(l + 1,
-								  "\nsample ")) {
+	for (const char *l = out; (l = strstr(l, "sample ")); l++) {
 		long long i, bytes;
+		struct json *p;
 
-		if (sscanf(l + (*l == '\n' ? 8 : 7), "%lld %lld", &i, &bytes) != 2)
+		if (sscanf(l + 7, "%lld %lld", &i, &bytes) != 2)
 			continue;
-		struct json *p = json_push(s, json_obj());
-
+		p = json_push(s, json_obj());
 		json_set(p, "iteration", json_int(i));
 		json_set(p, "footprint", json_int(bytes));
 		if (first < 0) {
@@ -154,7 +153,7 @@ static void print_text(const struct json *doc)
 	const struct json *loop = json_get(doc, "loop");
 
 	printf("heaplab preload: %s under each allocator (traced)\n\n",
-	       json_as_str(json_get(doc, "command"), "?"));
+	       pl_str(doc, "command"));
 	printf("%-9s %-4s %-6s %-11s %-8s %-6s %-6s %-12s %s\n", "allocator",
 	       "ran", "status", "same output", "mallocs", "brk", "mmap",
 	       "peak heap", "peak mapped");
@@ -162,32 +161,31 @@ static void print_text(const struct json *doc)
 		const struct json *r = json_at(runs, i);
 
 		printf("%-9s %-4s %-6lld %-11s %-8lld %-6lld %-6lld %-12lld "
-		       "%lld\n", json_as_str(json_get(r, "allocator"), "?"),
+		       "%lld\n", pl_str(r, "allocator"),
 		       json_as_bool(json_get(r, "ran"), 0) ? "yes" : "no",
-		       (long long)json_as_int(json_get(r, "exit_status"), 0),
+		       pl_int(r, "exit_status"),
 		       json_type(json_get(r, "output_same_as_glibc")) ==
 		       JSON_NULL ? "-" : json_as_bool(json_get(r,
 		       "output_same_as_glibc"), 0) ? "yes" : "NO",
-		       (long long)json_as_int(json_get(r, "allocations"), 0),
-		       (long long)json_as_int(json_get(r, "brk_calls"), 0),
-		       (long long)json_as_int(json_get(r, "mmap_calls"), 0),
-		       (long long)json_as_int(json_get(r, "peak_heap"), 0),
-		       (long long)json_as_int(json_get(r, "peak_mapped"), 0));
+		       pl_int(r, "allocations"),
+		       pl_int(r, "brk_calls"),
+		       pl_int(r, "mmap_calls"),
+		       pl_int(r, "peak_heap"),
+		       pl_int(r, "peak_mapped"));
 	}
 	printf("\n(brk, mmap: the calls the allocator made for the program; "
 	       "peak heap: how far the break moved, in bytes)\n");
 	printf("\nWhat happens when free is called? malloc(%lld) and free it, "
-	       "%lld times:\n", (long long)json_as_int(json_get(loop, "size"), 0),
-	       (long long)json_as_int(json_get(loop, "iterations"), 0));
+	       "%lld times:\n", pl_int(loop, "size"),
+	       pl_int(loop, "iterations"));
 	for (size_t i = 0; i < json_len(json_get(loop, "runs")); i++) {
 		const struct json *r = json_at(json_get(loop, "runs"), i);
 
 		printf("  %-8s footprint grew by %lld B after the first "
 		       "iteration (%lld B per iteration)\n",
-		       json_as_str(json_get(r, "allocator"), "?"),
-		       (long long)json_as_int(json_get(r, "growth"), 0),
-		       (long long)json_as_int(json_get(r,
-				"growth_per_iteration"), 0));
+		       pl_str(r, "allocator"),
+		       pl_int(r, "growth"),
+		       pl_int(r, "growth_per_iteration"));
 	}
 }
 
@@ -241,8 +239,10 @@ static int preload_main(int argc, char **argv)
 		long long ran = 0, same = 0;
 
 		for (size_t i = 0; i < json_len(runs); i++) {
-			ran += json_as_bool(json_get(json_at(runs, i), "ran"), 0);
-			same += json_as_bool(json_get(json_at(runs, i),
+			const struct json *r = json_at(runs, i);
+
+			ran += json_as_bool(json_get(r, "ran"), 0);
+			same += json_as_bool(json_get(r,
 					"output_same_as_glibc"), 0);
 		}
 		json_set(doc, "allocator_count", json_int(json_len(runs)));

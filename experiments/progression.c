@@ -142,8 +142,8 @@ static void print_text(const struct json *doc)
 
 	printf("heaplab progression: the same workload (%lld operations over "
 	       "%lld slots) under each allocator\n\n",
-	       (long long)json_as_int(json_get(doc, "ops"), 0),
-	       (long long)json_as_int(json_get(doc, "slots"), 0));
+	       pl_int(doc, "ops"),
+	       pl_int(doc, "slots"));
 	printf("%-9s %12s %12s %6s %6s %6s %6s %10s %8s\n", "allocator",
 	       "peak live", "peak heap", "util", "brk", "mmap", "munmap",
 	       "time (ms)", "ns/op");
@@ -151,18 +151,19 @@ static void print_text(const struct json *doc)
 		const struct json *r = json_at(runs, i);
 		double u = json_as_num(json_get(r, "utilization"), 0);
 
-		printf("%-9s %12lld %12lld %6.3f %6lld %6lld %6lld %10.1f %8lld\n",
-		       json_as_str(json_get(r, "allocator"), "?"),
-		       (long long)json_as_int(json_get(r, "peak_live"), 0),
-		       (long long)json_as_int(json_get(r, "peak_heap"), 0), u,
-		       (long long)json_as_int(json_get(r, "brk_calls"), 0),
-		       (long long)json_as_int(json_get(r, "mmap_calls"), 0),
-		       (long long)json_as_int(json_get(r, "munmap_calls"), 0),
+		printf("%-9s %12lld %12lld %6.3f %6lld %6lld %6lld %10.1f "
+		       "%8lld\n",
+		       pl_str(r, "allocator"),
+		       pl_int(r, "peak_live"),
+		       pl_int(r, "peak_heap"), u,
+		       pl_int(r, "brk_calls"),
+		       pl_int(r, "mmap_calls"),
+		       pl_int(r, "munmap_calls"),
 		       json_as_num(json_get(r, "time_ms"), 0),
-		       (long long)json_as_int(json_get(r, "ns_per_op"), 0));
+		       pl_int(r, "ns_per_op"));
 		if (u > best) {
 			best = u;
-			best_name = json_as_str(json_get(r, "allocator"), "?");
+			best_name = pl_str(r, "allocator");
 		}
 	}
 	printf("\nutil = peak live bytes / peak heap (the phases count their "

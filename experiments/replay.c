@@ -168,8 +168,10 @@ static void read_line(struct recs *rs, const char *text, unsigned line,
 		    r.kind == RP_POSIX_MEMALIGN)
 			r.arg = need_int(args, "alignment", line, kind);
 		if (r.kind == RP_POSIX_MEMALIGN) {
-			r.ret = need_int(ev, "ret", line, kind) == 0 ?
-				(uint64_t)need_int(args, "result", line, kind) : 0;
+			/* ret is the int result, "result" the pointer. */
+			r.ret = 0;
+			if (need_int(ev, "ret", line, kind) == 0)
+				r.ret = need_int(args, "result", line, kind);
 		} else {
 			r.ret = need_int(ev, "ret", line, kind);
 		}
@@ -317,8 +319,9 @@ static void amap_del(struct amap *m, struct slot *s)
 			break;
 		size_t h = amap_hash(m, m->s[j].key);
 
-		/* Move j back into the hole at i if its home is not in (i, j]. */
-		if ((j > i && (h <= i || h > j)) || (j < i && h <= i && h > j)) {
+		/* Move j into the hole at i unless its home is in (i, j]. */
+		if ((j > i && (h <= i || h > j)) ||
+		    (j < i && h <= i && h > j)) {
 			m->s[i] = m->s[j];
 			i = j;
 		}
@@ -529,8 +532,8 @@ static void call(struct build *b, const struct rec *r)
 			if (r->kind == RP_FREE)
 				return;
 		} else if (!s) {
-			bad_line(r->line, "%s of 0x%llx, which no recorded call "
-				 "returned (an unmatched free)", r->kind ==
+			bad_line(r->line, "%s of 0x%llx, which no recorded "
+				 "call returned (an unmatched free)", r->kind ==
 				 RP_FREE ? "free" : "realloc",
 				 (unsigned long long)r->ptr);
 		}
@@ -741,7 +744,8 @@ static struct json *replay_one(const struct hl_alloc *a, const char *opfile,
 
 		json_set(r, "allocator", json_str(a->name));
 		json_set(r, "failed", op >= 0 ?
-			 json_strf("call %lld of the replay returned NULL", op) :
+			 json_strf("call %lld of the replay returned NULL",
+				   op) :
 			 json_strf("the replayer exited with status %d", st));
 		free(out);
 		return r;
@@ -794,39 +798,38 @@ static void print_text(const struct json *doc)
 {
 	const struct json *runs = json_get(doc, "allocators");
 
-	printf("heaplab replay: %s\n", json_as_str(json_get(doc, "trace"), "?"));
+	printf("heaplab replay: %s\n", pl_str(doc, "trace"));
 	printf("  %lld calls replayed on %lld threads (%lld process images; "
 	       "%lld of the calls are frees of what an image held when it "
 	       "ended); peak live %lld B\n",
-	       (long long)json_as_int(json_get(doc, "ops"), 0),
-	       (long long)json_as_int(json_get(doc, "threads"), 0),
-	       (long long)json_as_int(json_get(doc, "images"), 0),
-	       (long long)json_as_int(json_get(doc, "image_end_frees"), 0),
-	       (long long)json_as_int(json_get(doc, "peak_live"), 0));
+	       pl_int(doc, "ops"),
+	       pl_int(doc, "threads"),
+	       pl_int(doc, "images"),
+	       pl_int(doc, "image_end_frees"),
+	       pl_int(doc, "peak_live"));
 	printf("  %lld frees on another thread than the allocation; skipped: "
 	       "%lld frees of blocks inherited over fork, %lld failed calls, "
 	       "%lld calls made inside another\n\n",
-	       (long long)json_as_int(json_get(doc, "cross_thread_frees"), 0),
-	       (long long)json_as_int(json_get(doc, "inherited_frees"), 0),
-	       (long long)json_as_int(json_get(doc, "failed_calls"), 0),
-	       (long long)json_as_int(json_get(doc, "nested_calls"), 0));
+	       pl_int(doc, "cross_thread_frees"),
+	       pl_int(doc, "inherited_frees"),
+	       pl_int(doc, "failed_calls"),
+	       pl_int(doc, "nested_calls"));
 	printf("%-10s %14s %12s %10s %14s\n", "allocator", "peak footprint",
 	       "utilization", "time (ms)", "calls/s");
 	for (size_t i = 0; i < json_len(runs); i++) {
 		const struct json *r = json_at(runs, i);
 
 		if (json_get(r, "failed")) {
-			printf("%-10s FAILED: %s\n", json_as_str(json_get(r,
-			       "allocator"), "?"), json_as_str(json_get(r,
-			       "failed"), ""));
+			printf("%-10s FAILED: %s\n", pl_str(r, "allocator"),
+			       pl_str(r, "failed"));
 			continue;
 		}
 		printf("%-10s %14lld %12.3f %10.2f %14lld\n",
-		       json_as_str(json_get(r, "allocator"), "?"),
-		       (long long)json_as_int(json_get(r, "peak_footprint"), 0),
+		       pl_str(r, "allocator"),
+		       pl_int(r, "peak_footprint"),
 		       json_as_num(json_get(r, "utilization"), 0),
 		       json_as_num(json_get(r, "time_ms"), 0),
-		       (long long)json_as_int(json_get(r, "calls_per_second"), 0));
+		       pl_int(r, "calls_per_second"));
 	}
 	printf("\nutilization = peak live bytes / peak footprint; the phases "
 	       "count their own footprint,\nthe others are measured from "
@@ -926,10 +929,12 @@ static int replay_main(int argc, char **argv)
 	if (!nalloc)
 		for (const char *const *d = defaults; *d; d++)
 			if (hl_alloc_available(*d))
-				hl_alloc_resolve("replay", *d, &alloc[nalloc++]);
+				hl_alloc_resolve("replay", *d,
+						 &alloc[nalloc++]);
 	f = fopen(in_file, "r");
 	if (!f)
-		hl_die("replay", "cannot read %s: %s", in_file, strerror(errno));
+		hl_die("replay", "cannot read %s: %s", in_file,
+		       strerror(errno));
 	while (getline(&line, &cap, f) > 0) {
 		lineno++;
 		if (line[strspn(line, " \t\r\n")])

@@ -47,15 +47,14 @@ static struct json *run(const struct pl_opts *o, const struct hl_alloc *a)
 	/* A new node: the rest, right after the 16 B handed out. */
 	if (reused && splits == 1 && na == nb + 1) {
 		const struct json *rest = json_at(after, 1);
-		long long big = json_as_int(json_get(json_at(before, 0), "size"), 0);
-		long long got = json_as_int(json_get(json_at(after, 0), "size"), 0);
+		long long big = pl_int(json_at(before, 0), "size");
+		long long got = pl_int(json_at(after, 0), "size");
 		long long left = json_as_int(json_get(rest, "size"), 0);
 
 		json_set(r, "new_chunk_offset",
 			 json_int(json_as_int(json_get(rest, "offset"), 0)));
 		json_set(r, "new_chunk_size", json_int(left));
-		json_set(r, "new_chunk_state", json_str(json_as_str(json_get(
-			rest, "state"), "?")));
+		json_set(r, "new_chunk_state", json_str(pl_str(rest, "state")));
 		json_set(r, "header_size", json_int(big - got - left));
 	} else {
 		long long whole = json_as_int(json_get(json_at(after, 0),
@@ -76,9 +75,9 @@ static void print_chunks(const char *what, const struct json *c)
 		const struct json *ch = json_at(c, i);
 
 		printf("    +%-6lld %5lld B  %s\n",
-		       (long long)json_as_int(json_get(ch, "offset"), 0),
-		       (long long)json_as_int(json_get(ch, "size"), 0),
-		       json_as_str(json_get(ch, "state"), "?"));
+		       pl_int(ch, "offset"),
+		       pl_int(ch, "size"),
+		       pl_str(ch, "state"));
 	}
 }
 
@@ -89,26 +88,26 @@ static void print_text(const struct json *runs)
 	for (size_t i = 0; i < json_len(runs); i++) {
 		const struct json *r = json_at(runs, i);
 
-		printf("\n== %s\n", json_as_str(json_get(r, "allocator"), "?"));
+		printf("\n== %s\n", pl_str(r, "allocator"));
 		print_chunks("before (offsets from the freed block)",
 			     json_get(r, "before"));
 		print_chunks("after malloc(16)", json_get(r, "after"));
 		if (json_type(json_get(r, "new_chunk_offset")) == JSON_INT)
-			printf("  split: the %lld B handed out, a new %s chunk of "
-			       "%lld B at +%lld; its header took %lld B\n",
-			       (long long)json_as_int(json_get(r, "handed_out"), 0),
-			       json_as_str(json_get(r, "new_chunk_state"), "?"),
-			       (long long)json_as_int(json_get(r, "new_chunk_size"), 0),
-			       (long long)json_as_int(json_get(r, "new_chunk_offset"), 0),
-			       (long long)json_as_int(json_get(r, "header_size"), 0));
+			printf("  split: the %lld B handed out, a new %s "
+			       "chunk of %lld B at +%lld; its header took %lld B\n",
+			       pl_int(r, "handed_out"),
+			       pl_str(r, "new_chunk_state"),
+			       pl_int(r, "new_chunk_size"),
+			       pl_int(r, "new_chunk_offset"),
+			       pl_int(r, "header_size"));
 		else if (!json_as_bool(json_get(r, "reused_freed_chunk"), 0))
 			printf("  no reuse: malloc(16) got a new chunk; the "
 			       "freed one stays as it was\n");
 		else
 			printf("  no split: malloc(16) got the whole %lld B "
 			       "chunk, %lld B of it wasted\n",
-			       (long long)json_as_int(json_get(r, "handed_out"), 0),
-			       (long long)json_as_int(json_get(r, "wasted"), 0));
+			       pl_int(r, "handed_out"),
+			       pl_int(r, "wasted"));
 	}
 }
 

@@ -82,7 +82,8 @@ static void magic_figure(struct doc *d, const struct json *allocs)
 		snprintf(b->names[row], sizeof(b->names[row]), "%s", sv(r,
 			 "allocator"));
 		/* The words from p-48 up to p, then the payload. */
-		for (size_t w = json_len(ws); w-- > 0 && k < MAX_CHUNKS - 1; k++) {
+		for (size_t w = json_len(ws); w-- > 0 && k < MAX_CHUNKS - 1;
+		     k++) {
 			const struct json *word = json_at(ws, w);
 			const char *m = sv(word, "meaning");
 			struct svg_chunk *c = &b->chunk[row][k];
@@ -218,11 +219,12 @@ void render_fragment(struct doc *d, const struct json *res)
 		const struct json *q = json_get(r, "request");
 		const struct json *ag = json_get(r, "again");
 
-		snprintf(a, sizeof(a), "%s, %s", sv(r, "allocator"), sv(r, "fit"));
-		snprintf(c, sizeof(c), "%lld of %lld", iv(q, "nodes_traversed"),
-			 iv(r, "list_nodes"));
-		snprintf(e, sizeof(e), "%lld of %lld", iv(ag, "nodes_traversed"),
-			 iv(ag, "list_nodes"));
+		snprintf(a, sizeof(a), "%s, %s", sv(r, "allocator"),
+			 sv(r, "fit"));
+		snprintf(c, sizeof(c), "%lld of %lld",
+			 iv(q, "nodes_traversed"), iv(r, "list_nodes"));
+		snprintf(e, sizeof(e), "%lld of %lld",
+			 iv(ag, "nodes_traversed"), iv(ag, "list_nodes"));
 		snprintf(g, sizeof(g), "%lld", iv(q, "heap_growth"));
 		snprintf(h, sizeof(h), "%lld", iv(r, "free_chunks"));
 		doc_row(t, a, h, c, g, e);
@@ -273,8 +275,8 @@ void render_split(struct doc *d, const struct json *res)
 		 "the first, then malloc(%lld); the allocator's heap walk before "
 		 "and after, offsets from the freed chunk.", iv(res, "freed"),
 		 iv(res, "request"));
-	t = doc_table(d, 4, "allocator", "chunks before, after", "handed out (B)",
-		      "new free chunk (B)");
+	t = doc_table(d, 4, "allocator", "chunks before, after",
+		      "handed out (B)", "new free chunk (B)");
 	for (size_t i = 0; i < json_len(runs); i++) {
 		const struct json *r = json_at(runs, i);
 
@@ -309,8 +311,8 @@ void render_split(struct doc *d, const struct json *res)
 				 iv(r, "new_chunk_size"), iv(r,
 				 "new_chunk_offset"), iv(r, "header_size"));
 		else if (is_int(r, "wasted"))
-			doc_para(d, DOC_RESULT, "%s handed out the whole %lld B "
-				 "chunk for %lld B: %lld B wasted inside it.",
+			doc_para(d, DOC_RESULT, "%s handed out the whole "
+				 "%lld B chunk for %lld B: %lld B wasted inside it.",
 				 sv(r, "allocator"), iv(r, "handed_out"),
 				 iv(res, "request"), iv(r, "wasted"));
 		else
@@ -347,19 +349,21 @@ void render_coalesce(struct doc *d, const struct json *res)
 	for (size_t i = 0; i < json_len(runs); i++) {
 		const struct json *r = json_at(runs, i);
 
-		snprintf(x, sizeof(x), "%lld", iv(r, "free_chunks_after_free_B"));
-		snprintf(y, sizeof(y), "%lld", iv(r, "free_chunks_after_free_A"));
+		snprintf(x, sizeof(x), "%lld",
+			 iv(r, "free_chunks_after_free_B"));
+		snprintf(y, sizeof(y), "%lld",
+			 iv(r, "free_chunks_after_free_A"));
 		snprintf(z, sizeof(z), "%lld", iv(r, "largest_free_at_A"));
 		doc_row(t, sv(r, "allocator"), x, y, z);
 		for (int s = 0; s < 3; s++) {
-			snprintf(name, sizeof(name), "%s: %s", sv(r, "allocator"),
-				 step_names[s]);
+			snprintf(name, sizeof(name), "%s: %s",
+				 sv(r, "allocator"), step_names[s]);
 			bars_add(b, name, json_get(json_get(r, "walks"),
 						   steps[s]), 1);
 		}
 	}
-	doc_figure(d, "coalesce", svg_heap_bars("A, B, C: free(B), then free(A)",
-		   b->n, b->row), "Chunks labelled with their payload size in "
+	doc_figure(d, "coalesce", svg_heap_bars("A, B, C: free(B), then "
+		   "free(A)", b->n, b->row), "Chunks labelled with their payload size in "
 		   "bytes; the last block keeps C away from the end.");
 	free(b);
 	for (size_t i = 0; i < json_len(runs); i++) {
@@ -409,7 +413,8 @@ static void loop_figure(struct doc *d, const struct json *loop)
 			y[i][k] = json_as_num(json_get(json_at(s, k),
 						       "footprint"), 0);
 		}
-		se[i] = (struct svg_series){ sv(r, "allocator"), n, x[i], y[i] };
+		se[i] = (struct svg_series){ sv(r, "allocator"), n, x[i],
+					     y[i] };
 	}
 	doc_figure(d, "preload-loop", svg_line_chart(&spec), "Break movement "
 		   "plus rw anonymous mappings since the loop started, sampled "
@@ -518,8 +523,8 @@ static void progression_steps(struct doc *d, const struct json *runs)
 			 iv(b, "brk_calls"));
 	}
 	if (p6 && iv(p6, "munmap_calls"))
-		doc_para(d, DOC_CONCLUSION, "phase6 gave %lld mappings back with "
-			 "munmap as their blocks were freed: memory the other "
+		doc_para(d, DOC_CONCLUSION, "phase6 gave %lld mappings back "
+			 "with munmap as their blocks were freed: memory the other "
 			 "phases keep in the heap until the process exits.",
 			 iv(p6, "munmap_calls"));
 }
@@ -580,8 +585,8 @@ void render_progression(struct doc *d, const struct json *res)
 		struct svg_bars ub = { "Utilization: peak live / peak heap",
 				       SVG_RATIO, n, labels, util, best };
 
-		doc_figure(d, "progression-heap", svg_bar_chart(&hb), "The most "
-			   "memory each allocator held for the same workload.");
+		doc_figure(d, "progression-heap", svg_bar_chart(&hb),
+			   "The most memory each allocator held for the same workload.");
 		doc_figure(d, "progression-utilization", svg_bar_chart(&ub),
 			   "The share of that memory the program was using at "
 			   "its peak; the best is highlighted.");
@@ -591,12 +596,12 @@ void render_progression(struct doc *d, const struct json *res)
 			 "of %lld live bytes.", iv(json_at(runs, 0),
 						   "peak_live"));
 	if (best >= 0)
-		doc_para(d, DOC_RESULT, "The best utilization: %s, %.3f (a peak "
-			 "heap of %lld B).", labels[best], util[best],
+		doc_para(d, DOC_RESULT, "The best utilization: %s, %.3f (a "
+			 "peak heap of %lld B).", labels[best], util[best],
 			 iv(json_at(runs, best), "peak_heap"));
 	if (jump > 0)
-		doc_para(d, DOC_RESULT, "The biggest step between phases: %s to "
-			 "%s, utilization from %.3f to %.3f.", labels[jump - 1],
+		doc_para(d, DOC_RESULT, "The biggest step between phases: %s "
+			 "to %s, utilization from %.3f to %.3f.", labels[jump - 1],
 			 labels[jump], util[jump - 1], util[jump]);
 	progression_steps(d, runs);
 	doc_para(d, DOC_KERNEL, "Each brk and mmap is a system call that "

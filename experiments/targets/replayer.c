@@ -39,7 +39,7 @@ static _Atomic uint64_t turn;			/* the op that may run now */
 static _Atomic uint32_t wake[RP_MAX_THREADS];	/* futex word per thread */
 static _Atomic long long sample_ns;
 static struct footprint fp;
-static long long phase0;			/* the phase's footprint at start */
+static long long phase0;		/* the phase's footprint at start */
 static pthread_barrier_t ready;
 
 static long long ns_now(void)
