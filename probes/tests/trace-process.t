@@ -91,10 +91,25 @@ is $? 0 "-b 16: the target runs normally"
 $CHK "$J" valid; ok $? "-b 16: valid jsonl"
 $CHK "$J" dropped gt 0; ok $? "-b 16: drops counted"
 $CHK "$J" complete false; ok $? "-b 16: trace marked incomplete"
+$CHK "$J" accounted 400000; ok $? "-b 16: every call recorded or counted as dropped"
+# A small ring wraps around many times: what it keeps is intact.
+timeout 60 "$HEAPLAB" trace -e ptrace -b 1024 -f jsonl -o "$J" -- "$T/spin" calls 20000
+is $? 0 "-b 1024: exit 0"
+$CHK "$J" valid; ok $? "-b 1024: valid jsonl"
+$CHK "$J" accounted 40000; ok $? "-b 1024: every call recorded or counted as dropped"
+python3 - "$J" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+m = [e for e in ev if e["kind"] == "malloc"]
+bad = [e for e in m if e["args"]["size"] % 16 or not 16 <= e["args"]["size"] <= 1024 or not e["ret"]]
+sys.exit(1 if bad or not m else 0)
+PY
+ok $? "-b 1024: every kept malloc record is intact (sizes 16..1024, a pointer)"
 # The default ring loses nothing on a burst of 400000 calls.
 trace "$T/spin" calls 200000; is $? 0 "200000 malloc/free pairs: exit 0"
 $CHK "$J" dropped eq 0; ok $? "default ring: nothing dropped"
 $CHK "$J" count malloc eq 200000; ok $? "default ring: every malloc"
 $CHK "$J" count free eq 200000; ok $? "default ring: every free"
+$CHK "$J" accounted 400000; ok $? "default ring: calls accounted"
 
 done_testing

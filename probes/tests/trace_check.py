@@ -17,6 +17,8 @@
 #   tap                 the tap's ring mapping (MAP_SHARED) has cause "tap"
 #   containment         every call-caused syscall lies within its call, on
 #                       the same thread, and names an earlier seq
+#   accounted N         calls recorded + calls dropped == N (every call
+#                       of the target is either in the trace or counted)
 #   order               on each thread, events are in start-time order
 #                       (nested calls too: the outer call comes first)
 #   count KIND OP N     number of KIND events compared with N (eq, ge)
@@ -30,6 +32,8 @@ import json
 import sys
 
 MAP_SHARED, MAP_FIXED, PROT_EXEC = 1, 0x10, 4
+CALLS = ("malloc", "free", "calloc", "realloc", "reallocarray", "memalign",
+         "posix_memalign", "aligned_alloc", "valloc", "pvalloc")
 
 
 def load(path):
@@ -159,6 +163,10 @@ def main():
             n += 1
         if n == 0:
             fail("no call-caused syscalls")
+    elif check == "accounted":
+        calls = sum(1 for e in ev if e["kind"] in CALLS)
+        if calls + end.get("dropped", 0) != int(args[0]):
+            fail("%d calls + %d dropped != %s" % (calls, end.get("dropped", 0), args[0]))
     elif check == "order":
         last = {}
         for e in ev:
