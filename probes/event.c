@@ -58,19 +58,24 @@ const struct hl_kind_info hl_kinds[HL_EV_NKINDS] = {
 	[HL_EV_PVALLOC] = CALL_("pvalloc", .nargs = 1, .flags = HL_KF_RET_ADDR,
 		.arg = { "size" }),
 
-	[HL_EV_HEAP_GROW] = USDT_("heap_grow", .nargs = 2,
-		.flags = HL_KF_RET_NONE, .arg = { "addr", "size" },
-		.fmt = { HL_AF_ADDR }),
-	[HL_EV_HEAP_SHRINK] = USDT_("heap_shrink", .nargs = 2,
-		.flags = HL_KF_RET_NONE, .arg = { "addr", "size" },
-		.fmt = { HL_AF_ADDR }),
+	/*
+	 * The arguments of libheaplab's USDT probes (allocator/os.c), in
+	 * their order: heap_grow/heap_trim(arena index, bytes, system_mem),
+	 * arena_new(arena index, arena address), mmap_threshold(mmap
+	 * threshold, trim threshold).  heap_shrink has heap_trim's shape.
+	 */
+	[HL_EV_HEAP_GROW] = USDT_("heap_grow", .nargs = 3,
+		.flags = HL_KF_RET_NONE, .arg = { "arena", "bytes", "system_mem" }),
+	[HL_EV_HEAP_SHRINK] = USDT_("heap_shrink", .nargs = 3,
+		.flags = HL_KF_RET_NONE, .arg = { "arena", "bytes", "system_mem" }),
 	[HL_EV_ARENA_NEW] = USDT_("arena_new", .nargs = 2,
-		.flags = HL_KF_RET_NONE, .arg = { "arena", "size" },
-		.fmt = { HL_AF_ADDR }),
-	[HL_EV_TRIM] = USDT_("trim", .nargs = 2, .flags = HL_KF_RET_NONE,
-		.arg = { "addr", "released" }, .fmt = { HL_AF_ADDR }),
+		.flags = HL_KF_RET_NONE, .arg = { "arena", "addr" },
+		.fmt = { HL_AF_DEC, HL_AF_ADDR }),
+	[HL_EV_TRIM] = USDT_("trim", .nargs = 3, .flags = HL_KF_RET_NONE,
+		.arg = { "arena", "bytes", "system_mem" }),
 	[HL_EV_THRESHOLD] = USDT_("threshold", .nargs = 2,
-		.flags = HL_KF_RET_NONE, .arg = { "old", "new" }),
+		.flags = HL_KF_RET_NONE,
+		.arg = { "mmap_threshold", "trim_threshold" }),
 
 	/* fork: a new process (fork, vfork, clone) or thread (thread = 1). */
 	[HL_EV_FORK] = PROC_("fork", .nargs = 3, .arg = { "child", "vfork",
