@@ -56,6 +56,15 @@ like "$err" "the call tap is not built \($TMP/bin/libheaplab-tap.so is missing\)
 "$TMP/bin/heaplab" trace -e ptrace --events syscalls -o /dev/null -- true
 is $? 0 "tap not built: --events syscalls still works"
 
+# Installed layout (PREFIX/bin/heaplab, PREFIX/lib/heaplab/): the tap is
+# found there, from anywhere.
+mkdir -p "$TMP/p/bin" "$TMP/p/lib/heaplab"
+cp "$HEAPLAB" "$TMP/p/bin/heaplab" && cp "$B/libheaplab-tap.so" "$TMP/p/lib/heaplab/"
+(cd / && "$TMP/p/bin/heaplab" trace -e ptrace -f jsonl -o "$TMP/inst.jsonl" -- "$T/cause")
+is $? 0 "installed heaplab traces"
+$CHK "$TMP/inst.jsonl" count malloc eq 65; ok $? "installed: the tap from lib/heaplab records the calls"
+grep -q "\"cause\":\"tap\"" "$TMP/inst.jsonl"; ok $? "installed: the installed tap's mappings have cause tap"
+
 # Output places: -o - is stdout; the default is stderr, apart from CMD's stdout.
 out=$(tr -f jsonl -o - -- "$T/cause" 2>/dev/null)
 like "$(printf '%s\n' "$out" | tail -1)" '"kind":"trace_end"' "-o -: the trace on stdout"
