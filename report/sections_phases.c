@@ -257,6 +257,12 @@ void render_fragment(struct doc *d, const struct json *res)
 		 "both walk past every chunk in use, which is why real "
 		 "allocators keep free chunks in bins by size.",
 		 iv(json_at(runs, 0), "free_bytes"));
+	doc_para(d, DOC_KERNEL, "Physical memory fragments the same way: "
+		 "free pages scattered between pages in use cannot serve a "
+		 "request for a contiguous block. The buddy allocator keeps "
+		 "free lists per order (one list per block size, like bins) "
+		 "and the kernel compacts memory, moving pages in use, when "
+		 "no block of the order asked for is free.");
 }
 
 /* ---- split ---- */
