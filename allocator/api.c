@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "allocator/arena.h"
+#include "allocator/tcache.h"
 #include "allocator/include/heaplab.h"
 
 struct mparams mp = {

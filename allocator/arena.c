@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "allocator/arena.h"
+#include "allocator/tcache.h"
 
 void arena_init(struct arena *av, unsigned index)
 {
@@ -388,6 +389,16 @@ struct chunk *arena_malloc(struct arena *av, size_t nb, const char *fn)
 				hl_corrupt(fn, "memory corruption (fast)", chunk2mem(victim));
 			av->fastbins[fi] = victim->fd;
 			victim->size &= ~CHUNK_CACHED;
+			/* While we hold the lock, refill this thread's cache. */
+			while (av->fastbins[fi] && tcache_room(nb)) {
+				struct chunk *c = av->fastbins[fi];
+
+				if (fastbin_index(chunksize(c)) != fi || !chunk_is_cached(c))
+					hl_corrupt(fn, "memory corruption (fast)", chunk2mem(c));
+				av->fastbins[fi] = c->fd;
+				c->size &= ~CHUNK_CACHED;
+				tcache_stash(c, nb);
+			}
 			return victim;
 		}
 	}
@@ -403,6 +414,16 @@ struct chunk *arena_malloc(struct arena *av, size_t nb, const char *fn)
 			bin->bk = victim->bk;
 			victim->bk->fd = bin;
 			set_inuse_at(victim, nb);
+			while (bin->bk != bin && tcache_room(nb)) {
+				struct chunk *c = bin->bk;
+
+				if (c->bk->fd != c)
+					hl_corrupt(fn, "smallbin double linked list corrupted", chunk2mem(c));
+				bin->bk = c->bk;
+				c->bk->fd = bin;
+				set_inuse_at(c, nb);
+				tcache_stash(c, nb);
+			}
 			return victim;
 		}
 	} else {

@@ -222,8 +222,6 @@ struct tcache;
 extern __thread struct tcache *tcache HL_TLS HL_HIDDEN;
 /* Random, per process: the second word of every chunk in a thread cache. */
 extern uintptr_t tcache_key HL_HIDDEN;
-void *tcache_get(size_t nb) HL_HIDDEN;
-int tcache_put(struct chunk *p, size_t size, const char *fn) HL_HIDDEN;
 void tcache_init(void) HL_HIDDEN;
 void tcache_thread_exit(void) HL_HIDDEN;
 /* Sum of every thread's call counters (locks the cache list). */

@@ -19,25 +19,9 @@
 #include <time.h>
 
 #include "allocator/arena.h"
-
-#define TCACHE_BINS	64
-#define TCACHE_MAX_CHUNK	(MINSIZE + (TCACHE_BINS - 1) * MALLOC_ALIGNMENT)	/* 1040 */
-#define TCACHE_DEFAULT_COUNT	7
-
-struct tcache_entry {
-	struct tcache_entry *next;	/* mangled */
-	uintptr_t key;			/* tcache_key while cached */
-};
+#include "allocator/tcache.h"
 
 uintptr_t tcache_key;
-
-struct tcache {
-	struct tcache_entry *entries[TCACHE_BINS];
-	uint16_t counts[TCACHE_BINS];
-	struct hl_calls calls;
-	struct tcache *next, *prev;	/* every live cache, for the counters */
-};
-
 __thread struct tcache *tcache HL_TLS;
 __thread struct hl_calls *thread_calls HL_TLS;
 /* 1 once this thread's cache is gone: it is exiting, no new cache. */
@@ -46,18 +30,8 @@ static __thread int tcache_shut HL_TLS;
 static pthread_mutex_t tcache_list_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tcache *tcache_list;
 
-static inline struct tcache_entry *protect(struct tcache_entry **pos, struct tcache_entry *ptr)
-{
-	return (struct tcache_entry *)(((uintptr_t)pos >> 12) ^ (uintptr_t)ptr);
-}
-
-static inline size_t tidx(size_t nb)
-{
-	return (nb - MINSIZE) / MALLOC_ALIGNMENT;
-}
-
 /* This thread's first allocation: carve its cache from its arena. */
-static struct tcache *tcache_create(void)
+struct tcache *tcache_create(void)
 {
 	struct arena *av = arena_get();
 	struct chunk *p;
@@ -81,79 +55,6 @@ static struct tcache *tcache_create(void)
 	tcache = tc;
 	thread_calls = &tc->calls;
 	return tc;
-}
-
-void *tcache_get(size_t nb)
-{
-	struct tcache *tc = tcache;
-	size_t i = tidx(nb);
-	struct tcache_entry *e;
-	struct chunk *p;
-
-	if (unlikely(!tc)) {
-		tc = tcache_create();
-		return NULL;
-	}
-	if (i >= TCACHE_BINS || !(e = tc->entries[i]))
-		return NULL;
-	if (unlikely(!aligned_ok((uintptr_t)e)))
-		hl_corrupt("malloc", "unaligned tcache chunk detected", e);
-	p = mem2chunk(e);
-	if (unlikely(e->key != tcache_key || tidx(chunksize(p)) != i))
-		hl_corrupt("malloc", "corrupted tcache chunk", e);
-	tc->entries[i] = protect(&e->next, e->next);
-	tc->counts[i]--;
-	e->key = 0;
-	return e;
-}
-
-/*
- * Cheap checks that the chunk is one of ours and in use, without a lock;
- * anything doubtful goes to the arena's free, which checks it fully.
- */
-static inline int plausible(struct chunk *p, size_t size)
-{
-	struct arena *av;
-
-	if (chunk_non_main_arena(p)) {
-		struct heap_info *h = heap_for_ptr(p);
-
-		if (!heap_registered(h) || (char *)p < h->first ||
-		    size > (size_t)((char *)h + h->size - (char *)p))
-			return 0;
-		av = h->ar_ptr;
-	} else {
-		uintptr_t a = (uintptr_t)p;
-
-		if (a < __atomic_load_n(&main_heap_lo, __ATOMIC_RELAXED) ||
-		    a + size > __atomic_load_n(&main_heap_hi, __ATOMIC_RELAXED))
-			return 0;
-		av = &main_arena;
-	}
-	/* A chunk merged into top has no next chunk to read. */
-	return p != __atomic_load_n(&av->top, __ATOMIC_RELAXED) && inuse_at(p, size);
-}
-
-int tcache_put(struct chunk *p, size_t size, const char *fn)
-{
-	struct tcache *tc = tcache;
-	size_t i = tidx(size);
-	struct tcache_entry *e;
-
-	if (!tc || i >= TCACHE_BINS || size < MINSIZE)
-		return 0;
-	e = chunk2mem(p);
-	/* Only a cached chunk has the key (the user's data would need to
-	 * hold this random word by chance). */
-	if (unlikely(e->key == tcache_key))
-		hl_corrupt(fn, "double free detected", e);
-	if (tc->counts[i] >= mp.tcache_count || unlikely(!plausible(p, size)))
-		return 0;
-	e->key = tcache_key;
-	e->next = protect(&e->next, tc->entries[i]);
-	tc->entries[i] = e;
-	tc->counts[i]++;
-	return 1;
 }
 
 /* Give every cached chunk back to its arena. */
