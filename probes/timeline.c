@@ -121,6 +121,20 @@ static void release(struct hl_timeline *tl, struct tl_thread *th, int gone)
 	th->wait_ts = 0;
 }
 
+/*
+ * Room for one more held event.  A call that never returns (a longjmp out
+ * of a signal handler inside malloc) must not make its thread's events
+ * pile up for ever: past HL_TL_HOLD_MAX they go out in the order known.
+ */
+#define HL_TL_HOLD_MAX 65536
+
+static struct tl_node *hold(struct hl_timeline *tl, struct tl_thread *th)
+{
+	if (th->n >= HL_TL_HOLD_MAX)
+		release(tl, th, 0);
+	return append(th);
+}
+
 static struct tl_thread *thread(struct hl_timeline *tl, uint32_t tid, int make)
 {
 	struct tl_thread *th = hl_tidmap_get(&tl->threads, tid);
@@ -151,7 +165,7 @@ void hl_tl_syscall(struct hl_timeline *tl, struct hl_event *ev,
 	struct tl_thread *th = thread(tl, ev->tid, inner != NULL);
 	struct tl_node *nd;
 
-	if (inner && ev->cause == HL_CAUSE_NONE && th && (nd = append(th))) {
+	if (inner && ev->cause == HL_CAUSE_NONE && th && (nd = hold(tl, th))) {
 		nd->ev = *ev;
 		nd->ev.cause = HL_CAUSE_CALL;
 		nd->has_cause = 1;
@@ -168,7 +182,7 @@ void hl_tl_syscall(struct hl_timeline *tl, struct hl_event *ev,
 	}
 	if (th && th->n) {
 		/* Still inside a call (cause loader/tap): keep the order. */
-		if (inner && (nd = append(th))) {
+		if (inner && (nd = hold(tl, th))) {
 			nd->ev = *ev;
 			return;
 		}
@@ -203,7 +217,7 @@ void hl_tl_call(void *arg, uint32_t pid, uint32_t tid,
 	 * in start order. */
 	if (!th)
 		th = thread(tl, tid, 1);
-	nd = th ? append(th) : NULL;
+	nd = th ? hold(tl, th) : NULL;
 	if (!nd) {
 		emit(tl, &ev, NULL, NULL);
 		return;
@@ -221,7 +235,7 @@ void hl_tl_process(struct hl_timeline *tl, struct hl_event *ev,
 	struct tl_thread *th = thread(tl, ev->tid, 0);
 	struct tl_node *nd;
 
-	if (th && th->n && (nd = append(th))) {
+	if (th && th->n && (nd = hold(tl, th))) {
 		nd->ev = *ev;
 		nd->str = str ? strdup(str) : NULL;
 		return;

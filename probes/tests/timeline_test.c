@@ -162,6 +162,15 @@ int main(void)
 	l = end();
 	ok(count(l) == 1 && has(l[0], "\"cause\":\"loader\""), "loader cause");
 
+	/* A call that never comes back does not hold its thread's events
+	 * for ever: past the cap they go out. */
+	begin();
+	for (uint64_t i = 0; i < 70000; i++)
+		call(7, HL_EV_MALLOC, 1000 + i, 1000 + i, 16, 0x10, 1);
+	ok(sink.nevents == 65536, "held events are bounded (%llu out at the cap)",
+	   (unsigned long long)sink.nevents);
+	end();
+
 	/* Not recording (after Ctrl-C): nothing is written. */
 	begin();
 	tl.recording = 0;
