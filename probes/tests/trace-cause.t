@@ -40,6 +40,13 @@ $CHK "$F" call valloc size=4444; ok $? "family: valloc(4444)"
 $CHK "$F" call pvalloc size=5555; ok $? "family: pvalloc(5555)"
 $CHK "$F" call free; ok $? "family: free"
 $CHK "$F" order; ok $? "family: the realloc inside reallocarray comes after it (start order)"
+"$HEAPLAB" trace -e ptrace -f jsonl -o "$F" -- "$T/family"
+grep -q '"kind":"mmap","args":{"addr":0,"length":70368744181760,[^}]*},"ret":-12,"errno":"ENOMEM","cause":{"seq":[0-9]*,"kind":"malloc","args":{"size":70368744177664}}' "$F"
+ok $? "family: malloc(64 TiB) -> a failed mmap, ret -12, errno ENOMEM, caused by it"
+"$HEAPLAB" trace -e ptrace -o "$TMP/family.txt" -- "$T/family"
+like "$(cat "$TMP/family.txt")" "mmap\(NULL, 70368744181760, .*\) = -1 ENOMEM \(Cannot allocate memory\) <- #[0-9]+ malloc\(70368744177664\)" \
+	"family, text: the failed mmap as strace writes it"
+like "$(cat "$TMP/family.txt")" "malloc\(70368744177664\) = NULL" "family, text: malloc returned NULL"
 "$HEAPLAB" trace -e ptrace --events calls -o "$TMP/family.txt" -- "$T/family"
 like "$(cat "$TMP/family.txt")" "posix_memalign\(0x[0-9a-f]+, 128, 1280\) = 0 \[\*memptr=0x[0-9a-f]+\]" \
 	"family, text: posix_memalign shows what it stored"
