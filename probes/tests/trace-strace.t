@@ -29,6 +29,7 @@ compare() {
 }
 
 compare cause "$T/cause"
+compare family "$T/family"
 compare threads "$T/threads" 4
 compare fork-exec "$T/forkexec" fork
 compare vfork-exec "$T/forkexec" vfork
