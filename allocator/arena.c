@@ -698,9 +698,14 @@ struct chunk *arena_realloc(struct arena *av, struct chunk *p, size_t nb, const 
 			newp = arena_malloc(av, nb, fn);
 			if (!newp)
 				return NULL;
-			memcpy(chunk2mem(newp), chunk2mem(p), oldsize - SIZE_SZ);
-			arena_free(av, p, fn);
-			return newp;
+			if (newp == next) {
+				/* Carved from a grown top right after us: no copy. */
+				newsize = oldsize + chunksize(newp);
+			} else {
+				memcpy(chunk2mem(newp), chunk2mem(p), oldsize - SIZE_SZ);
+				arena_free(av, p, fn);
+				return newp;
+			}
 		}
 	}
 

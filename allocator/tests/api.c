@@ -159,6 +159,25 @@ static void test_calloc_reuse(void)
 	}
 }
 
+/* calloc of a fresh mapping does not touch its pages. */
+static void test_calloc_untouched(void)
+{
+	size_t len = 64 << 20, pages, resident = 0;
+	long ps = sysconf(_SC_PAGESIZE);
+	unsigned char *p = calloc(1, len), *start, *vec;
+
+	start = (unsigned char *)(((uintptr_t)p + 2 * ps) & ~(uintptr_t)(ps - 1));
+	pages = (len - 3 * (size_t)ps) / (size_t)ps;
+	vec = malloc(pages);
+	if (p && vec && mincore(start, pages * (size_t)ps, vec) == 0)
+		for (size_t i = 0; i < pages; i++)
+			resident += vec[i] & 1;
+	ok(p && resident == 0, "calloc(64 MiB) leaves the fresh mapping untouched (%zu pages resident)",
+	   resident);
+	free(vec);
+	free(p);
+}
+
 static void test_realloc(void)
 {
 	unsigned char *p = malloc(100), *q;
@@ -436,6 +455,7 @@ int main(int argc, char **argv)
 	test_powers_of_two();
 	test_zero_and_failure();
 	test_calloc_reuse();
+	test_calloc_untouched();
 	test_realloc();
 	test_memalign_family();
 	test_random_churn();

@@ -202,6 +202,26 @@ static void test_malloc_trim_pages(void)
 		free(p[i]);
 }
 
+static void test_realloc_in_place(void)
+{
+	malloc_trim(0);
+	char *p = malloc(2000), *q, *r, *g;
+
+	memset(p, 7, 2000);
+	q = realloc(p, 6000);
+	ok(q == p && q[1999] == 7, "realloc grows the chunk before top in place");
+	q = malloc(2000);
+	g = malloc(100);
+	free(q);		/* free neighbour, 2016 bytes, in the unsorted bin */
+	r = realloc(p, 7000);
+	ok(r == p && r[1999] == 7, "realloc grows into the free chunk that follows");
+	r = realloc(p, 1000);
+	ok(r == p && r[999] == 7, "realloc shrinks in place");
+	is(chunk_state(p + 1008, NULL), "free unsorted", "the tail it gave back is a free chunk");
+	free(r);
+	free(g);
+}
+
 static void test_dump_format(void)
 {
 	const char *d = dump_text();
@@ -223,6 +243,7 @@ int main(int argc, char **argv)
 	test_fastbins();
 	test_unsorted_sorting();
 	test_large_best_fit();
+	test_realloc_in_place();
 	test_dump_format();
 	test_dynamic_threshold();
 	test_trim();
