@@ -108,6 +108,15 @@ is "$(cat "$TMP/xt")" 600 "traced: the replay's threads free each other's blocks
 ok $? "a recording of several processes replays"
 is "$(field "$TMP/sh.json" "d['images'] >= 3")" True "each process image has addresses of its own"
 
+# Forked children (bash's command substitutions) free blocks their parent made.
+"$HEAPLAB" trace -e ptrace --events calls -f jsonl -o "$TMP/fork.jsonl" -- \
+	bash -c 'x=$(echo a; echo b); for i in 1 2 3; do y=$(echo $i$x); done' >/dev/null
+"$HEAPLAB" replay "$TMP/fork.jsonl" -a phase5 --json >"$TMP/fork.json"
+ok $? "a recording with forked children replays"
+forks=$(grep -c '"kind":"fork".*"thread":0' "$TMP/fork.jsonl")
+is "$(field "$TMP/fork.json" "d['images']")" $((forks + 1)) "one process image per fork, plus the first ($forks forks)"
+is "$(field "$TMP/fork.json" "d['inherited_frees'] > 0")" True "the children's frees of inherited blocks are skipped and counted"
+
 # Bad recordings, refused with the line named.
 head -5 "$TMP/w.jsonl" >"$TMP/bad1.jsonl"; echo 'this is not json' >>"$TMP/bad1.jsonl"; tail -3 "$TMP/w.jsonl" >>"$TMP/bad1.jsonl"
 err=$("$HEAPLAB" replay "$TMP/bad1.jsonl" -a glibc 2>&1); is $? 1 "a garbage line: exit 1"
