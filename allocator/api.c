@@ -138,11 +138,17 @@ static void *hl_malloc(size_t bytes, const char *fn)
 	return mem;
 }
 
-/* Freeing an mmapped chunk raises the threshold to its size (glibc's rule). */
-static void dynamic_threshold(size_t size)
+/*
+ * Freeing an mmapped chunk raises the threshold to its size (glibc's rule).
+ * Like glibc, the cap is compared with the size word flags included, so a
+ * mapping of exactly 32 MiB (size | IS_MMAPPED) no longer counts.
+ */
+static void dynamic_threshold(const struct chunk *p)
 {
-	if (mp.no_dyn_threshold || size <= mp.mmap_threshold ||
-	    size > DEFAULT_MMAP_THRESHOLD_MAX)
+	size_t size = chunksize(p);
+
+	if (mp.no_dyn_threshold || p->size <= mp.mmap_threshold ||
+	    p->size > DEFAULT_MMAP_THRESHOLD_MAX)
 		return;
 	mp.mmap_threshold = size;
 	mp.trim_threshold = 2 * size;
@@ -160,7 +166,7 @@ static void hl_free(void *mem, const char *fn)
 		size_t size = chunksize(p);
 
 		mmap_chunk_check(p, fn);
-		dynamic_threshold(size);
+		dynamic_threshold(p);
 		CALL_ADD(in_use, -(int64_t)size);
 		munmap_chunk(p, fn);
 	} else {
