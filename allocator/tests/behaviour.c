@@ -138,6 +138,13 @@ static void test_dynamic_threshold(void)
 	p = malloc(40 << 20);
 	free(p);
 	ok(stats().mmap_threshold == a.mmap_threshold, "freeing 40 MiB leaves it (32 MiB cap)");
+	p = malloc((32 << 20) - 4095);		/* a mapping of exactly 32 MiB */
+	free(p);
+	ok(stats().mmap_threshold == a.mmap_threshold,
+	   "a 32 MiB mapping does not raise it either (glibc compares the flagged size)");
+	p = malloc((32 << 20) - 4096 - 32);	/* a mapping of 32 MiB - 4 KiB */
+	free(p);
+	ok(stats().mmap_threshold == (32 << 20) - 4096, "one of 32 MiB - 4 KiB raises it to that");
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	p = malloc(1 << 20);
 	free(p);
