@@ -538,6 +538,11 @@ void hl_sink_event(struct hl_sink *s, const struct hl_event *ev,
 {
 	if (!hl_kind_info(ev->kind))
 		return;
+	if (s->ext_event) {
+		s->ext_event(s->ext, ev, str, cause);
+		s->nevents++;
+		return;
+	}
 	if (s->format == HL_FMT_JSONL)
 		json_event(s, ev, str, cause);
 	else
@@ -546,6 +551,10 @@ void hl_sink_event(struct hl_sink *s, const struct hl_event *ev,
 
 void hl_sink_end(struct hl_sink *s, const struct hl_trace_end *e)
 {
+	if (s->ext_end) {
+		s->ext_end(s->ext, e);
+		return;
+	}
 	if (s->format == HL_FMT_JSONL) {
 		putf(s, "{\"seq\":%llu,\"ts_ns\":%llu,\"kind\":\"trace_end\","
 		     "\"complete\":%s,\"dropped\":%llu,\"events\":%llu,"

@@ -14,6 +14,8 @@
 
 enum hl_format { HL_FMT_TEXT, HL_FMT_JSONL };
 
+struct hl_trace_end;
+
 struct hl_sink {
 	int fd;
 	enum hl_format format;
@@ -23,6 +25,11 @@ struct hl_sink {
 	uint32_t first_tid;	/* text shows [pid] once a second tid appears */
 	int multi;
 	uint64_t nevents;
+	/* Another consumer in place of text/jsonl (-f perfetto, -c). */
+	void (*ext_event)(void *ext, const struct hl_event *ev,
+			  const char *str, const struct hl_event *cause);
+	void (*ext_end)(void *ext, const struct hl_trace_end *e);
+	void *ext;
 };
 
 /* The last record of a trace: jsonl {"kind":"trace_end", ...}. */

@@ -15,8 +15,11 @@
 #include <unistd.h>
 
 #include "lab/heaplab.h"
+#include "probes/ebpf/run.h"
+#include "probes/perfetto.h"
 #include "probes/ptrace/engine.h"
 #include "probes/sink.h"
+#include "probes/summary.h"
 #include "probes/tap/reader.h"
 #include "probes/timeline.h"
 
@@ -27,7 +30,8 @@ static void trace_help(FILE *out)
 {
 	fprintf(out,
 "Usage: heaplab trace [-e ebpf|ptrace|auto] [-a ALLOC] [--events all|syscalls|calls]\n"
-"                     [-f text|jsonl] [-o FILE] [-b RECORDS] [--] CMD [ARGS...]\n"
+"                     [-f text|jsonl|perfetto] [-c] [-o FILE] [-b RECORDS]\n"
+"                     [--uprobes] [--] CMD [ARGS...]\n"
 "\n"
 "Runs CMD with ALLOC preloaded and records every brk, mmap, munmap, mremap,\n"
 "madvise and mprotect of CMD, its threads and descendants (fork, vfork,\n"
@@ -38,19 +42,32 @@ static void trace_help(FILE *out)
 "(made by ld.so) or \"tap\" (made by heaplab's own call tap).  Exits with\n"
 "CMD's exit status, or 128+N when CMD died of signal N.\n"
 "\n"
-"  -e, --engine E     ptrace: heaplab's ptrace+seccomp engine (no root needed);\n"
-"                     ebpf: not built yet; auto (default): ebpf when it is\n"
-"                     available, else ptrace (said on stderr)\n"
+"  -e, --engine E     ebpf: tracepoints filtered in the kernel to CMD's\n"
+"                     process tree (needs root: CAP_BPF, CAP_PERFMON);\n"
+"                     ptrace: heaplab's ptrace+seccomp engine (no root needed);\n"
+"                     auto (default): ebpf when its programs load, else\n"
+"                     ptrace (which one, and why, is said on stderr)\n"
 "  -a, --alloc ALLOC  glibc (default), heaplab, phase1..phase6, jemalloc,\n"
 "                     mimalloc, tcmalloc, or a path to a .so\n"
 "      --events SET   all (default), syscalls (no call tap), calls (no\n"
 "                     syscall stops); fork/exec/exit are always recorded\n"
 "  -f, --format F     text (default): one strace-like line per event;\n"
-"                     jsonl: one JSON object per line\n"
+"                     jsonl: one JSON object per line; perfetto: Chrome\n"
+"                     Trace Event JSON for ui.perfetto.dev (calls as slices,\n"
+"                     syscalls nested in their cause with flow arrows, the\n"
+"                     break and mapped bytes as counters)\n"
+"  -c, --summary      instead of the events, a table like strace -c: calls\n"
+"                     per kind and per cause, bytes mapped and unmapped, how\n"
+"                     far the break moved, events dropped\n"
 "  -o, --output FILE  write the trace to FILE ('-': stdout); default stderr\n"
 "  -b, --buffer N     tap ring records per thread (a power of two,\n"
 "                     default 2097152, 128 MiB of memory at most); calls\n"
 "                     beyond a full buffer are dropped and counted\n"
+"      --uprobes      (ebpf) record the allocator calls with uprobes and\n"
+"                     uretprobes on the allocator's malloc family instead of\n"
+"                     the preloaded tap, for programs that cannot be preloaded;\n"
+"                     each call then costs the program some 6-20 us (a uprobe\n"
+"                     and a uretprobe) where the tap costs tens of ns\n"
 "  -h, --help         this text\n"
 "\n"
 "text lines: \"#SEQ kind(args) = ret <- CAUSE\", with \"[pid P]\" or\n"
@@ -67,7 +84,7 @@ static void trace_help(FILE *out)
 "{\"seq\",\"kind\",\"args\"} of the call; seq is null if the call's own record\n"
 "was dropped)}.\n"
 "The last line is always {\"kind\":\"trace_end\",\"complete\":BOOL,\n"
-"\"dropped\":N,\"events\":N,\"status\":N,\"engine\":\"ptrace\"[,\"reason\":\"...\"]}:\n"
+"\"dropped\":N,\"events\":N,\"status\":N,\"engine\":\"ebpf|ptrace\"[,\"reason\":\"...\"]}:\n"
 "complete is false when the trace was interrupted (Ctrl-C, SIGTERM) or when\n"
 "the tap dropped records.  Text ends with \"# trace end: ...\".\n"
 "\n"
@@ -80,6 +97,7 @@ static void trace_help(FILE *out)
 struct trace_opts {
 	const char *engine, *alloc, *events, *format, *output;
 	unsigned long buffer;
+	int summary, uprobes;
 };
 
 /* Finds CMD like execvp would; 0, or the exit status to give up with. */
@@ -142,6 +160,10 @@ static int open_output(const char *file)
 
 struct run {
 	struct hl_sink sink;
+	struct hl_engine_run er;	/* which engine ran (probes/ebpf/run.h) */
+	struct hl_perfetto *perfetto;	/* -f perfetto */
+	struct hl_summary *summary;	/* -c */
+	FILE *summary_out;
 	struct hl_timeline tl;
 	struct hl_tap_reader tap;
 	int use_tap;
@@ -161,8 +183,8 @@ static void end_trace(struct run *r, int complete, int status,
 {
 	struct hl_trace_end e = {
 		.ts_ns = now_ns(), .complete = complete, .status = status,
-		.engine = "ptrace", .reason = reason,
-		.dropped = r->use_tap ? hl_tap_drops(&r->tap) : 0,
+		.engine = r->er.used ? r->er.used : "none", .reason = reason,
+		.dropped = (r->use_tap ? hl_tap_drops(&r->tap) : 0) + r->er.lost,
 	};
 
 	if (r->ended)
@@ -170,7 +192,8 @@ static void end_trace(struct run *r, int complete, int status,
 	r->ended = 1;
 	if (e.dropped && complete) {
 		e.complete = 0;
-		e.reason = "the tap ring was full: calls were dropped (see -b)";
+		e.reason = r->er.lost ? "the ebpf ring was full: events were lost" :
+			   "the tap ring was full: calls were dropped (see -b)";
 	}
 	e.seq = r->tl.seq + 1;
 	hl_sink_end(&r->sink, &e);
@@ -190,6 +213,8 @@ static int parse(int argc, char **argv, struct trace_opts *t)
 		{ "format", required_argument, NULL, 'f' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "buffer", required_argument, NULL, 'b' },
+		{ "summary", no_argument, NULL, 'c' },
+		{ "uprobes", no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -197,7 +222,7 @@ static int parse(int argc, char **argv, struct trace_opts *t)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:e:a:f:o:b:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:e:a:f:o:b:ch", opts, NULL)) != -1) {
 		switch (c) {
 		case 'e': t->engine = optarg; break;
 		case 'a': t->alloc = optarg; break;
@@ -214,6 +239,8 @@ static int parse(int argc, char **argv, struct trace_opts *t)
 						"from 16 to 16777216, not '%s'",
 						optarg);
 			break;
+		case 'c': t->summary = 1; break;
+		case 'U': t->uprobes = 1; break;
 		case 'h':
 			trace_help(stdout);
 			return -1;
@@ -225,26 +252,86 @@ static int parse(int argc, char **argv, struct trace_opts *t)
 	    strcmp(t->events, "calls"))
 		return hl_usage(CMD, "unknown event set '%s' (all, syscalls, "
 				"calls)", t->events);
-	if (!strcmp(t->format, "perfetto"))
-		return hl_usage(CMD, "the perfetto format is not built yet; "
-				"use text or jsonl");
-	if (strcmp(t->format, "text") && strcmp(t->format, "jsonl"))
-		return hl_usage(CMD, "unknown format '%s' (text, jsonl)",
-				t->format);
-	if (!strcmp(t->engine, "ebpf")) {
-		hl_warn(CMD, "the eBPF engine is not built yet; use -e ptrace "
-			"(or -e auto)");
-		return HL_EXIT_USAGE;
-	}
-	if (!strcmp(t->engine, "auto"))
-		hl_warn(CMD, "engine auto: using ptrace (the eBPF engine is "
-			"not built yet)");
-	else if (strcmp(t->engine, "ptrace"))
+	if (strcmp(t->format, "text") && strcmp(t->format, "jsonl") &&
+	    strcmp(t->format, "perfetto"))
+		return hl_usage(CMD, "unknown format '%s' (text, jsonl, "
+				"perfetto)", t->format);
+	if (strcmp(t->engine, "auto") && strcmp(t->engine, "ebpf") &&
+	    strcmp(t->engine, "ptrace"))
 		return hl_usage(CMD, "unknown engine '%s' (ebpf, ptrace, auto)",
 				t->engine);
+	if (t->uprobes && !strcmp(t->engine, "ptrace"))
+		return hl_usage(CMD, "--uprobes needs the ebpf engine");
+	if (t->uprobes && !strcmp(t->events, "syscalls"))
+		return hl_usage(CMD, "--uprobes records calls: not with "
+				"--events syscalls");
 	if (optind >= argc)
 		return hl_usage(CMD, "no command given");
 	return 0;
+}
+
+/* -f perfetto and -c take the events in place of text/jsonl (sink.h). */
+static void perfetto_event(void *p, const struct hl_event *ev, const char *str,
+			   const struct hl_event *cause)
+{
+	hl_perfetto_event(p, ev, str, cause);
+}
+
+static void perfetto_end(void *p, const struct hl_trace_end *e)
+{
+	hl_perfetto_end(p, e);
+}
+
+static void summary_event(void *r, const struct hl_event *ev, const char *str,
+			  const struct hl_event *cause)
+{
+	hl_summary_event(((struct run *)r)->summary, ev, str, cause);
+}
+
+static void summary_end(void *arg, const struct hl_trace_end *e)
+{
+	struct run *r = arg;
+
+	hl_summary_print(r->summary, r->summary_out, e);
+	fflush(r->summary_out);
+}
+
+static int attach_ext(struct run *r, const struct trace_opts *t, int fd)
+{
+	if (t->summary) {
+		r->summary = calloc(1, sizeof(*r->summary));
+		r->summary_out = fdopen(dup(fd), "w");
+		if (!r->summary || !r->summary_out)
+			return -1;
+		hl_summary_init(r->summary);
+		r->sink.ext_event = summary_event;
+		r->sink.ext_end = summary_end;
+		r->sink.ext = r;
+	} else if (!strcmp(t->format, "perfetto")) {
+		r->perfetto = hl_perfetto_open(fd);
+		if (!r->perfetto)
+			return -1;
+		r->sink.ext_event = perfetto_event;
+		r->sink.ext_end = perfetto_end;
+		r->sink.ext = r->perfetto;
+	}
+	return 0;
+}
+
+static void detach_ext(struct run *r)
+{
+	int err = 0;
+
+	if (r->perfetto)
+		err = hl_perfetto_close(r->perfetto);
+	if (r->summary) {
+		hl_summary_fini(r->summary);
+		free(r->summary);
+	}
+	if (r->summary_out && fclose(r->summary_out))
+		err = errno;
+	if (err && err != EPIPE)
+		hl_warn(CMD, "writing the trace: %s", strerror(err));
 }
 
 /* LD_PRELOAD = tap (when calls are traced) in front of the allocator. */
@@ -278,7 +365,7 @@ static int setup_tap(struct run *r, const struct hl_alloc *alloc,
 
 /* Traces with everything set up; returns CMD's status. */
 static int trace_run(struct run *r, const struct trace_opts *t, char *path,
-		     char **argv, const char *tap_real)
+		     char **argv, const char *tap_real, const char *alloc_path)
 {
 	struct hl_ptrace_result res;
 	struct hl_ptrace_opts po = {
@@ -293,7 +380,10 @@ static int trace_run(struct run *r, const struct trace_opts *t, char *path,
 	/* A closed reader of the trace must not kill the tracer (and, by
 	 * PTRACE_O_EXITKILL, the target): the sink notes EPIPE instead. */
 	signal(SIGPIPE, SIG_IGN);
-	if (hl_ptrace_run(&po, &res) == 0 || res.started) {
+	r->er.engine = t->engine;
+	r->er.alloc_path = alloc_path;
+	r->er.uprobes = t->uprobes;
+	if (hl_engine_run(&r->er, &po, &res) == 0 || res.started) {
 		hl_tl_flush(&r->tl);
 		end_trace(r, !res.interrupted, res.status,
 			  res.interrupted ? "interrupted" : NULL);
@@ -329,7 +419,7 @@ static int trace_main(int argc, char **argv)
 	r->tap.fd = -1;
 	rc = HL_EXIT_FAIL;
 	/* The ring first: its fd is then the same (3) from run to run. */
-	r->use_tap = strcmp(t.events, "syscalls") != 0;
+	r->use_tap = strcmp(t.events, "syscalls") != 0 && !t.uprobes;
 	if (setup_tap(r, &alloc, t.buffer, tap_real) < 0)
 		goto out;
 	fd = open_output(t.output);
@@ -340,9 +430,14 @@ static int trace_main(int argc, char **argv)
 		hl_warn(CMD, "out of memory");
 		goto out;
 	}
-	rc = trace_run(r, &t, path, argv + optind, tap_real);
+	if (attach_ext(r, &t, fd) < 0) {
+		hl_warn(CMD, "out of memory");
+		goto out;
+	}
+	rc = trace_run(r, &t, path, argv + optind, tap_real, alloc.path);
 	hl_sink_close(&r->sink);
 out:
+	detach_ext(r);
 	hl_tap_destroy(&r->tap);
 	if (fd > STDERR_FILENO)
 		close(fd);

@@ -12,9 +12,11 @@
  * records up to it go to the timeline in the order the ptrace engine would
  * give them: a syscall at its entry, a call at its return.
  *
- * The tap lowers depth just before it publishes the record, so the frontier
- * lags one drain cycle (DRAIN_MS) behind the observation, by which time the
- * record is out. A thread that has exited has no frontier: all it did is in.
+ * When the lane shows calls open, the outermost one's start will do: calls
+ * nest, so all begun before it have returned. The tap lowers depth just
+ * before it publishes the record, so the frontier lags one drain cycle
+ * behind the observation, by which time the record is out. A thread that
+ * has exited has no frontier: all it did is in.
  *
  * With --uprobes there is no tap: the BPF side notes the call open at each
  * syscall's entry (as ptrace reads it from the tap), and the ring's order
@@ -52,7 +54,14 @@ struct item {
 	struct hl_tap_open inner;	/* IT_SYSCALL, --uprobes: open call */
 	uint64_t outer_ts;
 	int has_inner;
+	int started;			/* IT_CALL: on its thread's open stack */
 	char *str;			/* exec: the path */
+};
+
+/* A call begun and not yet returned, as of the records fed so far. */
+struct open_call {
+	uint64_t id;			/* the item's order */
+	struct hl_tap_open call;
 };
 
 struct thread {
@@ -62,6 +71,9 @@ struct thread {
 	uint64_t zero_at;		/* last drain that saw no call open */
 	uint64_t frontier;		/* records before this can go */
 	int gone;
+	/* Calls open at the last record fed, outermost first. */
+	struct open_call *open;
+	size_t nopen, capopen;
 };
 
 struct hl_ebpf_engine {
@@ -74,12 +86,14 @@ struct hl_ebpf_engine {
 	int err;			/* out of memory while queueing */
 };
 
-static volatile sig_atomic_t interrupts;
+static volatile sig_atomic_t interrupts, pass_on;
 
+/* Ctrl-C reaches the target from the terminal; SIGTERM and SIGHUP we pass on. */
 static void on_signal(int sig)
 {
-	(void)sig;
 	interrupts++;
+	if (sig != SIGINT)
+		pass_on = sig;
 }
 
 static uint64_t now_ns(void)
@@ -320,61 +334,70 @@ static void on_tap(void *ctx, uint32_t pid, uint32_t tid,
 
 /* ---- feeding the timeline ---- */
 
-static int by_key(const void *a, const void *b)
+static void open_push(struct hl_ebpf_engine *g, struct thread *t,
+		      const struct item *it)
 {
-	const struct item *x = a, *y = b;
+	struct open_call *o;
 
-	if (x->key != y->key)
-		return x->key < y->key ? -1 : 1;
-	return x->order < y->order ? -1 : x->order > y->order;
+	if (t->nopen == t->capopen) {
+		size_t cap = t->capopen ? t->capopen * 2 : 8;
+
+		o = realloc(t->open, cap * sizeof(*o));
+		if (!o) {
+			g->err = ENOMEM;
+			return;
+		}
+		t->open = o;
+		t->capopen = cap;
+	}
+	o = &t->open[t->nopen++];
+	memset(o, 0, sizeof(*o));
+	o->id = it->order;
+	o->call.ts_ns = it->rec.ts_ns;
+	o->call.kind = it->rec.kind;
+	memcpy(o->call.args, it->rec.args, sizeof(o->call.args));
+}
+
+/* The call returned: off the stack (from the top, where it should be). */
+static void open_pop(struct thread *t, const struct item *it)
+{
+	for (size_t i = t->nopen; i-- > 0;) {
+		if (t->open[i].id != it->order)
+			continue;
+		memmove(&t->open[i], &t->open[i + 1],
+			(t->nopen - i - 1) * sizeof(*t->open));
+		t->nopen--;
+		return;
+	}
 }
 
 /*
- * The calls of T that contain time TS: the innermost (latest begun) is the
- * cause, the outermost's start tells the timeline how long to hold.
+ * Records go out in time order, a call both at its start (onto the open
+ * stack) and at its return (to the timeline): a syscall's cause is then
+ * the innermost call on the stack, by containment, at no search cost.
  */
-static int containing_call(const struct thread *t, uint64_t ts,
-			   struct hl_tap_open *inner, uint64_t *outer_ts)
-{
-	const struct hl_tap_rec *best = NULL;
-	uint64_t outer = 0;
-
-	for (size_t i = 0; i < t->n; i++) {
-		const struct hl_tap_rec *r = &t->v[i].rec;
-
-		if (t->v[i].type != IT_CALL || r->ts_ns > ts || r->end_ns < ts)
-			continue;
-		if (!best || r->ts_ns > best->ts_ns)
-			best = r;
-		if (!outer || r->ts_ns < outer)
-			outer = r->ts_ns;
-	}
-	if (!best)
-		return 0;
-	memset(inner, 0, sizeof(*inner));
-	inner->ts_ns = best->ts_ns;
-	inner->kind = best->kind;
-	memcpy(inner->args, best->args, sizeof(inner->args));
-	*outer_ts = outer;
-	return 1;
-}
-
-static void feed_one(struct hl_ebpf_engine *g, struct thread *t, struct item *it)
+static void feed_one(struct hl_ebpf_engine *g, struct thread *t,
+		     struct item *it, int start)
 {
 	struct hl_timeline *tl = g->o.tl;
-	struct hl_tap_open inner;
-	uint64_t outer_ts = 0;
 
+	if (start) {
+		open_push(g, t, it);
+		it->started = 1;
+		return;
+	}
 	switch (it->type) {
 	case IT_SYSCALL:
 		if (it->has_inner)
 			hl_tl_syscall(tl, &it->ev, &it->inner, it->outer_ts);
-		else if (g->o.tap && containing_call(t, it->ev.ts_ns, &inner, &outer_ts))
-			hl_tl_syscall(tl, &it->ev, &inner, outer_ts);
+		else if (t->nopen)
+			hl_tl_syscall(tl, &it->ev, &t->open[t->nopen - 1].call,
+				      t->open[0].call.ts_ns);
 		else
 			hl_tl_syscall(tl, &it->ev, NULL, 0);
 		break;
 	case IT_CALL:
+		open_pop(t, it);
 		hl_tl_call(tl, it->ev.pid, it->ev.tid, &it->rec);
 		break;
 	default:
@@ -390,18 +413,27 @@ static void forget(struct hl_ebpf_engine *g, struct thread *t)
 
 	hl_tidmap_del(&g->threads, tid);
 	free(t->v);
+	free(t->open);
 	free(t);
 	hl_tl_thread_gone(g->o.tl, tid);
 }
 
 struct ref {
+	uint64_t key, order;
 	struct item *it;
 	struct thread *t;
+	int start;		/* a call's start, not its return */
 };
 
 static int ref_by_key(const void *a, const void *b)
 {
-	return by_key(((const struct ref *)a)->it, ((const struct ref *)b)->it);
+	const struct ref *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	if (x->start != y->start)	/* a call opens before what it contains */
+		return x->start ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
 }
 
 /*
@@ -414,7 +446,7 @@ static void feed(struct hl_ebpf_engine *g, uint64_t f)
 	size_t n = 0, cap = 0;
 
 	hl_tidmap_each(&g->threads, i)
-		cap += ((struct thread *)g->threads.vals[i])->n;
+		cap += 2 * ((struct thread *)g->threads.vals[i])->n;
 	if (!cap)
 		return;
 	refs = malloc(cap * sizeof(*refs));
@@ -425,14 +457,19 @@ static void feed(struct hl_ebpf_engine *g, uint64_t f)
 	hl_tidmap_each(&g->threads, i) {
 		struct thread *t = g->threads.vals[i];
 
-		for (size_t j = 0; j < t->n; j++)
-			if (t->v[j].key < f)
-				refs[n++] = (struct ref){ &t->v[j], t };
+		for (size_t j = 0; j < t->n; j++) {
+			struct item *it = &t->v[j];
+
+			if (it->type == IT_CALL && !it->started && it->rec.ts_ns < f)
+				refs[n++] = (struct ref){ it->rec.ts_ns, it->order,
+							  it, t, 1 };
+			if (it->key < f)
+				refs[n++] = (struct ref){ it->key, it->order, it, t, 0 };
+		}
 	}
 	qsort(refs, n, sizeof(*refs), ref_by_key);
-	/* Calls fed now still serve as causes to the syscalls fed with them. */
 	for (size_t i = 0; i < n; i++)
-		feed_one(g, refs[i].t, refs[i].it);
+		feed_one(g, refs[i].t, refs[i].it, refs[i].start);
 	free(refs);
 	hl_tidmap_each(&g->threads, i) {
 		struct thread *t = g->threads.vals[i];
@@ -448,8 +485,16 @@ static void feed(struct hl_ebpf_engine *g, uint64_t f)
 	}
 }
 
-/* The threads inside an allocator call now: lane depth above 0. */
-static size_t busy_tids(const struct hl_tap_reader *tap, uint32_t *busy,
+/*
+ * A thread inside an allocator call, seen in its lane: calls nest, so every
+ * call begun before the outermost open one has returned.
+ */
+struct busy {
+	uint32_t tid;
+	uint64_t since;		/* the outermost open call's start */
+};
+
+static size_t busy_tids(const struct hl_tap_reader *tap, struct busy *busy,
 			size_t max)
 {
 	size_t n = 0;
@@ -460,18 +505,22 @@ static size_t busy_tids(const struct hl_tap_reader *tap, uint32_t *busy,
 						      memory_order_acquire);
 		uint32_t d = l->depth;
 
-		if (owner && d && d < 1u << 20)
-			busy[n++] = owner;
+		if (owner && d && d < 1u << 20) {
+			busy[n].tid = owner;
+			busy[n++].since = l->open[0].ts_ns;
+		}
 	}
 	return n;
 }
 
-static int is_busy(const uint32_t *busy, size_t n, uint32_t tid)
+/* Before when has TID no call open, as of time R? */
+static uint64_t settled(const struct busy *busy, size_t n, uint32_t tid,
+			uint64_t r)
 {
 	for (size_t i = 0; i < n; i++)
-		if (busy[i] == tid)
-			return 1;
-	return 0;
+		if (busy[i].tid == tid && busy[i].since < r)
+			r = busy[i].since;
+	return r;
 }
 
 /*
@@ -483,7 +532,7 @@ static int is_busy(const uint32_t *busy, size_t n, uint32_t tid)
  */
 static void cycle(struct hl_ebpf_engine *g, int final)
 {
-	uint32_t busy[HL_TAP_LANES * 4];
+	struct busy busy[HL_TAP_LANES * 4];
 	uint64_t r = now_ns(), f = NO_FRONTIER;
 	size_t nbusy = 0;
 
@@ -505,8 +554,7 @@ static void cycle(struct hl_ebpf_engine *g, int final)
 			t->frontier = NO_FRONTIER;
 		} else if (!t->gone && g->o.tap) {
 			t->frontier = t->zero_at;
-			if (!is_busy(busy, nbusy, t->tid))
-				t->zero_at = r;
+			t->zero_at = settled(busy, nbusy, t->tid, r);
 		}
 		if (t->n && t->frontier < f)
 			f = t->frontier;
@@ -628,6 +676,7 @@ void hl_ebpf_engine_close(struct hl_ebpf_engine *g)
 		for (size_t j = 0; j < t->n; j++)
 			free(t->v[j].str);
 		free(t->v);
+		free(t->open);
 		free(t);
 	}
 	hl_tidmap_free(&g->threads);
@@ -671,6 +720,7 @@ int hl_ebpf_engine_run(struct hl_ebpf_engine *g, struct hl_ebpf_result *r)
 	uint64_t last_check = 0;
 
 	memset(r, 0, sizeof(*r));
+	r->status = HL_EXIT_FAIL;	/* until CMD has run */
 	{
 		r->usdt_probes = attach_usdt(g, why, sizeof(why));
 		if (r->usdt_probes < 0) {
@@ -712,7 +762,7 @@ int hl_ebpf_engine_run(struct hl_ebpf_engine *g, struct hl_ebpf_result *r)
 		hl_ebpf_engine_close(g);
 		return -1;
 	}
-	interrupts = 0;
+	interrupts = pass_on = 0;
 	for (int i = 0; i < 3; i++)
 		sigaction(sigs[i], &sa, &old[i]);
 	signal(SIGQUIT, SIG_IGN);
@@ -726,6 +776,10 @@ int hl_ebpf_engine_run(struct hl_ebpf_engine *g, struct hl_ebpf_result *r)
 		cycle(g, 0);
 		if (!reaped && waitpid(g->root, &wstatus, WNOHANG) == g->root)
 			reaped = 1;
+		if (pass_on) {
+			kill(g->root, pass_on);
+			pass_on = 0;
+		}
 		if (interrupts > seen) {
 			if (!seen && g->o.on_interrupt)
 				g->o.on_interrupt(g->o.ctx);

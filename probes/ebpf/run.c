@@ -35,6 +35,7 @@ int hl_engine_run(struct hl_engine_run *er, const struct hl_ptrace_opts *po,
 	char why[512] = "";
 
 	memset(res, 0, sizeof(*res));
+	res->status = HL_EXIT_FAIL;	/* until CMD has run */
 	er->lost = 0;
 	if (strcmp(er->engine, "ptrace")) {
 		g = hl_ebpf_engine_open(&eo, why, sizeof(why));

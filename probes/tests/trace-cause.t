@@ -23,7 +23,7 @@ $CHK "$J" count malloc eq 65; ok $? "all 65 mallocs recorded"
 $CHK "$J" count free eq 65; ok $? "all 65 frees recorded"
 $CHK "$J" count exec eq 1; ok $? "one exec event"
 $CHK "$J" exit 0; ok $? "an exit event with status 0"
-like "$(cat "$TMP/err")" "engine auto: using ptrace" "auto explains it uses ptrace"
+like "$(cat "$TMP/err")" "engine auto: using (ebpf|ptrace)" "auto says which engine it uses"
 
 # Every function of the malloc family goes through the tap.
 F=$TMP/family.jsonl

@@ -94,9 +94,11 @@ static int churn(long n)
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	for (long i = 0; i < n; i++) {
 		size_t sz = (i % 16 == 0) ? 200000 : 16 + (i % 512);
-		void *p = malloc(sz);
-		((char *)p)[0] = 1;
-		free(p);
+		char *p = malloc(sz);
+
+		sink = p;	/* a pair the compiler cannot drop */
+		p[0] = 1;
+		free(sink);
 	}
 	return 0;
 }

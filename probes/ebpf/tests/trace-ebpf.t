@@ -142,4 +142,15 @@ $CHK "$J" containment; ok $? "--uprobes: causes contain their syscalls"
 ! grep -q '"cause":"tap"' "$J"; ok $? "--uprobes: no tap"
 err=$("$HEAPLAB" trace -e ptrace --uprobes -- true 2>&1); is $? 2 "--uprobes with -e ptrace: usage error"
 
+# Without root: -e ebpf fails and says why; -e auto falls back to ptrace.
+AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+D=$TMP/nobody
+mkdir -p "$D" && chmod 777 "$D" "$TMP"
+err=$("${AS[@]}" "$HEAPLAB" trace -e ebpf -o "$D/t" -- true 2>&1); is $? 1 "non-root -e ebpf: exit 1"
+like "$err" "the ebpf engine cannot run here: .*(root|CAP_BPF)" "non-root -e ebpf: says it needs root"
+"${AS[@]}" "$HEAPLAB" trace -f jsonl -o "$D/a.jsonl" -- "$T/cause" 2>"$D/err"
+is $? 0 "non-root -e auto: traces anyway"
+like "$(cat "$D/err")" "engine auto: using ptrace \(ebpf: .*(root|CAP_BPF).*\)" "non-root -e auto: says ptrace, and why"
+grep -q '"engine":"ptrace"' "$D/a.jsonl"; ok $? "non-root -e auto: trace_end names ptrace"
+
 done_testing
