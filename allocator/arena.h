@@ -248,6 +248,12 @@ struct chunk *mmap_chunk(size_t nb, size_t align) HL_HIDDEN;
 void munmap_chunk(struct chunk *p, const char *fn) HL_HIDDEN;
 struct chunk *mremap_chunk(struct chunk *p, size_t nb, const char *fn) HL_HIDDEN;
 void mmap_chunk_check(const struct chunk *p, const char *fn) HL_HIDDEN;
+struct out;
+/* One line per live mmapped chunk, for the heap dump. */
+void mmapped_dump(struct out *o) HL_HIDDEN;
+void mmapped_fork_prepare(void) HL_HIDDEN;
+void mmapped_fork_parent(void) HL_HIDDEN;
+void mmapped_fork_child(void) HL_HIDDEN;
 
 /* os.c */
 void *os_sbrk(intptr_t incr) HL_HIDDEN;		/* (void *)-1 on failure */

@@ -154,10 +154,12 @@ static void fork_prepare(void)
 	for (struct arena *a = &main_arena; a; a = a->next)
 		pthread_mutex_lock(&a->mutex);
 	tcache_fork_prepare();
+	mmapped_fork_prepare();
 }
 
 static void fork_parent(void)
 {
+	mmapped_fork_parent();
 	tcache_fork_parent();
 	for (struct arena *a = &main_arena; a; a = a->next)
 		pthread_mutex_unlock(&a->mutex);
@@ -169,6 +171,7 @@ static void fork_child(void)
 {
 	struct arena *mine = thread_arena;
 
+	mmapped_fork_child();
 	tcache_fork_child();
 	free_list = NULL;
 	for (struct arena *a = &main_arena; a; a = a->next) {

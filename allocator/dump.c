@@ -209,7 +209,9 @@ static void dump_counters(struct out *o)
 	out_dec(o, st.mmapped_chunks, 0);
 	out_str(o, " (");
 	out_dec(o, st.mmapped_bytes, 0);
-	out_str(o, " bytes)\ncalls: malloc ");
+	out_str(o, " bytes)\n");
+	mmapped_dump(o);
+	out_str(o, "calls: malloc ");
 	out_dec(o, st.malloc_calls, 0);
 	out_str(o, " free ");
 	out_dec(o, st.free_calls, 0);

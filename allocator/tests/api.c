@@ -396,6 +396,42 @@ static void test_errno_and_misc(void)
 	}
 }
 
+/* Many mapped chunks, more than the registry holds, freed in random order. */
+static void test_many_mmapped(void)
+{
+	enum { N = 13000 };
+	static char *p[N];
+	struct heaplab_stats a = stats(), b;
+	unsigned seed = 99;
+	int bad = 0;
+
+	mallopt(M_MMAP_THRESHOLD, 4096);
+	malloc_trim(0);
+	for (int i = 0; i < N; i++) {
+		p[i] = malloc(200000);	/* more than top holds: a mapping */
+		if (!p[i])
+			bad++;
+		else
+			p[i][199999] = (char)i;
+	}
+	b = stats();
+	for (int i = N - 1; i > 0; i--) {
+		int j = (int)((seed = seed * 1103515245 + 12345) >> 8) % (i + 1);
+		char *t = p[i];
+
+		p[i] = p[j];
+		p[j] = t;
+	}
+	for (int i = 0; i < N; i++)
+		free(p[i]);
+	/* Those that top could still serve came from the heap. */
+	ok(!bad && b.mmapped_chunks > a.mmapped_chunks + 12288,
+	   "requests above the threshold get mappings: %llu at once, more than the registry's 12288",
+	   (unsigned long long)(b.mmapped_chunks - a.mmapped_chunks));
+	ok(stats().mmapped_chunks == a.mmapped_chunks, "freed in random order, all are unmapped");
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+}
+
 /* Random malloc/free/realloc with every byte checked. */
 static void test_random_churn(void)
 {
@@ -459,6 +495,7 @@ int main(int argc, char **argv)
 	test_realloc();
 	test_memalign_family();
 	test_random_churn();
+	test_many_mmapped();
 	test_errno_and_misc();
 	return tap_done();
 }

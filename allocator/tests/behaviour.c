@@ -238,6 +238,15 @@ static void test_dump_format(void)
 	ok(strstr(d, "  top\n") != NULL, "it shows the top chunk");
 	ok(strstr(d, "calls: malloc ") && strstr(d, "kernel: sbrk ") && strstr(d, "bytes: in-use "),
 	   "it ends with the counters");
+	{
+		void *m = malloc(40 << 20);
+		size_t size;
+
+		is(chunk_state(m, &size), "mmapped", "it lists a chunk with a mapping of its own");
+		ok(size >= (40 << 20), "... with its size (%zu)", size);
+		free(m);
+		is(chunk_state(m, NULL), "", "... until it is freed");
+	}
 }
 
 int main(int argc, char **argv)

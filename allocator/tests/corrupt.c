@@ -81,6 +81,17 @@ static void invalid_interior(void)
 	free(p + 512);
 }
 
+static void invalid_fake_mmapped(void)
+{
+	/* A page that looks exactly like a mapping of one chunk. */
+	static _Alignas(4096) size_t page[512];
+
+	page[0] = 0;
+	page[1] = 4096 | 2;	/* size 4096, IS_MMAPPED */
+	expect_ptr(&page[2]);
+	free(&page[2]);
+}
+
 static void corrupt_size_large(void)
 {
 	char *p = malloc(100), *q = malloc(100);
@@ -201,6 +212,7 @@ static const struct corruption {
 	{ "invalid_stack", invalid_stack, "heaplab: free(): invalid pointer", NULL },
 	{ "invalid_misaligned", invalid_misaligned, "heaplab: free(): invalid pointer", NULL },
 	{ "invalid_interior", invalid_interior, "heaplab: free(): invalid size", NULL },
+	{ "invalid_fake_mmapped", invalid_fake_mmapped, "heaplab: free(): invalid pointer", NULL },
 	{ "corrupt_size_large", corrupt_size_large, "heaplab: free(): invalid size", NULL },
 	{ "corrupt_size_zero", corrupt_size_zero, "heaplab: free(): invalid size", NULL },
 	{ "corrupt_boundary_tag", corrupt_boundary_tag,
