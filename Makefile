@@ -69,7 +69,7 @@ test: deps
 	@$(MAKE) --no-print-directory BUILD=build/test SAN=1 check
 
 check: build-all $(TESTS)
-	@HEAPLAB_BUILD=$(abspath $(BUILD)) lab/tests/run-tests $(TESTS)
+	@HEAPLAB_SRC=$(CURDIR) HEAPLAB_BUILD=$(abspath $(BUILD)) lab/tests/run-tests $(TESTS)
 
 bench: deps
 	@$(MAKE) --no-print-directory build-all bench-build

@@ -6,11 +6,18 @@
 #   skip "reason"                       only where a thing truly cannot run
 #   done_testing
 #
-# B is the build tree under test (HEAPLAB_BUILD from make, else build/).
+# B is the build tree under test (HEAPLAB_BUILD from make, else build/),
+# SRC the source root (HEAPLAB_SRC from make).
 
-: "${HEAPLAB_BUILD:=$(cd "$(dirname "$0")/../.." && pwd)/build}"
+# The source root: from make, else the git checkout the test sits in.
+_tap_root() {
+	(cd "$(dirname "$0")" && git rev-parse --show-toplevel 2>/dev/null) ||
+		(cd "$(dirname "$0")/../.." && pwd)
+}
+: "${HEAPLAB_SRC:=$(_tap_root)}"
+: "${HEAPLAB_BUILD:=$HEAPLAB_SRC/build}"
+SRC=$HEAPLAB_SRC
 B=$HEAPLAB_BUILD
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
 HEAPLAB=$B/heaplab
 _tap_n=0
 _tap_failed=0
