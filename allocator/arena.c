@@ -757,6 +757,7 @@ struct chunk *arena_memalign(struct arena *av, size_t align, size_t nb, const ch
 		if (chunk_is_mmapped(p)) {
 			newp->prev_size = p->prev_size + lead;
 			set_head(newp, newsize | IS_MMAPPED);
+			mmapped_moved(p, newp);
 			return newp;
 		}
 		set_head(newp, newsize | PREV_INUSE | arena_bit);

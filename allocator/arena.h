@@ -251,6 +251,8 @@ void mmap_chunk_check(const struct chunk *p, const char *fn) HL_HIDDEN;
 struct out;
 /* One line per live mmapped chunk, for the heap dump. */
 void mmapped_dump(struct out *o) HL_HIDDEN;
+/* memalign moved the chunk's start inside its mapping. */
+void mmapped_moved(struct chunk *old, struct chunk *p) HL_HIDDEN;
 void mmapped_fork_prepare(void) HL_HIDDEN;
 void mmapped_fork_parent(void) HL_HIDDEN;
 void mmapped_fork_child(void) HL_HIDDEN;

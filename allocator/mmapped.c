@@ -83,6 +83,14 @@ static int table_remove(const struct chunk *p)
 	return 0;
 }
 
+void mmapped_moved(struct chunk *old, struct chunk *p)
+{
+	table_lock();
+	if (table_remove(old) == 0)
+		table_insert(p);
+	table_unlock();
+}
+
 void mmapped_dump(struct out *o)
 {
 	table_lock();

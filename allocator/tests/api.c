@@ -5,6 +5,7 @@
  * the memalign family's edge cases and error codes, ENOMEM, errno.
  */
 #include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "lab/tests/tap.h"
@@ -396,6 +397,12 @@ static void test_errno_and_misc(void)
 	}
 }
 
+static void *memalign_1m(void *arg)
+{
+	(void)arg;
+	return memalign(1 << 20, 3000);
+}
+
 /* Many mapped chunks, more than the registry holds, freed in random order. */
 static void test_many_mmapped(void)
 {
@@ -406,6 +413,20 @@ static void test_many_mmapped(void)
 	int bad = 0;
 
 	mallopt(M_MMAP_THRESHOLD, 4096);
+	{
+		/* Below the threshold, but aligning it needs more than a fresh
+		 * arena's top: the over-allocation is mapped and the chunk
+		 * starts inside it. */
+		pthread_t t;
+		void *m;
+
+		pthread_create(&t, NULL, memalign_1m, NULL);
+		pthread_join(t, &m);
+		ok(m && ALIGNED(m, 1 << 20) && stats().mmapped_chunks == a.mmapped_chunks + 1,
+		   "memalign(1 MiB, 3000) with the threshold at 4 KiB: an aligned chunk in a mapping");
+		free(m);
+		ok(stats().mmapped_chunks == a.mmapped_chunks, "... which free unmaps");
+	}
 	malloc_trim(0);
 	for (int i = 0; i < N; i++) {
 		p[i] = malloc(200000);	/* more than top holds: a mapping */
@@ -429,6 +450,7 @@ static void test_many_mmapped(void)
 	   "requests above the threshold get mappings: %llu at once, more than the registry's 12288",
 	   (unsigned long long)(b.mmapped_chunks - a.mmapped_chunks));
 	ok(stats().mmapped_chunks == a.mmapped_chunks, "freed in random order, all are unmapped");
+
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 }
 
