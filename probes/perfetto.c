@@ -231,7 +231,10 @@ static int failed(const struct hl_event *ev)
 	return (ev->flags & HL_EVF_UNFINISHED) || (ev->ret < 0 && ev->ret >= -4095);
 }
 
-/* The counter tracks move with successful brk, mmap, munmap and mremap. */
+/*
+ * The counter tracks move with successful brk, mmap, munmap and mremap,
+ * except the mappings heaplab's tap makes for itself.
+ */
 static void update_counters(struct hl_perfetto *p, const struct hl_event *ev)
 {
 	struct proc *pr;
@@ -251,6 +254,9 @@ static void update_counters(struct hl_perfetto *p, const struct hl_event *ev)
 			pr->brk_cur > pr->brk_start ? pr->brk_cur - pr->brk_start : 0);
 		return;
 	case HL_EV_MMAP:
+		/* The tap's ring is heaplab's own, not the program's memory. */
+		if (ev->cause == HL_CAUSE_TAP)
+			return;
 		maps_add(pr, (uint64_t)ev->ret, (uint64_t)ev->ret + page_up(ev->args[1]));
 		break;
 	case HL_EV_MUNMAP:

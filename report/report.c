@@ -20,6 +20,7 @@
 #include "experiments/experiment.h"
 #include "lab/json.h"
 #include "report/doc.h"
+#include "report/report.h"
 #include "report/sections.h"
 
 struct report_opts {
@@ -81,24 +82,6 @@ static struct json *run_one(const char *name, const char *const *extra,
 	free(out);
 	free(err);
 	return v;
-}
-
-/*
- * Parts of the lab still being built: named in the report so nobody takes
- * their absence for a finding. Remove each name as its experiment lands
- * on the list.
- */
-static const char *const not_yet[] = {
-	"traced runs of a real program with Perfetto timelines",
-};
-
-static void not_yet_section(struct doc *d)
-{
-	doc_section(d, "not-yet", "Not in this report yet");
-	doc_para(d, DOC_TEXT, "This version of heaplab does not yet run these "
-		 "parts of the lab, so the report says nothing about them:");
-	for (size_t i = 0; i < sizeof(not_yet) / sizeof(not_yet[0]); i++)
-		doc_para(d, DOC_TEXT, "- %s", not_yet[i]);
 }
 
 static void machine_section(struct doc *d, struct json *results)
@@ -264,7 +247,7 @@ static int report_main(int argc, char **argv)
 	d = doc_new("heaplab: how this machine's allocators talk to the kernel");
 	machine_section(d, results);
 	failed = run_all(&o, d, results);
-	not_yet_section(d);
+	failed += report_traced_runs(d, results, o.dir, o.quick);
 	if (write_file(o.dir, "index.html", put_html, d) < 0 ||
 	    write_file(o.dir, "report.md", put_md, d) < 0 ||
 	    write_file(o.dir, "results.json", put_json, results) < 0)

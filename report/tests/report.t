@@ -12,6 +12,15 @@ done
 for e in $("$HEAPLAB" experiment --list | awk '{print $1}'); do
 	grep -q "id=\"$e\"" "$TMP/r/index.html"; ok $? "index.html has a section for $e"
 done
+for a in glibc heaplab; do
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert isinstance(d["traceEvents"], list) and d["traceEvents"]' \
+		"$TMP/r/$a.perfetto.json" 2>/dev/null
+	ok $? "the traced run under $a is a Perfetto trace (object form)"
+	grep -q "href=\"$a.perfetto.json\"" "$TMP/r/index.html"; ok $? "index.html links $a.perfetto.json"
+done
+is "$(python3 -c 'import json,sys; print([r["allocator"] for r in json.load(open(sys.argv[1]))["traced_runs"]["runs"]])' "$TMP/r/results.json")" \
+	"['glibc', 'heaplab']" "results.json has both traced runs"
+
 # The checks of the page itself, as TAP lines of their own (renumbered).
 python3 "$SRC/report/tests/check_report.py" "$TMP/r" >"$TMP/check" 2>&1
 rc=$?
