@@ -80,9 +80,12 @@ bench: deps
 bench-build: $(BENCHES)
 	@:
 
+# The report, then a look at it in headless Chromium (installed here, not by
+# `make deps`, since only the report needs a browser).
 report: deps
 	@$(MAKE) --no-print-directory build-all
-	@$(BUILD)/heaplab report
+	@$(BUILD)/heaplab report -o heaplab-report
+	@report/screenshot.sh heaplab-report $(BUILD)/report.png
 
 install: build-all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/heaplab

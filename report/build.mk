@@ -5,3 +5,4 @@ REPORT_SRCS := report/report.c report/doc.c report/svg.c report/sections.c repor
 TOOL_OBJS += $(REPORT_SRCS:%.c=$(BUILD)/obj/%.o)
 TOOL_LIBS += -lm
 TESTS += $(wildcard report/tests/*.t)
+BENCHES += report/bench/report-time.sh

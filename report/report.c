@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <gnu/libc-version.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -154,9 +155,71 @@ static int put_json(FILE *f, const void *v, const char *dir)
 	return ferror(f) ? -1 : 0;
 }
 
+/*
+ * On a terminal, a step's line counts its seconds while it runs, with a
+ * bar that grows a dot every half second (and starts over when full), so
+ * a long step shows it is alive; elsewhere (logs, CI) only the final line
+ * of each step is printed.
+ */
+struct ticker {
+	char label[96];
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t done_cv;
+	int active, done;
+	double start;
+};
+
+static void *tick_loop(void *arg)
+{
+	struct ticker *tk = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&tk->lock);
+	while (!tk->done) {
+		double el = now() - tk->start;
+		int dots = (int)(el * 2) % 21;
+
+		fprintf(stderr, "\r%s %6.1f s  [%-20.*s]", tk->label, el, dots,
+			"....................");
+		fflush(stderr);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 250000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&tk->done_cv, &tk->lock, &until);
+	}
+	fprintf(stderr, "\r%*s\r", (int)strlen(tk->label) + 34, "");
+	pthread_mutex_unlock(&tk->lock);
+	return NULL;
+}
+
+static void tick_start(struct ticker *tk)
+{
+	tk->start = now();
+	tk->done = 0;
+	tk->active = isatty(STDERR_FILENO) &&
+		     pthread_create(&tk->thread, NULL, tick_loop, tk) == 0;
+}
+
+static void tick_stop(struct ticker *tk)
+{
+	if (!tk->active)
+		return;
+	pthread_mutex_lock(&tk->lock);
+	tk->done = 1;
+	pthread_cond_signal(&tk->done_cv);
+	pthread_mutex_unlock(&tk->lock);
+	pthread_join(tk->thread, NULL);
+}
+
 static int run_all(const struct report_opts *o, struct doc *d,
 		   struct json *results)
 {
+	struct ticker tick = { .lock = PTHREAD_MUTEX_INITIALIZER,
+			       .done_cv = PTHREAD_COND_INITIALIZER };
 	struct json *res = json_set(results, "experiments", json_obj());
 	int total = 0, i = 0, failed = 0;
 	double t0 = now();
@@ -172,11 +235,13 @@ static int run_all(const struct report_opts *o, struct doc *d,
 		double t = now();
 		struct json *v;
 
-		fprintf(stderr, "heaplab report: [%d/%d] %-12s ", ++i, total,
-			name);
-		fflush(stderr);
+		snprintf(tick.label, sizeof(tick.label),
+			 "heaplab report: [%d/%d] %-12s", ++i, total, name);
+		tick_start(&tick);
 		v = run_one(name, args, &why);
-		fprintf(stderr, "%6.1f s  %s\n", now() - t, v ? "ok" : "FAILED");
+		tick_stop(&tick);
+		fprintf(stderr, "%s %6.1f s  %s\n", tick.label, now() - t,
+			v ? "ok" : "FAILED");
 		doc_section(d, name, sec ? sec->title : (*e)->summary);
 		if (!v) {
 			failed++;
