@@ -52,8 +52,10 @@ static void __attribute__((noinline)) hl_init(void)
 	}
 	pthread_mutex_unlock(&init_mutex);
 	/* Outside the lock: these may allocate, which now simply works. */
-	if (first)
+	if (first) {
 		arenas_init();
+		dump_at_exit_setup();
+	}
 }
 
 static inline void ensure_init(void)

@@ -283,6 +283,9 @@ _Noreturn void hl_corrupt(const char *fn, const char *problem,
 			  const void *ptr) HL_HIDDEN;
 void arena_verify(struct arena *av, const char *fn) HL_HIDDEN;
 
+/* dump.c: keeps a copy of stderr for the dump at exit. */
+void dump_at_exit_setup(void) HL_HIDDEN;
+
 /* api.c: runs the start-up if no allocation has yet. */
 void hl_ensure_init(void) HL_HIDDEN;
 

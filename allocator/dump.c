@@ -7,6 +7,7 @@
  * caller gave us: it is written after the lock is released.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -477,9 +478,21 @@ HL_API int malloc_info(int options, FILE *fp)
 	return 0;
 }
 
-/* HEAPLAB_OPTIONS=dump_at_exit=1: the dump on stderr as the program ends. */
+/*
+ * HEAPLAB_OPTIONS=dump_at_exit=1: the dump on stderr as the program ends.
+ * Many programs close stderr on their way out (coreutils do), so a copy of
+ * it is taken at start-up, high and close-on-exec, and written to instead.
+ */
+static int exit_fd = -1;
+
+void dump_at_exit_setup(void)
+{
+	if (mp.dump_at_exit)
+		exit_fd = fcntl(2, F_DUPFD_CLOEXEC, 200);
+}
+
 static void __attribute__((destructor)) dump_at_exit_hook(void)
 {
 	if (mp.initialized && mp.dump_at_exit)
-		heaplab_dump(2);
+		heaplab_dump(exit_fd >= 0 ? exit_fd : 2);
 }

@@ -14,6 +14,9 @@ like "$err" "arena 0 \(main\): heap [0-9]+ bytes" "... with the arena"
 like "$err" "0x[0-9a-f]{16}  0x[0-9a-f]{16} +[0-9]+  in-use" "... its chunks"
 like "$err" "calls: malloc [1-9][0-9]* free [0-9]+" "... and the counters"
 
+err=$(LD_PRELOAD=$LIB HEAPLAB_OPTIONS=dump_at_exit=1 ls / 2>&1 >/dev/null)
+like "$err" "^heaplab heap dump, pid [0-9]+" "dump_at_exit=1 works even for ls, which closes stderr before exiting"
+
 err=$(run mmap_threshold=0x100000,top_pad=4K,dump_at_exit=1 2>&1 >/dev/null)
 like "$err" "thresholds: mmap 1048576 trim [0-9]+ top_pad 4096" "hex values and suffixes"
 
