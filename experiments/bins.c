@@ -22,11 +22,24 @@ static const size_t probe_sizes[] = {
 #define LARGE_SCAN_MIN	256
 #define LARGE_SCAN_MAX	4096
 
+/*
+ * What the allocator's own heap dump (heaplab_dump, when it has one) says
+ * about the merge probe's two freed neighbours x and y.
+ */
+struct dump_view {
+	int has;		/* the allocator printed a heap dump */
+	char xbin[24];		/* the bin the dump names for x's chunk */
+	long xsize;		/* x's chunk size */
+	int y_own_chunk;	/* y still a chunk of its own */
+	int tcache;		/* free chunks of this size in "tcache" */
+};
+
 struct size_class {
 	size_t request;
 	int held_back;		/* blocks kept from coalescing; -1: none merged */
 	int order;		/* 1 LIFO, 2 FIFO, 0 other */
 	int merged;		/* freed neighbours merged on free */
+	struct dump_view dump;
 };
 
 struct bins_result {
@@ -56,6 +69,50 @@ static long long probe(const struct hl_alloc *alloc, const char *what,
 	if (v == -2)
 		hl_die("bins", "binprobe %s %zu printed no '%s'", what, size, key);
 	return v;
+}
+
+static void parse_dump(const char *dump, unsigned long x, unsigned long y,
+		       long chunk, struct dump_view *v)
+{
+	for (const char *l = dump; l && *l; l = strchr(l, '\n'),
+	     l = l ? l + 1 : NULL) {
+		unsigned long c, mem;
+		long size;
+		char state[16], bin[24] = "";
+
+		if (sscanf(l, " %lx %lx %ld %15s %23s", &c, &mem, &size, state,
+			   bin) < 4)
+			continue;
+		if (mem == x) {
+			v->xsize = size;
+			snprintf(v->xbin, sizeof(v->xbin), "%s", bin);
+		}
+		if (mem == y)
+			v->y_own_chunk = 1;
+		if (size == chunk && !strcmp(bin, "tcache"))
+			v->tcache++;
+	}
+}
+
+/* The merge probe again, with the allocator's own heap dump on stderr. */
+static void dump_view(const struct hl_alloc *alloc, size_t size,
+		      struct dump_view *v)
+{
+	char arg[32], *out, *err;
+	char *argv[] = { probe_path, "merge", arg, NULL };
+	const char *libs[] = { alloc->path };
+
+	memset(v, 0, sizeof(*v));
+	snprintf(arg, sizeof(arg), "%zu", size);
+	setenv("BINPROBE_DUMP", "1", 1);
+	hl_capture(argv, libs, 1, &out, &err);
+	unsetenv("BINPROBE_DUMP");
+	v->has = strstr(err, "heap dump") != NULL;
+	if (v->has)
+		parse_dump(err, hl_out_value(out, "x", 0), hl_out_value(out, "y", 0),
+			   hl_out_value(out, "chunk", 0), v);
+	free(out);
+	free(err);
 }
 
 /* Largest request in (lo, hi] for which pred holds, pred monotone falling. */
@@ -90,6 +147,7 @@ static void measure(const struct hl_alloc *alloc, struct bins_result *r)
 		c->held_back = probe(alloc, "tcache", c->request, "merged_at");
 		c->order = probe(alloc, "lifo", c->request, "order");
 		c->merged = probe(alloc, "merge", c->request, "merged");
+		dump_view(alloc, c->request, &c->dump);
 	}
 	/*
 	 * Fast bins: the largest request whose freed neighbours stay apart
@@ -132,6 +190,20 @@ static const char *glibc_name(const struct bins_result *r,
 	return "small bin, via the unsorted bin (coalesced on free)";
 }
 
+/* Merged pairs are one chunk in the dump, kept-apart pairs two, and the
+ * held-back count is what the dump shows in tcache. */
+static int dump_agrees(const struct bins_result *r)
+{
+	for (size_t i = 0; i < NSIZES; i++) {
+		const struct size_class *c = &r->sizes[i];
+
+		if (!c->dump.has || c->merged == c->dump.y_own_chunk ||
+		    (c->held_back >= 0 && c->held_back != c->dump.tcache))
+			return 0;
+	}
+	return 1;
+}
+
 static void print_text(const struct hl_alloc *alloc, const struct bins_result *r)
 {
 	printf("heaplab bins: the bins of %s, seen through address reuse\n\n",
@@ -149,6 +221,24 @@ static void print_text(const struct hl_alloc *alloc, const struct bins_result *r
 		printf("%-8zu %-10s %-6s %-12s %s\n", c->request, held,
 		       order_name(c->order), c->merged ? "merged" : "kept apart",
 		       glibc_name(r, c));
+	}
+	if (r->sizes[0].dump.has) {
+		printf("\n%s's own heap dump after the merge probe freed its "
+		       "neighbours x and y:\n", alloc->name);
+		printf("%-8s %-10s %-12s %-10s %s\n", "request", "x's bin",
+		       "x's chunk", "y apart", "in tcache");
+		for (size_t i = 0; i < NSIZES; i++) {
+			const struct dump_view *v = &r->sizes[i].dump;
+
+			printf("%-8zu %-10s %-12ld %-10s %d\n",
+			       r->sizes[i].request, v->xbin[0] ? v->xbin : "-",
+			       v->xsize, v->y_own_chunk ? "yes" : "no",
+			       v->tcache);
+		}
+		printf("%s\n", dump_agrees(r) ? "The dump confirms every row "
+		       "above: merged pairs are one chunk, kept-apart pairs "
+		       "two, and the\nheld-back count is what sits in tcache." :
+		       "The dump DISAGREES with what address reuse showed.");
 	}
 	putchar('\n');
 	printf("held back: freed blocks of one size that stayed out of "
@@ -194,6 +284,15 @@ static void print_json(const struct hl_alloc *alloc, const struct bins_result *r
 		json_set(s, "reuse", json_str(order_name(c->order)));
 		json_set(s, "merged", json_bool(c->merged));
 		json_set(s, "glibc_name", json_str(glibc_name(r, c)));
+		if (c->dump.has) {
+			struct json *dj = json_set(s, "dump", json_obj());
+
+			json_set(dj, "x_bin", json_str(c->dump.xbin));
+			json_set(dj, "x_chunk", json_int(c->dump.xsize));
+			json_set(dj, "y_own_chunk",
+				 json_bool(c->dump.y_own_chunk));
+			json_set(dj, "tcache", json_int(c->dump.tcache));
+		}
 	}
 	json_set(o, "fast_max_request", r->fast_max >= 0 ?
 		 json_int(r->fast_max) : json_null());
@@ -203,6 +302,8 @@ static void print_json(const struct hl_alloc *alloc, const struct bins_result *r
 		 json_int(r->large_min) : json_null());
 	json_set(o, "small_max_request", r->large_min >= 0 ?
 		 json_int(r->large_min - 1) : json_null());
+	json_set(o, "dump_agrees", r->sizes[0].dump.has ?
+		 json_bool(dump_agrees(r)) : json_null());
 	json_set(o, "unsorted_carved", json_bool(r->carved));
 	json_set(o, "unsorted_remainder_reused", json_bool(r->remainder));
 	json_write(stdout, o, 2);

@@ -94,6 +94,15 @@ static void render_bins(struct doc *d, const struct json *r)
 		 "from its remainder." :
 		 "The next smaller request did not reuse the freed block: no "
 		 "unsorted-bin splitting was seen.");
+	if (json_type(json_get(r, "dump_agrees")) == JSON_BOOL)
+		doc_para(d, DOC_RESULT, "%s", json_as_bool(json_get(r,
+			 "dump_agrees"), 0) ?
+			 "The allocator's own heap dump, taken right after the "
+			 "frees, agrees with every row: merged pairs are one "
+			 "chunk, kept-apart pairs two, and the held-back blocks "
+			 "sit in its tcache." :
+			 "The allocator's own heap dump disagrees with what "
+			 "address reuse showed: see the JSON for the rows.");
 	doc_para(d, DOC_KERNEL, "Bins by size class are the user-space twin "
 		 "of SLUB's per-size kmem_caches (the kmalloc-* caches): each "
 		 "hands out objects of one size, LIFO from a per-CPU freelist, "

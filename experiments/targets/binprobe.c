@@ -14,7 +14,8 @@
  *	binprobe merge SIZE	with the cache for SIZE full, free two
  *				neighbours x, y and ask for both at once:
  *				"merged 1" when the answer is x (coalesced
- *				on free), 0 when they were kept apart
+ *				on free), 0 when they were kept apart; "x"
+ *				and "y" their addresses, for the heap dump
  *	binprobe large SIZE	with two freed neighbours of 24 B sitting in
  *				a bin that does not coalesce, malloc(SIZE):
  *				"consolidated 1" when that made them merge
@@ -122,19 +123,23 @@ static void fill_cache(size_t size, int first, int n)
 static void probe_merge(size_t size)
 {
 	size_t chunk = (size + 8 + 15) & ~(size_t)15;
-	void *x, *y;
+	uintptr_t x, y;
 
-	blocks[100] = x = malloc(size);
-	blocks[101] = y = malloc(size);
+	blocks[100] = malloc(size);
+	blocks[101] = malloc(size);
+	x = (uintptr_t)blocks[100];
+	y = (uintptr_t)blocks[101];
 	keep[0] = malloc(size);			/* fence */
 	fill_cache(size, 0, 64);
-	free(x);
-	free(y);
+	free(blocks[100]);
+	free(blocks[101]);
 	dump_if_any();
 	/* Exactly two chunks' worth, so a merged pair is an exact fit. */
 	keep[1] = malloc(2 * chunk - 16);
 	report("chunk", chunk);
-	report("merged", keep[1] == x);
+	report("merged", (uintptr_t)keep[1] == x);
+	report("x", (long long)x);
+	report("y", (long long)y);
 }
 
 static void probe_large(size_t size)

@@ -32,6 +32,16 @@ like "$out" "fast bins: requests up to 120 B" "text names the fast-bin boundary"
 is "$(field "$TMP/je.json" 'd["fast_max_request"]')" None \
 	"jemalloc never merges freed neighbours: no fast-bin boundary claimed"
 
+# heaplab: the same probes, and its own heap dump must agree with them.
+"$HEAPLAB" bins -a heaplab --json >"$TMP/hl.json"; ok $? "bins -a heaplab"
+is "$(field "$TMP/hl.json" 'd["dump_agrees"]')" True "heaplab's heap dump confirms every probe"
+is "$(field "$TMP/hl.json" '(d["fast_max_request"], d["large_min_request"])')" \
+	"$(field "$TMP/glibc.json" '(d["fast_max_request"], d["large_min_request"])')" \
+	"heaplab's fast and small bins end where glibc's do"
+is "$(field "$TMP/hl.json" 'sorted(set(s["dump"]["x_bin"][:4] for s in d["sizes"]))')" \
+	"['fast', 'unso']" "the dump names fast bins and the unsorted bin"
+is "$(field "$TMP/glibc.json" 'd["dump_agrees"]')" None "glibc has no heap dump to consult"
+
 err=$("$HEAPLAB" bins -a nope 2>&1); is $? 2 "unknown allocator: exit 2"
 err=$("$HEAPLAB" bins extra 2>&1); is $? 2 "stray argument: exit 2"
 done_testing
