@@ -191,8 +191,20 @@ struct heap_info *new_heap(size_t size, size_t top_pad) HL_HIDDEN;
 int grow_heap(struct heap_info *h, size_t diff) HL_HIDDEN;
 int shrink_heap(struct heap_info *h, size_t diff) HL_HIDDEN;
 void delete_heap(struct heap_info *h) HL_HIDDEN;
+/* One bit per HEAP_MAX_SIZE of address space: where our heaps are. */
+#define ADDRESS_BITS	48
+#define HEAP_SLOTS	(1UL << (ADDRESS_BITS - 26))	/* 26: log2(HEAP_MAX_SIZE) */
+extern uint64_t heap_map[HEAP_SLOTS / 64] HL_HIDDEN;
+
 /* Whether a heap of ours starts at h (checked before dereferencing it). */
-int heap_registered(const struct heap_info *h) HL_HIDDEN;
+static inline int heap_registered(const struct heap_info *h)
+{
+	size_t i = ((uintptr_t)h >> 26) & (HEAP_SLOTS - 1);
+
+	if ((uintptr_t)h >> ADDRESS_BITS)
+		return 0;
+	return (__atomic_load_n(&heap_map[i / 64], __ATOMIC_ACQUIRE) >> (i % 64)) & 1;
+}
 
 /* arenas.c */
 extern pthread_mutex_t arena_list_lock HL_HIDDEN;

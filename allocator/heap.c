@@ -14,27 +14,11 @@
 
 #include "allocator/arena.h"
 
-#define ADDRESS_BITS	48
-#define HEAP_SLOTS	(1UL << (ADDRESS_BITS - 26))	/* 26: log2(HEAP_MAX_SIZE) */
-static uint64_t heap_map[HEAP_SLOTS / 64];
-
-static size_t heap_slot(const struct heap_info *h)
-{
-	return ((uintptr_t)h >> 26) & (HEAP_SLOTS - 1);
-}
-
-int heap_registered(const struct heap_info *h)
-{
-	size_t i = heap_slot(h);
-
-	if ((uintptr_t)h >> ADDRESS_BITS)
-		return 0;
-	return (__atomic_load_n(&heap_map[i / 64], __ATOMIC_ACQUIRE) >> (i % 64)) & 1;
-}
+uint64_t heap_map[HEAP_SLOTS / 64];
 
 static void heap_register(const struct heap_info *h, int on)
 {
-	size_t i = heap_slot(h);
+	size_t i = ((uintptr_t)h >> 26) & (HEAP_SLOTS - 1);
 
 	if (on)
 		__atomic_fetch_or(&heap_map[i / 64], 1ULL << (i % 64), __ATOMIC_RELEASE);

@@ -81,6 +81,15 @@ static void invalid_interior(void)
 	free(p + 512);
 }
 
+static void invalid_fake_arena(void)
+{
+	/* A header claiming a chunk of another arena's heap. */
+	_Alignas(16) size_t fake[8] = { 0, 0x90 | 4 | 1 };
+
+	expect_ptr(&fake[2]);
+	free(&fake[2]);
+}
+
 static void invalid_fake_mmapped(void)
 {
 	/* A page that looks exactly like a mapping of one chunk. */
@@ -213,6 +222,7 @@ static const struct corruption {
 	{ "invalid_misaligned", invalid_misaligned, "heaplab: free(): invalid pointer", NULL },
 	{ "invalid_interior", invalid_interior, "heaplab: free(): invalid size", NULL },
 	{ "invalid_fake_mmapped", invalid_fake_mmapped, "heaplab: free(): invalid pointer", NULL },
+	{ "invalid_fake_arena", invalid_fake_arena, "heaplab: free(): invalid pointer", NULL },
 	{ "corrupt_size_large", corrupt_size_large, "heaplab: free(): invalid size", NULL },
 	{ "corrupt_size_zero", corrupt_size_zero, "heaplab: free(): invalid size", NULL },
 	{ "corrupt_boundary_tag", corrupt_boundary_tag,
