@@ -30,9 +30,25 @@ struct arenas_run {
 	int malloc_info_heaps;		/* -1: the allocator has none */
 };
 
+/*
+ * How a thread's first malloc got its heap, from the trace of arenaprobe
+ * with 2 threads: the reservation mapped, what was unmapped to align it,
+ * what was committed with mprotect.
+ */
+struct heap_birth {
+	int seen;		/* a thread's malloc mapped memory */
+	long reserved;		/* its first mmap's length */
+	int reserved_prot;
+	long trimmed;		/* munmapped by the same call */
+	unsigned long kept_start;	/* the mprotect'ed start, or the mmap */
+	long committed;		/* mprotect'ed read-write by the same call */
+	int nsyscalls;		/* memory syscalls that call made */
+};
+
 struct arenas_result {
 	int nruns;
 	struct arenas_run runs[MAX_COUNTS];
+	struct heap_birth birth;
 };
 
 static struct heap_seen *heap_of(struct arenas_run *run, unsigned long start)
@@ -122,6 +138,60 @@ int hl_measure_heaps(const struct hl_alloc *alloc, int threads)
 	return n;
 }
 
+/* The syscalls caused by the call SEQ, folded into B. */
+static void fold_birth(const struct hl_trace *t, size_t from, int64_t seq,
+		       struct heap_birth *b)
+{
+	for (size_t j = from; j < t->n; j++) {
+		const struct json *e = t->ev[j];
+		const char *k = hl_ev_kind(e);
+
+		if (hl_ev_cause_seq(e) != seq)
+			continue;
+		b->nsyscalls++;
+		if (!strcmp(k, "mmap") && !b->reserved) {
+			b->reserved = hl_ev_arg(e, "length", 0);
+			b->reserved_prot = hl_ev_arg(e, "prot", 0);
+			b->kept_start = json_as_int(json_get(e, "ret"), 0);
+		} else if (!strcmp(k, "munmap")) {
+			b->trimmed += hl_ev_arg(e, "length", 0);
+		} else if (!strcmp(k, "mprotect") &&
+			   hl_ev_arg(e, "prot", 0) & 2) {
+			if (!b->committed)
+				b->kept_start = hl_ev_arg(e, "addr", 0);
+			b->committed += hl_ev_arg(e, "length", 0);
+		}
+	}
+}
+
+static void trace_birth(const struct hl_alloc *alloc, struct heap_birth *b)
+{
+	char path[4096], *argv[] = { path, "2", NULL };
+	struct hl_trace t;
+
+	memset(b, 0, sizeof(*b));
+	hl_target_path(path, sizeof(path), "arenaprobe");
+	if (hl_trace_run(alloc, argv, &t, NULL) != 0)
+		hl_die("arenas", "arenaprobe 2 failed under %s when traced",
+		       alloc->name);
+	for (size_t i = 0; i < t.n && !b->seen; i++) {
+		const struct json *e = t.ev[i];
+
+		if (strcmp(hl_ev_kind(e), "malloc") ||
+		    json_as_int(json_get(e, "tid"), 0) ==
+		    json_as_int(json_get(e, "pid"), 0))
+			continue;
+		fold_birth(&t, i + 1, json_as_int(json_get(e, "seq"), 0), b);
+		b->seen = b->reserved > 0;
+		/* A read-write mapping is committed as it is mapped. */
+		if (b->seen && (b->reserved_prot & 2) && !b->committed)
+			b->committed = b->reserved - b->trimmed;
+		if (!b->seen)
+			memset(b, 0, sizeof(*b));
+	}
+	hl_trace_free(&t);
+}
+
 /* The largest power of two that divides every non-brk heap's start. */
 static unsigned long common_alignment(const struct arenas_result *r)
 {
@@ -183,6 +253,22 @@ static void print_text(const struct hl_alloc *alloc,
 	       "each an arena's heap\n  (adjacent mappings of one allocator "
 	       "can show as one); malloc_info: the arenas\n  the allocator "
 	       "itself counts (glibc's malloc_info), '-' where it has none.\n");
+	if (r->birth.seen) {
+		const struct heap_birth *b = &r->birth;
+
+		printf("a thread's first malloc, traced: mmap of %ld KiB (%s)",
+		       b->reserved >> 10, b->reserved_prot ? "read-write" :
+		       "PROT_NONE: reserved, not committed");
+		if (b->trimmed)
+			printf(", munmap of %ld KiB to align it", b->trimmed >> 10);
+		printf(",\n  %ld KiB kept at %#lx, %ld KiB of it committed "
+		       "read-write; %d syscalls in all.\n",
+		       (b->reserved - b->trimmed) >> 10, b->kept_start,
+		       b->committed >> 10, b->nsyscalls);
+	} else {
+		printf("a thread's first malloc, traced: no mapping of its own "
+		       "(the thread used memory mapped before).\n");
+	}
 	if (align)
 		printf("heaps outside the break are aligned to at least %lu MiB "
 		       "(the lowest set bit of every start).\n", align >> 20);
@@ -228,6 +314,22 @@ static void print_json(const struct hl_alloc *alloc,
 		}
 	}
 	json_set(o, "heap_alignment", align ? json_int(align) : json_null());
+	if (r->birth.seen) {
+		struct json *b = json_set(o, "thread_heap_birth", json_obj());
+
+		json_set(b, "reserved", json_int(r->birth.reserved));
+		json_set(b, "reserved_prot", json_int(r->birth.reserved_prot));
+		json_set(b, "trimmed", json_int(r->birth.trimmed));
+		json_set(b, "kept", json_int(r->birth.reserved -
+					      r->birth.trimmed));
+		json_set(b, "kept_start", json_int(r->birth.kept_start));
+		json_set(b, "kept_alignment", json_int(r->birth.kept_start &
+						       -r->birth.kept_start));
+		json_set(b, "committed", json_int(r->birth.committed));
+		json_set(b, "syscalls", json_int(r->birth.nsyscalls));
+	} else {
+		json_set(o, "thread_heap_birth", json_null());
+	}
 	json_set(o, "arena_cap", cap > 0 ? json_int(cap) : json_null());
 	json_write(stdout, o, 2);
 	json_free(o);
@@ -293,6 +395,7 @@ static int arenas_main(int argc, char **argv)
 	if (!r)
 		hl_die("arenas", "out of memory");
 	measure(&alloc, (int)threads, r);
+	trace_birth(&alloc, &r->birth);
 	if (json)
 		print_json(&alloc, r);
 	else

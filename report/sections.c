@@ -119,7 +119,7 @@ static void render_arenas(struct doc *d, const struct json *r)
 	struct svg_series se[2];
 	struct svg_lines spec;
 	struct doc_table *t;
-	char a[32], b[32], c[32], cap[32];
+	char a[32], b[32], c[32], cap[32], b2[32];
 	size_t nmi = 0;
 
 	doc_para(d, DOC_QUESTION, "How many arenas does %s make for threads "
@@ -181,6 +181,23 @@ static void render_arenas(struct doc *d, const struct json *r)
 			 "found by masking its address.",
 			 svg_format(a, sizeof(a), json_as_num(json_get(r,
 				 "heap_alignment"), 0), SVG_BYTES));
+	if (json_type(json_get(r, "thread_heap_birth")) == JSON_OBJ) {
+		const struct json *b = json_get(r, "thread_heap_birth");
+
+		doc_para(d, DOC_RESULT, "Traced, a thread's first malloc mapped "
+			 "%s %s, kept %s of it (the rest unmapped so the heap "
+			 "starts on an aligned boundary) and committed %s "
+			 "read-write: address space is reserved generously, "
+			 "memory only as it is used.",
+			 svg_format(a, sizeof(a), json_as_num(json_get(b,
+				 "reserved"), 0), SVG_BYTES),
+			 json_as_int(json_get(b, "reserved_prot"), 0) ?
+			 "read-write" : "with no access (PROT_NONE)",
+			 svg_format(b2, sizeof(b2), json_as_num(json_get(b,
+				 "kept"), 0), SVG_BYTES),
+			 svg_format(c, sizeof(c), json_as_num(json_get(b,
+				 "committed"), 0), SVG_BYTES));
+	}
 	doc_para(d, DOC_KERNEL, "Arenas are per-thread; the kernel's SLUB "
 		 "keeps per-CPU slabs instead, since a CPU (unlike a thread) "
 		 "runs one thing at a time and needs no lock for its own "

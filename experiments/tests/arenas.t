@@ -17,6 +17,13 @@ is "$(field "$TMP/g.json" 'd["heap_alignment"] >= 67108864')" True \
 is "$(field "$TMP/g.json" 'all(r["malloc_info_heaps"] >= r["arenas"] for r in d["runs"])')" True \
 	"glibc's own malloc_info counts at least the heaps seen"
 
+# The trace shows how a thread's heap is born: 2 x 64 MiB reserved
+# PROT_NONE, trimmed to 64 MiB aligned, a little committed.
+is "$(field "$TMP/g.json" '(d["thread_heap_birth"]["reserved"], d["thread_heap_birth"]["reserved_prot"], d["thread_heap_birth"]["kept"])')" \
+	"(134217728, 0, 67108864)" "a thread heap: 128 MiB reserved PROT_NONE, 64 MiB kept"
+is "$(field "$TMP/g.json" 'd["thread_heap_birth"]["kept_alignment"] >= 67108864 and 0 < d["thread_heap_birth"]["committed"] < 1048576')" \
+	True "kept on a 64 MiB boundary, under 1 MiB committed by mprotect"
+
 GLIBC_TUNABLES=glibc.malloc.arena_max=3 "$HEAPLAB" arenas -t 8 --json >"$TMP/a3.json"
 is "$(field "$TMP/a3.json" 'd["arena_cap"]')" 3 "arena_max=3 is seen as a cap of 3"
 
