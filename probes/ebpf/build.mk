@@ -64,3 +64,6 @@ $(EBPF_TEST_DIR)/mtdump: $(BUILD)/obj/probes/ebpf/tests/mtdump.o $(BUILD)/obj/pr
 	@mkdir -p $(dir $@)
 	$(CC) $(TOOL_LDFLAGS) -o $@ $^ -lbpf -lelf -lz
 endif
+
+# make bench: the tracers' overhead side by side (needs root for eBPF columns).
+BENCHES += probes/ebpf/bench/trace-overhead.sh

@@ -44,18 +44,16 @@
 
 enum { IT_SYSCALL, IT_CALL, IT_OTHER };
 
-/* One record waiting for its thread's frontier. */
+/* One record waiting for its thread's frontier: kept small, there are many. */
 struct item {
 	uint64_t key;			/* syscall, other: enter; call: return */
 	uint64_t order;			/* arrival, to keep sorting stable */
-	int type;
-	struct hl_event ev;
-	struct hl_tap_rec rec;		/* IT_CALL: the tap's record */
-	struct hl_tap_open inner;	/* IT_SYSCALL, --uprobes: open call */
-	uint64_t outer_ts;
-	int has_inner;
-	int started;			/* IT_CALL: on its thread's open stack */
+	struct hl_event ev;		/* a call's record too (see call_rec) */
 	char *str;			/* exec: the path */
+	struct hl_tap_open *inner;	/* --uprobes: the call open at entry */
+	uint64_t outer_ts;
+	uint8_t type;
+	uint8_t started;		/* IT_CALL: on its thread's open stack */
 };
 
 /* A call begun and not yet returned, as of the records fed so far. */
@@ -64,10 +62,19 @@ struct open_call {
 	struct hl_tap_open call;
 };
 
+/*
+ * Records in arrival order, which is key order per source: the kernel's
+ * (syscalls at entry, process events) in one queue, the calls (at return,
+ * as their lane publishes them) in the other. What goes out is a prefix.
+ */
+struct queue {
+	struct item *v;
+	size_t head, n, cap;		/* v[head..n) wait */
+};
+
 struct thread {
 	uint32_t tid, pid;
-	struct item *v;
-	size_t n, cap;
+	struct queue q[2];		/* 0: kernel records, 1: calls */
 	uint64_t zero_at;		/* last drain that saw no call open */
 	uint64_t frontier;		/* records before this can go */
 	int gone;
@@ -84,6 +91,16 @@ struct hl_ebpf_engine {
 	pid_t root;
 	int started;
 	int err;			/* out of memory while queueing */
+	struct ref *refs, **order_refs;	/* feed()'s, kept: no page faults */
+	size_t caprefs;
+	/* Tap records drained while feeding, queued after (see feed()). */
+	struct staged *stage;
+	size_t nstage, capstage;
+};
+
+struct staged {
+	uint32_t pid, tid;
+	struct hl_tap_rec rec;
 };
 
 static volatile sig_atomic_t interrupts, pass_on;
@@ -130,22 +147,30 @@ static struct item *push(struct hl_ebpf_engine *g, uint32_t tid, uint32_t pid,
 			 int type, uint64_t key)
 {
 	struct thread *t = thread_get(g, tid, pid);
+	struct queue *q;
 	struct item *it;
 
 	if (!t)
 		return NULL;
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 16;
-		struct item *v = realloc(t->v, cap * sizeof(*v));
+	q = &t->q[type == IT_CALL];
+	if (q->n == q->cap && q->head >= q->cap / 2) {
+		/* Half of it went out already: move the rest down, once. */
+		memmove(q->v, q->v + q->head, (q->n - q->head) * sizeof(*q->v));
+		q->n -= q->head;
+		q->head = 0;
+	}
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 64;
+		struct item *v = realloc(q->v, cap * sizeof(*v));
 
 		if (!v) {
 			g->err = ENOMEM;
 			return NULL;
 		}
-		t->v = v;
-		t->cap = cap;
+		q->v = v;
+		q->cap = cap;
 	}
-	it = &t->v[t->n++];
+	it = &q->v[q->n++];
 	memset(it, 0, sizeof(*it));
 	it->type = type;
 	it->key = key;
@@ -185,12 +210,11 @@ static void on_syscall(struct hl_ebpf_engine *g, const struct mt_syscall *s)
 		it->ev.flags |= HL_EVF_UNFINISHED;
 		it->ev.ret = 0;
 	}
-	if (s->flags & MT_F_CAUSE) {
-		it->has_inner = 1;
-		it->inner.ts_ns = s->cause_ts;
-		it->inner.kind = s->cause_fn;
+	if (s->flags & MT_F_CAUSE && (it->inner = calloc(1, sizeof(*it->inner)))) {
+		it->inner->ts_ns = s->cause_ts;
+		it->inner->kind = s->cause_fn;
 		for (int i = 0; i < 3; i++)
-			it->inner.args[i] = s->cause_args[i];
+			it->inner->args[i] = s->cause_args[i];
 		it->outer_ts = s->outer_ts;
 	}
 }
@@ -279,14 +303,12 @@ static void on_call(struct hl_ebpf_engine *g, const struct mt_call *c)
 
 	if (!it)
 		return;
-	it->rec.ts_ns = c->h.ts_ns;
-	it->rec.end_ns = c->exit_ns;
-	it->rec.kind = c->fn;
+	it->ev.ts_ns = c->h.ts_ns;
+	it->ev.end_ns = c->exit_ns;
+	it->ev.kind = c->fn;
 	for (int i = 0; i < 3; i++)
-		it->rec.args[i] = c->args[i];
-	it->rec.ret = (int64_t)c->ret;
-	if (c->fn == HL_EV_FREE)
-		it->rec.ret = 0;
+		it->ev.args[i] = c->args[i];
+	it->ev.ret = c->fn == HL_EV_FREE ? 0 : (int64_t)c->ret;
 	it->ev.pid = c->h.pid;
 	it->ev.tid = c->h.tid;
 }
@@ -327,9 +349,44 @@ static void on_tap(void *ctx, uint32_t pid, uint32_t tid,
 
 	if (!it)
 		return;
-	it->rec = *rec;
+	it->ev.ts_ns = rec->ts_ns;
+	it->ev.end_ns = rec->end_ns;
+	it->ev.kind = rec->kind;
+	memcpy(it->ev.args, rec->args, sizeof(rec->args));
+	it->ev.ret = rec->ret;
 	it->ev.pid = pid;
 	it->ev.tid = tid;
+}
+
+/*
+ * Writing the events can take longer than a busy thread takes to fill its
+ * lane: while feeding, the lanes are emptied into a plain array, so a slow
+ * output costs memory rather than dropped calls.
+ */
+static void on_stage(void *ctx, uint32_t pid, uint32_t tid,
+		     const struct hl_tap_rec *rec)
+{
+	struct hl_ebpf_engine *g = ctx;
+
+	if (g->nstage == g->capstage) {
+		size_t cap = g->capstage ? g->capstage * 2 : 4096;
+		struct staged *v = realloc(g->stage, cap * sizeof(*v));
+
+		if (!v) {
+			g->err = ENOMEM;
+			return;
+		}
+		g->stage = v;
+		g->capstage = cap;
+	}
+	g->stage[g->nstage++] = (struct staged){ pid, tid, *rec };
+}
+
+static void unstage(struct hl_ebpf_engine *g)
+{
+	for (size_t i = 0; i < g->nstage; i++)
+		on_tap(g, g->stage[i].pid, g->stage[i].tid, &g->stage[i].rec);
+	g->nstage = 0;
 }
 
 /* ---- feeding the timeline ---- */
@@ -353,9 +410,9 @@ static void open_push(struct hl_ebpf_engine *g, struct thread *t,
 	o = &t->open[t->nopen++];
 	memset(o, 0, sizeof(*o));
 	o->id = it->order;
-	o->call.ts_ns = it->rec.ts_ns;
-	o->call.kind = it->rec.kind;
-	memcpy(o->call.args, it->rec.args, sizeof(o->call.args));
+	o->call.ts_ns = it->ev.ts_ns;
+	o->call.kind = it->ev.kind;
+	memcpy(o->call.args, it->ev.args, sizeof(o->call.args));
 }
 
 /* The call returned: off the stack (from the top, where it should be). */
@@ -380,6 +437,7 @@ static void feed_one(struct hl_ebpf_engine *g, struct thread *t,
 		     struct item *it, int start)
 {
 	struct hl_timeline *tl = g->o.tl;
+	struct hl_tap_rec rec;
 
 	if (start) {
 		open_push(g, t, it);
@@ -388,8 +446,8 @@ static void feed_one(struct hl_ebpf_engine *g, struct thread *t,
 	}
 	switch (it->type) {
 	case IT_SYSCALL:
-		if (it->has_inner)
-			hl_tl_syscall(tl, &it->ev, &it->inner, it->outer_ts);
+		if (it->inner)
+			hl_tl_syscall(tl, &it->ev, it->inner, it->outer_ts);
 		else if (t->nopen)
 			hl_tl_syscall(tl, &it->ev, &t->open[t->nopen - 1].call,
 				      t->open[0].call.ts_ns);
@@ -398,7 +456,13 @@ static void feed_one(struct hl_ebpf_engine *g, struct thread *t,
 		break;
 	case IT_CALL:
 		open_pop(t, it);
-		hl_tl_call(tl, it->ev.pid, it->ev.tid, &it->rec);
+		memset(&rec, 0, sizeof(rec));
+		rec.ts_ns = it->ev.ts_ns;
+		rec.end_ns = it->ev.end_ns;
+		rec.kind = it->ev.kind;
+		memcpy(rec.args, it->ev.args, sizeof(rec.args));
+		rec.ret = it->ev.ret;
+		hl_tl_call(tl, it->ev.pid, it->ev.tid, &rec);
 		break;
 	default:
 		hl_tl_process(tl, &it->ev, it->str);
@@ -412,7 +476,8 @@ static void forget(struct hl_ebpf_engine *g, struct thread *t)
 	uint32_t tid = t->tid;
 
 	hl_tidmap_del(&g->threads, tid);
-	free(t->v);
+	free(t->q[0].v);
+	free(t->q[1].v);
 	free(t->open);
 	free(t);
 	hl_tl_thread_gone(g->o.tl, tid);
@@ -425,9 +490,10 @@ struct ref {
 	int start;		/* a call's start, not its return */
 };
 
+/* Sorted through pointers: qsort moves 8-byte elements much faster. */
 static int ref_by_key(const void *a, const void *b)
 {
-	const struct ref *x = a, *y = b;
+	const struct ref *x = *(struct ref *const *)a, *y = *(struct ref *const *)b;
 
 	if (x->key != y->key)
 		return x->key < y->key ? -1 : 1;
@@ -436,52 +502,93 @@ static int ref_by_key(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
+static size_t waiting(const struct thread *t)
+{
+	return t->q[0].n - t->q[0].head + t->q[1].n - t->q[1].head;
+}
+
+/* The waiting prefix of Q before F: its length. */
+static size_t prefix(const struct queue *q, uint64_t f)
+{
+	size_t j = q->head;
+
+	while (j < q->n && q->v[j].key < f)
+		j++;
+	return j - q->head;
+}
+
+static void drop_prefix(struct queue *q, size_t n)
+{
+	for (size_t j = q->head; j < q->head + n; j++) {
+		free(q->v[j].str);
+		free(q->v[j].inner);
+	}
+	q->head += n;
+	if (q->head == q->n)
+		q->head = q->n = 0;
+}
+
 /*
  * Gives the timeline every record before F, all threads merged in time
  * order (so a parent's start-up comes before its child's), then drops them.
  */
 static void feed(struct hl_ebpf_engine *g, uint64_t f)
 {
-	struct ref *refs;
 	size_t n = 0, cap = 0;
 
-	hl_tidmap_each(&g->threads, i)
-		cap += 2 * ((struct thread *)g->threads.vals[i])->n;
+	hl_tidmap_each(&g->threads, i) {
+		struct thread *t = g->threads.vals[i];
+
+		cap += prefix(&t->q[0], f) + 2 * prefix(&t->q[1], f);
+	}
 	if (!cap)
 		return;
-	refs = malloc(cap * sizeof(*refs));
-	if (!refs) {
-		g->err = ENOMEM;
-		return;
+	if (cap > g->caprefs) {
+		struct ref *r = realloc(g->refs, cap * sizeof(*r));
+		struct ref **o = r ? realloc(g->order_refs, cap * sizeof(*o)) : NULL;
+
+		if (r)
+			g->refs = r;
+		if (!o) {
+			g->err = ENOMEM;
+			return;
+		}
+		g->order_refs = o;
+		g->caprefs = cap;
 	}
 	hl_tidmap_each(&g->threads, i) {
 		struct thread *t = g->threads.vals[i];
 
-		for (size_t j = 0; j < t->n; j++) {
-			struct item *it = &t->v[j];
+		for (int k = 0; k < 2; k++) {
+			struct queue *q = &t->q[k];
+			size_t m = prefix(q, f);
 
-			if (it->type == IT_CALL && !it->started && it->rec.ts_ns < f)
-				refs[n++] = (struct ref){ it->rec.ts_ns, it->order,
-							  it, t, 1 };
-			if (it->key < f)
-				refs[n++] = (struct ref){ it->key, it->order, it, t, 0 };
+			for (size_t j = q->head; j < q->head + m; j++) {
+				struct item *it = &q->v[j];
+
+				if (it->type == IT_CALL && !it->started)
+					g->refs[n++] = (struct ref){ it->ev.ts_ns,
+						it->order, it, t, 1 };
+				g->refs[n++] = (struct ref){ it->key, it->order,
+							     it, t, 0 };
+			}
 		}
 	}
-	qsort(refs, n, sizeof(*refs), ref_by_key);
 	for (size_t i = 0; i < n; i++)
-		feed_one(g, refs[i].t, refs[i].it, refs[i].start);
-	free(refs);
+		g->order_refs[i] = &g->refs[i];
+	qsort(g->order_refs, n, sizeof(*g->order_refs), ref_by_key);
+	for (size_t i = 0; i < n; i++) {
+		struct ref *r = g->order_refs[i];
+
+		feed_one(g, r->t, r->it, r->start);
+		if (g->o.tap && i % 16384 == 16383)
+			hl_tap_drain(g->o.tap, on_stage, g);
+	}
 	hl_tidmap_each(&g->threads, i) {
 		struct thread *t = g->threads.vals[i];
-		size_t keep = 0;
 
-		for (size_t j = 0; j < t->n; j++) {
-			if (t->v[j].key < f)
-				free(t->v[j].str);
-			else
-				t->v[keep++] = t->v[j];
-		}
-		t->n = keep;
+		for (int k = 0; k < 2; k++)
+			drop_prefix(&t->q[k], prefix(&t->q[k], f));
 	}
 }
 
@@ -556,17 +663,18 @@ static void cycle(struct hl_ebpf_engine *g, int final)
 			t->frontier = t->zero_at;
 			t->zero_at = settled(busy, nbusy, t->tid, r);
 		}
-		if (t->n && t->frontier < f)
+		if (waiting(t) && t->frontier < f)
 			f = t->frontier;
 	}
 	feed(g, f);
+	unstage(g);
 	for (;;) {
 		struct thread *done = NULL;
 
 		hl_tidmap_each(&g->threads, i) {
 			struct thread *t = g->threads.vals[i];
 
-			if (t->gone && !t->n) {
+			if (t->gone && !waiting(t)) {
 				done = t;
 				break;
 			}
@@ -673,13 +781,17 @@ void hl_ebpf_engine_close(struct hl_ebpf_engine *g)
 	hl_tidmap_each(&g->threads, i) {
 		struct thread *t = g->threads.vals[i];
 
-		for (size_t j = 0; j < t->n; j++)
-			free(t->v[j].str);
-		free(t->v);
+		for (int k = 0; k < 2; k++) {
+			drop_prefix(&t->q[k], t->q[k].n - t->q[k].head);
+			free(t->q[k].v);
+		}
 		free(t->open);
 		free(t);
 	}
 	hl_tidmap_free(&g->threads);
+	free(g->refs);
+	free(g->order_refs);
+	free(g->stage);
 	hl_ebpf_close(g->e);
 	free(g);
 }

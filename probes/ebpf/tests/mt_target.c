@@ -8,6 +8,10 @@
  *   mt_target forkexec   fork; the child execs `mt_target basic`
  *   mt_target hang       maps a page, says "ready" on stdout, sleeps
  *   mt_target churn N    N malloc/free pairs, some above the threshold
+ *   mt_target heavy N    N malloc/free pairs (the benchmark's malloc-heavy
+ *                        program): a window of live small chunks that moves
+ *                        the break up and down, one chunk in 100 above the
+ *                        pinned 128 KiB threshold (mmap/munmap)
  *   mt_target usdt       fires heaplab USDT probes with known arguments
  *                        (as libheaplab's would), then mallocs
  */
@@ -103,6 +107,29 @@ static int churn(long n)
 	return 0;
 }
 
+static int heavy(long n)
+{
+	enum { WINDOW = 4096 };
+	static char *live[WINDOW];
+
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	for (long i = 0; i < n; i++) {
+		size_t slot = (size_t)(i * 2654435761u) % WINDOW;
+		size_t sz = i % 100 == 0 ? 200000 : 16 + (i * 37) % 4000;
+
+		free(live[slot]);
+		live[slot] = malloc(sz);
+		live[slot][0] = 1;
+		/* Every so often the window empties: the top is trimmed. */
+		if (i % 200000 == 199999)
+			for (int j = 0; j < WINDOW; j++) {
+				free(live[j]);
+				live[j] = NULL;
+			}
+	}
+	return 0;
+}
+
 static int usdt(void)
 {
 	DTRACE_PROBE2(heaplab, heap_grow, 0x1000, 4096);
@@ -126,6 +153,8 @@ int main(int argc, char **argv)
 		return forkexec(argv[0]);
 	else if (strcmp(mode, "hang") == 0)
 		hang();
+	else if (strcmp(mode, "heavy") == 0)
+		return heavy(n);
 	else if (strcmp(mode, "usdt") == 0)
 		return usdt();
 	else if (strcmp(mode, "churn") == 0)

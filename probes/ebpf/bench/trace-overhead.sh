@@ -1,0 +1,123 @@
+#!/bin/bash
+# trace-overhead.sh — what tracing costs, side by side in one run (issue 6):
+# four workloads under plain execution and seven tracers. A ratio is the
+# wall time of the whole traced run, until its output file is closed, over
+# the untraced run (medians of HEAPLAB_BENCH_RUNS runs, default 3). For
+# heaplab the events recorded and lost (dropped) come from trace_end.
+#
+#   malloc-heavy  mt_target heavy 2000000 (2M malloc/free pairs, brk and
+#                 mmap traffic, threshold pinned at 128 KiB)
+#   ls -lR        ls -lR /usr/share
+#   fork+exec     300 x fork+exec of ls from sh
+#   start-up      /bin/true
+#
+# Needs root for the eBPF columns (heaplab ebpf, bpftrace, perf trace);
+# a tool that is missing or fails shows "n/a". Speed is never asserted.
+set -u
+: "${HEAPLAB_BUILD:=$(cd "$(dirname "$0")/../../.." && pwd)/build}"
+B=$HEAPLAB_BUILD
+HL=$B/heaplab
+RUNS=${HEAPLAB_BENCH_RUNS:-3}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/heaplab-bench.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+MEM=brk,mmap,munmap,mremap,madvise,mprotect
+BPFT='tracepoint:syscalls:sys_enter_brk,tracepoint:syscalls:sys_enter_mmap,
+tracepoint:syscalls:sys_enter_munmap,tracepoint:syscalls:sys_enter_mremap,
+tracepoint:syscalls:sys_enter_madvise,tracepoint:syscalls:sys_enter_mprotect
+{ @[probe] = count(); }'
+
+workloads=("malloc-heavy" "ls -lR" "fork+exec" "start-up")
+# Each workload is one command without quoting, so every tool takes it as is.
+cat >"$TMP/ls-lR" <<'SH'
+#!/bin/sh
+exec ls -lR /usr/share >/dev/null 2>&1
+SH
+cat >"$TMP/forkexec" <<'SH'
+#!/bin/sh
+for i in $(seq 300); do /bin/ls / >/dev/null; done
+SH
+chmod +x "$TMP/ls-lR" "$TMP/forkexec"
+wl_cmd() {
+	case $1 in
+	malloc-heavy) echo "$B/tests/ebpf/mt_target heavy 2000000" ;;
+	"ls -lR") echo "$TMP/ls-lR" ;;
+	fork+exec) echo "$TMP/forkexec" ;;
+	start-up) echo "/bin/true" ;;
+	esac
+}
+tools=(plain strace "perf trace" bpftrace heaptrack "heaplab ptrace" "heaplab ebpf syscalls" "heaplab ebpf all")
+tool_cmd() {	# TOOL OUTFILE CMD
+	local out=$2 cmd=$3
+	case $1 in
+	plain) echo "$cmd" ;;
+	strace) echo "strace -f --seccomp-bpf -qq -e trace=memory -o $out $cmd" ;;
+	"perf trace") echo "perf trace -e $MEM -o $out -- $cmd" ;;
+	bpftrace)	# -c wants an ELF program: scripts go through sh
+		case $cmd in "$TMP"/*) cmd="/bin/sh $cmd" ;; esac
+		echo "bpftrace -q -o $out -e '$BPFT' -c \"$cmd\"" ;;
+	heaptrack) echo "heaptrack -o $out $cmd" ;;
+	"heaplab ptrace") echo "$HL trace -e ptrace -f jsonl -o $out -- $cmd" ;;
+	"heaplab ebpf syscalls") echo "$HL trace -e ebpf --events syscalls -f jsonl -o $out -- $cmd" ;;
+	"heaplab ebpf all") echo "$HL trace -e ebpf -f jsonl -o $out -- $cmd" ;;
+	esac
+}
+
+now() { date +%s%N; }
+
+# One timed run; prints seconds, or nothing when the tool failed.
+run_once() {
+	local tool=$1 wl=$2 out=$TMP/out t0 t1
+	rm -rf "$TMP"/out* "$TMP"/last_end
+	local cmd
+	cmd=$(tool_cmd "$tool" "$out" "$(wl_cmd "$wl")")
+	t0=$(now)
+	if ! bash -c "$cmd" >/dev/null 2>"$TMP/err" </dev/null; then
+		[ "$tool" = plain ] || return 0
+	fi
+	t1=$(now)
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f\n", (b - a) / 1e9 }'
+	case $tool in
+	heaplab*) tail -1 "$out" >"$TMP/last_end" ;;
+	esac
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+
+declare -A base
+printf '%-14s' "workload"
+for t in "${tools[@]}"; do printf ' | %-21s' "$t"; done
+printf '\n'
+for wl in "${workloads[@]}"; do
+	run_once plain "$wl" >/dev/null	# warm the page cache
+	printf '%-14s' "$wl"
+	for t in "${tools[@]}"; do
+		times=""
+		ev=""
+		for _ in $(seq "$RUNS"); do
+			s=$(run_once "$t" "$wl")
+			[ -n "$s" ] || { times=""; break; }
+			times="$times $s"
+			if [[ $t == heaplab* ]] && [ -s "$TMP/last_end" ]; then
+				ev=$(python3 -c 'import json,sys; e=json.loads(open(sys.argv[1]).read()); print("%d ev, %d lost" % (e["events"], e["dropped"]))' "$TMP/last_end" 2>/dev/null)
+			fi
+		done
+		if [ -z "$times" ]; then
+			printf ' | %-21s' "n/a"
+			continue
+		fi
+		m=$(printf '%s\n' $times | median)
+		if [ "$t" = plain ]; then
+			base[$wl]=$m
+			cell="${m}s"
+		elif [ "$wl" = start-up ]; then
+			cell="${m}s"
+		else
+			cell=$(awk -v a="$m" -v b="${base[$wl]}" 'BEGIN { printf "%.2fx", a / b }')
+			[ -n "$ev" ] && cell="$cell ($ev)"
+		fi
+		printf ' | %-21s' "$cell"
+	done
+	printf '\n'
+done
+echo "(wall time of the traced run over plain, median of $RUNS; heaplab: events recorded, lost;"
+echo " start-up: the absolute seconds matter more than the ratio to /bin/true)"
