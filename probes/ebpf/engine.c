@@ -103,11 +103,13 @@ struct staged {
 	struct hl_tap_rec rec;
 };
 
-static volatile sig_atomic_t interrupts, pass_on;
+static volatile sig_atomic_t interrupts, pass_on, first_sig;
 
 /* Ctrl-C reaches the target from the terminal; SIGTERM and SIGHUP we pass on. */
 static void on_signal(int sig)
 {
+	if (!interrupts)
+		first_sig = sig;
 	interrupts++;
 	if (sig != SIGINT)
 		pass_on = sig;
@@ -796,6 +798,27 @@ void hl_ebpf_engine_close(struct hl_ebpf_engine *g)
 	free(g);
 }
 
+/*
+ * The first Ctrl-C (or SIGTERM, SIGHUP): what is known goes out, the trace
+ * ends there, marked incomplete, and the target runs on until it exits.
+ */
+static void end_early(struct hl_ebpf_engine *g)
+{
+	int sig = first_sig;
+
+	cycle(g, 0);
+	feed(g, NO_FRONTIER);
+	unstage(g);
+	hl_tl_flush(g->o.tl);
+	if (g->o.on_interrupt)
+		g->o.on_interrupt(g->o.ctx);
+	g->o.tl->recording = 0;
+	hl_warn(g->o.cmd, "%s: trace ended, marked incomplete; waiting for "
+		"'%s' to exit (%s)", sig == SIGINT ? "interrupted" : strsignal(sig),
+		g->o.argv[0], sig == SIGINT ? "Ctrl-C again kills it" :
+		"signal passed on to it");
+}
+
 /* The target, held on HOLD until the parent has put it in the filter. */
 static _Noreturn void child(const struct hl_ebpf_run_opts *o, int hold)
 {
@@ -893,11 +916,13 @@ int hl_ebpf_engine_run(struct hl_ebpf_engine *g, struct hl_ebpf_result *r)
 			pass_on = 0;
 		}
 		if (interrupts > seen) {
-			if (!seen && g->o.on_interrupt)
-				g->o.on_interrupt(g->o.ctx);
+			if (!seen)
+				end_early(g);
 			r->interrupted = 1;
-			if (seen || interrupts > 1)
+			if (seen || interrupts > 1) {
+				hl_warn(g->o.cmd, "killing '%s'", g->o.argv[0]);
 				kill_tree(g);
+			}
 			seen = interrupts;
 		}
 		if (reaped && hl_ebpf_live(g->e) <= 0)
