@@ -7,6 +7,7 @@
  */
 #include <malloc.h>
 #include <stdint.h>
+#include <sys/wait.h>
 
 #include "lab/tests/tap.h"
 #include "allocator/tests/preload.h"
@@ -229,6 +230,102 @@ static void test_realloc_in_place(void)
 	free(g);
 }
 
+/* Fill n blocks of varied sizes, check them, free them; 0 if all intact. */
+static int churn_blocks(int n)
+{
+	char **p = malloc(n * sizeof(*p));
+	int bad = 0;
+
+	for (int i = 0; i < n; i++) {
+		size_t len = 100 + (size_t)(i * 7919) % 60000;
+
+		p[i] = malloc(len);
+		if (!p[i])
+			return 1;
+		memset(p[i], i & 0xff, len);
+	}
+	for (int i = 0; i < n; i++) {
+		size_t len = 100 + (size_t)(i * 7919) % 60000;
+
+		bad += p[i][0] != (char)(i & 0xff) || p[i][len - 1] != (char)(i & 0xff);
+	}
+	for (int i = 0; i < n; i += 2)
+		free(p[i]);
+	for (int i = 1; i < n; i += 2)
+		free(p[i]);
+	free(p);
+	return bad;
+}
+
+/* Run f in a child; its exit status is the number of problems. */
+static int in_child(int (*f)(void))
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(f());
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+/* The program moves the break itself: the heap continues in a new segment. */
+static int foreign_sbrk(void)
+{
+	int bad = 0;
+	char *mine;
+
+	free(malloc(100));
+	mine = sbrk(64 * 1024);		/* the program's own use of the break */
+	memset(mine, 0x5a, 64 * 1024);
+	bad += churn_blocks(400);	/* 12 MiB: the heap must grow */
+	for (int i = 0; i < 64 * 1024; i++)
+		bad += mine[i] != 0x5a;
+	bad += strstr(dump_text(), "fencepost") == NULL;
+	bad += strstr(dump_text(), "corrupt") != NULL;	/* the walk got through */
+	return bad > 100 ? 100 : bad;
+}
+
+/* Something is mapped right after the break: the heap continues in mmap'd segments. */
+static int blocked_break(void)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	char *brk = (char *)(((uintptr_t)sbrk(0) + ps - 1) & ~(uintptr_t)(ps - 1));
+	struct heaplab_stats a, b;
+	int bad = 0;
+
+	if (mmap(brk, 256 * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+		 -1, 0) != brk)
+		return 99;
+	a = stats();
+	bad += churn_blocks(400);
+	b = stats();
+	bad += b.sbrk_calls <= a.sbrk_calls;		/* it did try the break */
+	bad += b.heap_grows <= a.heap_grows;		/* and grew anyway */
+	{
+		const char *d = dump_text(), *q = d;
+		int segs = 0;
+
+		while ((q = strstr(q, " segment 0x")))
+			segs++, q++;
+		bad += segs < 2;
+		bad += strstr(d, "corrupt") != NULL;
+	}
+	return bad > 100 ? 100 : bad;
+}
+
+static void test_unusual_breaks(void)
+{
+	int r;
+
+	r = in_child(foreign_sbrk);
+	ok(r == 0, "the program's own sbrk between mallocs: the heap goes on in a new segment, "
+	   "fenced, and the program's memory is untouched (%d)", r);
+	r = in_child(blocked_break);
+	ok(r == 0, "a mapping blocks the break: the heap grows with mmap instead (%d)", r);
+}
+
 static void test_dump_format(void)
 {
 	const char *d = dump_text();
@@ -264,5 +361,6 @@ int main(int argc, char **argv)
 	test_dynamic_threshold();
 	test_trim();
 	test_malloc_trim_pages();
+	test_unusual_breaks();
 	return tap_done();
 }
