@@ -41,7 +41,9 @@ $(EBPF_DIR)/%.skel.h: $(EBPF_DIR)/%.bpf.o
 $(EBPF_OBJS): $(EBPF_SKELS)
 $(BUILD)/obj/probes/ebpf/%.o: TOOL_CFLAGS += -I$(EBPF_DIR)
 else
-$(BUILD)/obj/probes/ebpf/%.o: TOOL_CFLAGS += -DHL_NO_EBPF='"$(if $(wildcard $(BTF_FILE)),bpftool, clang or libbpf-dev missing,no kernel BTF at $(BTF_FILE))"'
+EBPF_COMMA := ,
+EBPF_WHY := $(if $(wildcard $(BTF_FILE)),bpftool$(EBPF_COMMA) clang or libbpf-dev was missing,there was no kernel BTF at $(BTF_FILE))
+$(BUILD)/obj/probes/ebpf/%.o: TOOL_CFLAGS += -DHL_NO_EBPF='"$(EBPF_WHY) at build time"'
 endif
 
 # Keep the BPF objects: bpftool reads them, and make would delete them.
