@@ -321,7 +321,7 @@ static struct chunk *from_top(struct arena *av, size_t nb)
 static struct chunk *sort_unsorted(struct arena *av, size_t nb)
 {
 	struct chunk *unsorted = bin_at(av, UNSORTED_BIN);
-	int iters = 0;
+	int iters = 0, cached = 0;
 
 	while (unsorted->bk != unsorted) {
 		struct chunk *victim = unsorted->bk;
@@ -340,8 +340,8 @@ static struct chunk *sort_unsorted(struct arena *av, size_t nb)
 		if (prev_inuse(next))
 			hl_corrupt("malloc", "invalid next->prev_inuse (unsorted)", chunk2mem(victim));
 
-		if (in_smallbin_range(nb) && bck == unsorted && victim == av->last_remainder &&
-		    size > nb + MINSIZE) {
+		if (!cached && in_smallbin_range(nb) && bck == unsorted &&
+		    victim == av->last_remainder && size > nb + MINSIZE) {
 			unsorted->bk = unsorted->fd = unsorted;
 			return split_off(av, victim, size, nb, 1);
 		}
@@ -349,13 +349,19 @@ static struct chunk *sort_unsorted(struct arena *av, size_t nb)
 		bck->fd = unsorted;
 		if (size == nb) {
 			set_inuse_at(victim, size);
+			/* Exact fits fill this thread's cache first (glibc's way). */
+			if (tcache_room(nb)) {
+				tcache_stash(victim, nb);
+				cached = 1;
+				continue;
+			}
 			return victim;
 		}
 		bin_insert_sorted(av, victim);
 		if (++iters >= 10000)
 			break;
 	}
-	return NULL;
+	return cached ? mem2chunk(tcache_get(nb)) : NULL;
 }
 
 /* The next non-empty bin above idx, split. */
