@@ -46,29 +46,6 @@ static void parse_lines(struct hl_trace *t, char *text, const char *path)
 	}
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-
-	if (!f)
-		hl_die(NULL, "cannot read %s: %s", path, strerror(errno));
-	do {
-		if (cap - len < 65536) {
-			cap = cap ? 2 * cap : 1 << 20;
-			buf = realloc(buf, cap);
-			if (!buf)
-				hl_die(NULL, "out of memory");
-		}
-		n = fread(buf + len, 1, cap - len - 1, f);
-		len += n;
-	} while (n > 0);
-	buf[len] = '\0';
-	fclose(f);
-	return buf;
-}
-
 int hl_trace_run(const struct hl_alloc *alloc, char *const argv[],
 		 struct hl_trace *t, char **out)
 {
@@ -111,7 +88,9 @@ int hl_trace_run_events(const struct hl_alloc *alloc, char *const argv[],
 	t->status = hl_capture(targv, NULL, 0, out ? out : &ignored, NULL);
 	if (!out)
 		free(ignored);
-	text = slurp(path);
+	text = hl_read_file(path);
+	if (!text)
+		hl_die(NULL, "cannot read %s: %s", path, strerror(errno));
 	unlink(path);
 	parse_lines(t, text, path);
 	free(text);

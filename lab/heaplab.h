@@ -44,6 +44,9 @@ int hl_usage(const char *cmd, const char *fmt, ...)
  */
 int hl_getopt_error(const char *cmd, int c, char **argv);
 
+/* The whole of file PATH, NUL-terminated (malloc'd), or NULL with errno. */
+char *hl_read_file(const char *path);
+
 /*
  * Where heaplab's libraries live: beside the executable in a build tree
  * (build/heaplab, build/libheaplab.so), or PREFIX/lib/heaplab once installed.

@@ -47,6 +47,29 @@ int hl_usage(const char *cmd, const char *fmt, ...)
 	return HL_EXIT_USAGE;
 }
 
+char *hl_read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+
+	if (!f)
+		return NULL;
+	do {
+		if (cap - len < 65536) {
+			cap = cap ? 2 * cap : 1 << 20;
+			buf = realloc(buf, cap);
+			if (!buf)
+				hl_die(NULL, "out of memory");
+		}
+		n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+	} while (n > 0);
+	buf[len] = '\0';
+	fclose(f);
+	return buf;
+}
+
 int hl_getopt_error(const char *cmd, int c, char **argv)
 {
 	const char *opt = argv[optind - 1];

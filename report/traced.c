@@ -40,29 +40,6 @@ struct run {
 	struct counter brk, mapped;
 };
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-
-	if (!f)
-		return NULL;
-	do {
-		if (cap - len < 65536) {
-			cap = cap ? 2 * cap : 1 << 20;
-			buf = realloc(buf, cap);
-			if (!buf)
-				hl_die("report", "out of memory");
-		}
-		n = fread(buf + len, 1, cap - len - 1, f);
-		len += n;
-	} while (n > 0);
-	buf[len] = '\0';
-	fclose(f);
-	return buf;
-}
-
 /* Keeps every Nth sample so a counter fits MAX_POINTS, peak kept exact. */
 static void add_point(struct counter *c, size_t idx, size_t total, double t,
 		      double v)
@@ -143,12 +120,17 @@ static int trace_one(const char *dir, const char *code, struct run *r,
 		return -1;
 	}
 	free(err);
-	text = slurp(path);
-	doc = text ? json_parse(text, perr, sizeof(perr)) : NULL;
+	text = hl_read_file(path);
+	if (!text) {
+		if (asprintf(why, "cannot read %s: %s", r->file,
+			     strerror(errno)) < 0)
+			*why = NULL;
+		return -1;
+	}
+	doc = json_parse(text, perr, sizeof(perr));
 	free(text);
 	if (!doc) {
-		if (asprintf(why, "%s does not parse: %s", r->file,
-			     text ? perr : strerror(errno)) < 0)
+		if (asprintf(why, "%s does not parse: %s", r->file, perr) < 0)
 			*why = NULL;
 		return -1;
 	}
