@@ -111,12 +111,15 @@ void malloc_consolidate(struct arena *av)
 
 		av->fastbins[i] = NULL;
 		while (p) {
-			struct chunk *next_in_bin = p->fd;
-			size_t size = chunksize(p);
+			struct chunk *next_in_bin;
+			size_t size;
 			struct chunk *next;
 
-			if (!aligned_ok((uintptr_t)p) || fastbin_index(size) != i || !chunk_is_cached(p))
+			if (!aligned_ok((uintptr_t)p) || fastbin_index(chunksize(p)) != i ||
+			    !chunk_is_cached(p))
 				hl_corrupt("malloc_consolidate", "invalid chunk in fast bin", chunk2mem(p));
+			next_in_bin = fastbin_next(p);
+			size = chunksize(p);
 			if (!prev_inuse(p)) {
 				size_t prevsize = p->prev_size;
 
@@ -175,7 +178,7 @@ static void retire_top(struct arena *av)
 		unsigned fi = fastbin_index(front);
 
 		old->size |= CHUNK_CACHED;
-		old->fd = av->fastbins[fi];
+		old->fd = fastbin_link(&old->fd, av->fastbins[fi]);
 		av->fastbins[fi] = old;
 		av->have_fastchunks = 1;
 		return;
@@ -391,17 +394,19 @@ struct chunk *arena_malloc(struct arena *av, size_t nb, const char *fn)
 
 		victim = av->fastbins[fi];
 		if (victim) {
-			if (fastbin_index(chunksize(victim)) != fi || !chunk_is_cached(victim))
+			if (!aligned_ok((uintptr_t)victim) || fastbin_index(chunksize(victim)) != fi ||
+			    !chunk_is_cached(victim))
 				hl_corrupt(fn, "memory corruption (fast)", chunk2mem(victim));
-			av->fastbins[fi] = victim->fd;
+			av->fastbins[fi] = fastbin_next(victim);
 			victim->size &= ~CHUNK_CACHED;
 			/* While we hold the lock, refill this thread's cache. */
 			while (av->fastbins[fi] && tcache_room(nb)) {
 				struct chunk *c = av->fastbins[fi];
 
-				if (fastbin_index(chunksize(c)) != fi || !chunk_is_cached(c))
+				if (!aligned_ok((uintptr_t)c) || fastbin_index(chunksize(c)) != fi ||
+				    !chunk_is_cached(c))
 					hl_corrupt(fn, "memory corruption (fast)", chunk2mem(c));
-				av->fastbins[fi] = c->fd;
+				av->fastbins[fi] = fastbin_next(c);
 				c->size &= ~CHUNK_CACHED;
 				tcache_stash(c, nb);
 			}
@@ -519,7 +524,7 @@ void arena_free(struct arena *av, struct chunk *p, const char *fn)
 		unsigned fi = fastbin_index(size);
 
 		p->size |= CHUNK_CACHED;
-		p->fd = av->fastbins[fi];
+		p->fd = fastbin_link(&p->fd, av->fastbins[fi]);
 		av->fastbins[fi] = p;
 		av->have_fastchunks = 1;
 		return;

@@ -4,7 +4,8 @@
  * a size (glibc's numbering, 64-bit):
  *
  *   fast bins    10 singly linked LIFO lists, one per size 32, 48 … 176;
- *                only chunks up to max_fast (128 by default) go there.
+ *                only chunks up to max_fast (128 by default) go there;
+ *                links are mangled (safe-linking, below).
  *                Their chunks stay "in use" for their neighbours, so they
  *                are not coalesced until a consolidation.
  *   bin 1        the unsorted bin: every freed (and split-off) chunk goes
@@ -92,6 +93,23 @@ static inline struct chunk *bin_first(struct chunk *bin)
 static inline struct chunk *bin_last(struct chunk *bin)
 {
 	return bin->bk;
+}
+
+/*
+ * Fast-bin links are stored mangled with the address that holds them
+ * (glibc's safe-linking): a use-after-free write into a fast chunk cannot
+ * point malloc at an address of the attacker's choosing without knowing
+ * where the heap is.
+ */
+static inline struct chunk *fastbin_link(struct chunk **pos, struct chunk *ptr)
+{
+	return (struct chunk *)(((uintptr_t)pos >> 12) ^ (uintptr_t)ptr);
+}
+
+/* The next chunk of a fast bin after p (NULL at the end). */
+static inline struct chunk *fastbin_next(struct chunk *p)
+{
+	return fastbin_link(&p->fd, p->fd);
 }
 
 void bins_init(struct arena *av);

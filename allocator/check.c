@@ -87,8 +87,9 @@ static void verify_bins(struct arena *av, const char *fn)
 	for (unsigned i = 0; i < NFASTBINS; i++) {
 		unsigned n = 0;
 
-		for (struct chunk *p = av->fastbins[i]; p; p = p->fd) {
-			if (!chunk_is_cached(p) || fastbin_index(chunksize(p)) != i)
+		for (struct chunk *p = av->fastbins[i]; p; p = fastbin_next(p)) {
+			if (!aligned_ok((uintptr_t)p) || !chunk_is_cached(p) ||
+			    fastbin_index(chunksize(p)) != i)
 				verify_fail(fn, "heap check: bad chunk in fast bin", p);
 			if (++n > (1u << 28))
 				verify_fail(fn, "heap check: fast bin loops", p);

@@ -41,7 +41,7 @@ static void snapshot(struct arena *av, struct arena_snap *s)
 {
 	*s = (struct arena_snap){ 0 };
 	for (unsigned i = 0; i < NFASTBINS; i++)
-		for (struct chunk *p = av->fastbins[i]; p; p = p->fd)
+		for (struct chunk *p = av->fastbins[i]; p; p = fastbin_next(p))
 			add_chunk(&s->fast[i], chunksize(p));
 	for (unsigned i = 1; i < NBINS; i++) {
 		struct chunk *bin = bin_at(av, i);
@@ -80,7 +80,7 @@ static int in_fastbin(struct arena *av, unsigned i, struct chunk *p)
 {
 	if (i >= NFASTBINS)
 		return 0;
-	for (struct chunk *q = av->fastbins[i]; q; q = q->fd)
+	for (struct chunk *q = av->fastbins[i]; q; q = fastbin_next(q))
 		if (q == p)
 			return 1;
 	return 0;
