@@ -155,7 +155,7 @@ static struct item *push(struct hl_ebpf_engine *g, uint32_t tid, uint32_t pid,
 	if (!t)
 		return NULL;
 	q = &t->q[type == IT_CALL];
-	if (q->n == q->cap && q->head >= q->cap / 2) {
+	if (q->n == q->cap && q->head && q->head >= q->cap / 2) {
 		/* Half of it went out already: move the rest down, once. */
 		memmove(q->v, q->v + q->head, (q->n - q->head) * sizeof(*q->v));
 		q->n -= q->head;
