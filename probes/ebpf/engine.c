@@ -16,11 +16,12 @@
  * nest, so all begun before it have returned. The tap lowers depth just
  * before it publishes the record, so the frontier lags one drain cycle
  * behind the observation, by which time the record is out. A thread that
- * has exited has no frontier: all it did is in.
+ * has exited has no frontier: all it did is in. Records go out once the
+ * lowest frontier of all threads has passed them, merged in time order, so
+ * a parent's start-up still comes before its child's.
  *
  * With --uprobes there is no tap: the BPF side notes the call open at each
- * syscall's entry (as ptrace reads it from the tap), and the ring's order
- * is already the right one.
+ * syscall's entry (as ptrace reads it from the tap).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -48,7 +49,8 @@ enum { IT_SYSCALL, IT_CALL, IT_OTHER };
 struct item {
 	uint64_t key;			/* syscall, other: enter; call: return */
 	uint64_t order;			/* arrival, to keep sorting stable */
-	struct hl_event ev;		/* a call's record too (see call_rec) */
+	struct hl_event ev;		/* a call's too: feed_one() rebuilds
+					 * the tap record from it */
 	char *str;			/* exec: the path */
 	struct hl_tap_open *inner;	/* --uprobes: the call open at entry */
 	uint64_t outer_ts;
