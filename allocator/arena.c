@@ -62,17 +62,32 @@ struct heap_seg *arena_seg_of(struct arena *av, const struct chunk *p, size_t si
 	return NULL;
 }
 
-int chunk_in_arena(struct arena *av, const struct chunk *p, size_t size)
+/*
+ * Inline for free's checks: the main arena's newest segment (where nearly
+ * every chunk lives) is tried before the walk, a thread arena's heap is
+ * found by masking the address.
+ */
+static inline int in_arena(struct arena *av, const struct chunk *p, size_t size)
 {
+	const char *c = (const char *)p;
 	struct heap_info *h;
 
-	if (av->index == 0)
+	if (av->index == 0) {
+		const struct heap_seg *s = &av->seg[av->nseg ? av->nseg - 1 : 0];
+
+		if (av->nseg && c >= s->base && c < s->end && size <= (size_t)(s->end - c))
+			return 1;
 		return av->lost_segs || arena_seg_of(av, p, size) != NULL;
+	}
 	h = heap_for_ptr(p);
 	if (!heap_registered(h) || h->ar_ptr != av)
 		return 0;
-	return (const char *)p >= h->first &&
-	       size <= (size_t)((char *)h + h->size - (const char *)p);
+	return c >= h->first && size <= (size_t)((char *)h + h->size - c);
+}
+
+int chunk_in_arena(struct arena *av, const struct chunk *p, size_t size)
+{
+	return in_arena(av, p, size);
 }
 
 /* Hand out chunk p (of size sz) split to nb; the rest goes to unsorted. */
@@ -489,14 +504,21 @@ struct chunk *arena_malloc(struct arena *av, size_t nb, const char *fn)
 static void check_free(struct arena *av, struct chunk *p, size_t size, const char *fn)
 {
 	struct chunk *next = chunk_at(p, size);
+	int whole;
 
 	if (p == av->top)
 		hl_corrupt(fn, "double free detected", chunk2mem(p));
-	if (!chunk_in_arena(av, p, CHUNK_HDR) || (av->top && p > av->top &&
+	/*
+	 * The whole chunk and the next one's header inside the arena implies
+	 * its header is: one range check in the common case, the second only
+	 * to name what is wrong.
+	 */
+	whole = in_arena(av, p, size + CHUNK_HDR);
+	if ((unlikely(!whole) && !in_arena(av, p, CHUNK_HDR)) || (av->top && p > av->top &&
 	    (char *)p < (char *)av->top + chunksize(av->top)))
 		hl_corrupt(fn, "invalid pointer", chunk2mem(p));
 	/* A size that runs past its segment or over top was overwritten. */
-	if (!chunk_in_arena(av, p, size + CHUNK_HDR) || (p < av->top && next > av->top))
+	if (!whole || (p < av->top && next > av->top))
 		hl_corrupt(fn, "invalid size", chunk2mem(p));
 	if (!inuse_at(p, size))
 		hl_corrupt(fn, "double free detected", chunk2mem(p));
