@@ -91,7 +91,8 @@ install: build-all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/heaplab
 	install -m 755 $(BUILD)/heaplab $(DESTDIR)$(PREFIX)/bin/heaplab
 	@set -e; for f in $(INSTALL_LIBS:$(BUILD)/%=%); do \
-		install -D -m 644 $(BUILD)/$$f $(DESTDIR)$(PREFIX)/lib/heaplab/$$f; \
+		mode=644; [ -x $(BUILD)/$$f ] && mode=755; \
+		install -D -m $$mode $(BUILD)/$$f $(DESTDIR)$(PREFIX)/lib/heaplab/$$f; \
 	done
 
 clean:

@@ -18,4 +18,12 @@ if [ -f "$TMP/prefix/lib/heaplab/libheaplab.so" ]; then
 	is "$out" "$TMP/prefix/lib/heaplab/libheaplab.so" "installed heaplab preloads its own libheaplab.so"
 fi
 out=$("$TMP/prefix/bin/heaplab" run -a glibc -- echo hi); is "$out" "hi" "installed heaplab runs a command"
+# Everything it runs is found under the prefix: the tap, the targets.
+"$TMP/prefix/bin/heaplab" trace -e ptrace -o "$TMP/t.txt" -- true
+ok $? "installed heaplab traces with its own tap"
+"$TMP/prefix/bin/heaplab" bins --json >"$TMP/bins.json"
+ok $? "installed heaplab runs an experiment with its installed targets"
+for e in $("$TMP/prefix/bin/heaplab" experiment --list | awk '{print $1}'); do
+	"$TMP/prefix/bin/heaplab" experiment "$e" --help >/dev/null; ok $? "installed: experiment $e --help"
+done
 done_testing
