@@ -35,9 +35,10 @@ done
 python3 - "$TMP/ptrace.json" "$TMP/moved.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
+calls = {e["args"]["seq"]: e for e in d["traceEvents"] if e["ph"] == "X" and e.get("cat") == "malloc"}
 for e in d["traceEvents"]:
     if e["ph"] == "X" and e.get("cat") == "syscall" and "cause_seq" in e["args"]:
-        e["ts"] -= 1000.0
+        e["ts"] = calls[e["args"]["cause_seq"]]["ts"] - 1000.0  # well before its call
         break
 json.dump(d, open(sys.argv[2], "w"))
 PY
