@@ -157,36 +157,39 @@ static void dynamic_threshold(const struct chunk *p)
 	os_note_threshold(mp.mmap_threshold, mp.trim_threshold);
 }
 
+/* Free a non-mmapped chunk the thread cache did not take: to its arena. */
+static void __attribute__((noinline)) free_to_arena(struct chunk *p, size_t size, const char *fn)
+{
+	struct arena *av;
+
+	ensure_init();
+	av = arena_of(p, fn);
+	lock_and_check(av, fn);
+	CALL_ADD(in_use, -(int64_t)size);
+	arena_free(av, p, fn);	/* keeps errno (its trims save it) */
+	arena_unlock(av);
+}
+
 static void hl_free(void *mem, const char *fn)
 {
 	struct chunk *p = mem2chunk(mem);
-	int saved_errno = errno;
+	size_t size = chunksize(p);
 
 	if (unlikely(!aligned_ok((uintptr_t)mem)))
 		hl_corrupt(fn, "invalid pointer", mem);
 	if (chunk_is_mmapped(p)) {
-		size_t size = chunksize(p);
+		int saved_errno = errno;
 
 		mmap_chunk_check(p, fn);
 		dynamic_threshold(p);
 		CALL_ADD(in_use, -(int64_t)size);
 		munmap_chunk(p, fn);
-	} else {
-		size_t size = chunksize(p);
-		struct arena *av;
-
-		if (tcache_put(p, size, fn)) {
-			CALL_ADD(in_use, -(int64_t)size);
-			return;
-		}
-		ensure_init();
-		av = arena_of(p, fn);
-		lock_and_check(av, fn);
+		errno = saved_errno;
+	} else if (tcache_put(p, size, fn)) {
 		CALL_ADD(in_use, -(int64_t)size);
-		arena_free(av, p, fn);
-		arena_unlock(av);
+	} else {
+		free_to_arena(p, size, fn);
 	}
-	errno = saved_errno;
 }
 
 static void *hl_realloc(void *mem, size_t bytes, const char *fn)
@@ -263,17 +266,48 @@ static void *hl_memalign(size_t align, size_t bytes, const char *fn)
 	return chunk2mem(p);
 }
 
+/*
+ * malloc and free first try this thread's cache inline, with one TLS load
+ * and the counters in the cache itself; everything else (no cache yet,
+ * perturb, large sizes, a miss) takes the general path.
+ */
 HL_API void *malloc(size_t bytes)
 {
+	struct tcache *tc = tcache;
+
+	if (likely(tc != NULL && bytes <= TCACHE_MAX_CHUNK - SIZE_SZ && !mp.perturb)) {
+		size_t nb = request2size(bytes);
+		void *mem = tcache_take(tc, nb);
+
+		if (mem) {
+			tc->calls.malloc++;
+			tc->calls.in_use += (int64_t)nb;
+			return mem;
+		}
+	}
 	CALL_INC(malloc);
 	return hl_malloc(bytes, "malloc");
 }
 
 HL_API void free(void *mem)
 {
-	CALL_INC(free);
-	if (mem)
-		hl_free(mem, "free");
+	struct tcache *tc = tcache;
+	struct chunk *p = mem2chunk(mem);
+	size_t size;
+
+	if (unlikely(tc == NULL || mem == NULL || !aligned_ok((uintptr_t)mem) ||
+		     chunk_is_mmapped(p))) {
+		CALL_INC(free);
+		if (mem)
+			hl_free(mem, "free");
+		return;
+	}
+	tc->calls.free++;
+	size = chunksize(p);
+	if (tcache_put(p, size, "free"))
+		tc->calls.in_use -= (int64_t)size;
+	else
+		free_to_arena(p, size, "free");
 }
 
 HL_API void *calloc(size_t n, size_t size)

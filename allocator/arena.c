@@ -585,6 +585,9 @@ void arena_free(struct arena *av, struct chunk *p, const char *fn)
 	 * may have grown past the trim threshold.
 	 */
 	if (size >= FASTBIN_CONSOLIDATION_THRESHOLD) {
+		/* free() keeps errno: the kernel calls below may set it. */
+		int saved_errno = errno;
+
 		if (av->have_fastchunks)
 			malloc_consolidate(av);
 		/* Another arena: emptied heaps go whatever top's size (glibc's rule). */
@@ -592,6 +595,7 @@ void arena_free(struct arena *av, struct chunk *p, const char *fn)
 			heap_trim(av, mp.top_pad, 0);
 		else if (av->top && chunksize(av->top) >= mp.trim_threshold)
 			systrim(av, mp.top_pad);
+		errno = saved_errno;
 	}
 }
 

@@ -37,17 +37,13 @@ static inline size_t tidx(size_t nb)
 	return (nb - MINSIZE) / MALLOC_ALIGNMENT;
 }
 
-static inline void *tcache_get(size_t nb)
+/* Pop a chunk of size nb from cache tc, or NULL (nb past the cache too). */
+static inline __attribute__((always_inline)) void *tcache_take(struct tcache *tc, size_t nb)
 {
-	struct tcache *tc = tcache;
 	size_t i = tidx(nb);
 	struct tcache_entry *e;
 	struct chunk *p;
 
-	if (unlikely(!tc)) {
-		tcache_create();
-		return NULL;
-	}
 	if (i >= TCACHE_BINS || !(e = tc->entries[i]))
 		return NULL;
 	if (unlikely(!aligned_ok((uintptr_t)e)))
@@ -61,11 +57,22 @@ static inline void *tcache_get(size_t nb)
 	return e;
 }
 
+static inline void *tcache_get(size_t nb)
+{
+	struct tcache *tc = tcache;
+
+	if (unlikely(!tc)) {
+		tcache_create();
+		return NULL;
+	}
+	return tcache_take(tc, nb);
+}
+
 /*
  * Cheap checks that the chunk is one of ours and in use, without a lock;
  * anything doubtful goes to the arena's free, which checks it fully.
  */
-static inline int plausible(struct chunk *p, size_t size)
+static inline __attribute__((always_inline)) int plausible(struct chunk *p, size_t size)
 {
 	struct arena *av;
 
@@ -88,13 +95,14 @@ static inline int plausible(struct chunk *p, size_t size)
 	return p != __atomic_load_n(&av->top, __ATOMIC_RELAXED) && inuse_at(p, size);
 }
 
-static inline int tcache_put(struct chunk *p, size_t size, const char *fn)
+static inline __attribute__((always_inline)) int tcache_put(struct chunk *p, size_t size, const char *fn)
 {
 	struct tcache *tc = tcache;
 	size_t i = tidx(size);
 	struct tcache_entry *e;
 
-	if (!tc || i >= TCACHE_BINS || size < MINSIZE)
+	/* i wraps past TCACHE_BINS for a size below MINSIZE. */
+	if (!tc || i >= TCACHE_BINS)
 		return 0;
 	e = chunk2mem(p);
 	/* Only a cached chunk has the key (the user's data would need to
