@@ -61,6 +61,14 @@ $(EBPF_TEST_DIR)/mt_target: probes/ebpf/tests/mt_target.c
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT) $(WARN) -std=gnu11 -D_GNU_SOURCE $(SDT_INC) -o $@ $< -lpthread
 
+# The same, statically linked, for --uprobes on a program with its own malloc.
+ifneq ($(wildcard /usr/lib/x86_64-linux-gnu/libc.a),)
+ALL += $(EBPF_TEST_DIR)/mt_static
+$(EBPF_TEST_DIR)/mt_static: probes/ebpf/tests/mt_target.c
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) $(WARN) -std=gnu11 -D_GNU_SOURCE $(SDT_INC) -static -o $@ $< -lpthread
+endif
+
 ifeq ($(HAVE_EBPF),1)
 ALL += $(EBPF_TEST_DIR)/mtdump
 $(EBPF_TEST_DIR)/mtdump: $(BUILD)/obj/probes/ebpf/tests/mtdump.o $(BUILD)/obj/probes/ebpf/ebpf.o

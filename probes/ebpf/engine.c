@@ -24,6 +24,7 @@
  * syscall's entry (as ptrace reads it from the tap).
  */
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gnu/libc-version.h>
@@ -33,6 +34,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "lab/heaplab.h"
@@ -95,6 +97,9 @@ struct hl_ebpf_engine {
 	int err;			/* out of memory while queueing */
 	struct ref *refs, **order_refs;	/* feed()'s, kept: no page faults */
 	size_t caprefs;
+	/* --uprobes: statically linked programs already looked at. */
+	char *statics[64];
+	size_t nstatic;
 	/* Tap records drained while feeding, queued after (see feed()). */
 	struct staged *stage;
 	size_t nstage, capstage;
@@ -248,12 +253,32 @@ static void mark_gone(struct hl_ebpf_engine *g, uint32_t tid)
 		t->gone = 1;
 }
 
+static int attach_static(struct hl_ebpf_engine *g, const char *exe, char *why,
+			 size_t len);
+
+/* --uprobes: a statically linked program exec'd in the tree. */
+static void exec_uprobes(struct hl_ebpf_engine *g, const struct mt_exec *x)
+{
+	char link[64], exe[PATH_MAX], why[512];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%u/exe", x->h.pid);
+	n = readlink(link, exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return;		/* gone already */
+	exe[n] = '\0';
+	if (attach_static(g, exe, why, sizeof(why)) < 0)
+		hl_warn(g->o.cmd, "--uprobes: %s", why);
+}
+
 static void on_exec(struct hl_ebpf_engine *g, const struct mt_exec *x)
 {
 	struct item *it;
 
 	if (x->h.pid == (uint32_t)g->root)
 		g->started = 1;
+	if (g->o.uprobes)
+		exec_uprobes(g, x);
 	/* A thread that was not the leader took the leader's tid. */
 	if (x->old_tid != x->h.tid)
 		mark_gone(g, x->old_tid);
@@ -724,33 +749,93 @@ static const char *libc_path(void)
 	return "libc.so.6";
 }
 
-/*
- * --uprobes: the object that defines malloc for the target: the preloaded
- * allocator, else libc, else the program itself (statically linked).
- */
-static int attach_calls(struct hl_ebpf_engine *g, char *why, size_t len)
+/* A statically linked ELF executable: no PT_INTERP, so no libc.so.6. */
+static int is_static(const char *path)
 {
-	struct hl_ebpf_probe p[HL_EV_NKINDS];
-	const char *objs[3];
-	size_t n = 0, nobj = 0;
-	int got;
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), st = 0;
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &eh, sizeof(eh), 0) == sizeof(eh) &&
+	    !memcmp(eh.e_ident, ELFMAG, SELFMAG) && eh.e_ident[EI_CLASS] == ELFCLASS64) {
+		st = 1;
+		for (unsigned i = 0; i < eh.e_phnum; i++) {
+			if (pread(fd, &ph, sizeof(ph), eh.e_phoff + (off_t)i * eh.e_phentsize)
+			    != sizeof(ph) || ph.p_type == PT_INTERP) {
+				st = 0;
+				break;
+			}
+		}
+	}
+	close(fd);
+	return st;
+}
+
+static size_t call_probes(struct hl_ebpf_probe *p)
+{
+	size_t n = 0;
 
 	for (unsigned k = 1; k < HL_EV_NKINDS; k++)
 		if (hl_kinds[k].class == HL_KC_CALL)
 			p[n++] = (struct hl_ebpf_probe){ hl_kinds[k].name, k };
-	if (g->o.alloc_path && g->o.alloc_path[0])
-		objs[nobj++] = g->o.alloc_path;
-	objs[nobj++] = libc_path();
-	objs[nobj++] = g->o.path;
-	for (size_t i = 0; i < nobj; i++) {
-		got = hl_ebpf_attach_calls(g->e, objs[i], p, n, why, len);
-		if (got != 0)
-			return got;
+	return n;
+}
+
+/*
+ * A statically linked program has its own malloc: uprobes on it too.
+ * Returns what hl_ebpf_attach_calls() does, 0 for a dynamic program, -1
+ * with WHY for a static one without the symbols (stripped).
+ */
+static int attach_static(struct hl_ebpf_engine *g, const char *exe, char *why,
+			 size_t len)
+{
+	struct hl_ebpf_probe p[HL_EV_NKINDS];
+	size_t n = call_probes(p);
+	int got;
+
+	for (size_t i = 0; i < g->nstatic; i++)
+		if (!strcmp(g->statics[i], exe))
+			return 0;	/* done before */
+	if (!is_static(exe))
+		return 0;
+	if (g->nstatic < sizeof(g->statics) / sizeof(g->statics[0]))
+		g->statics[g->nstatic++] = strdup(exe);
+	got = hl_ebpf_attach_calls(g->e, exe, p, n, why, len);
+	if (got == 0)
+		snprintf(why, len, "'%s' is statically linked and has no "
+			 "malloc symbol for uprobes (stripped?)", exe);
+	return got > 0 ? got : -1;
+}
+
+/*
+ * --uprobes: the object that defines malloc for the target: the preloaded
+ * allocator, else libc; and the program itself when statically linked.
+ * Uprobes go on files, for every process, so an exec'd program using the
+ * same libc is covered; another static program is attached to when its
+ * exec is seen, which may miss its first calls.
+ */
+static int attach_calls(struct hl_ebpf_engine *g, char *why, size_t len)
+{
+	struct hl_ebpf_probe p[HL_EV_NKINDS];
+	size_t n = call_probes(p);
+	const char *obj = g->o.alloc_path && g->o.alloc_path[0] ?
+			  g->o.alloc_path : libc_path();
+	int got = hl_ebpf_attach_calls(g->e, obj, p, n, why, len), st;
+
+	if (got == 0 && obj != g->o.alloc_path)
+		snprintf(why, len, "no malloc to put uprobes on in %s", obj);
+	st = attach_static(g, g->o.path, why, len);
+	if (st < 0)
+		return -1;
+	if (got <= 0 && st == 0) {
+		if (got == 0 && obj == g->o.alloc_path)
+			snprintf(why, len, "'%s' defines no malloc to put "
+				 "uprobes on", obj);
+		return -1;
 	}
-	snprintf(why, len, "no malloc to attach uprobes to in %s, %s or %s "
-		 "(stripped?)", nobj > 2 ? objs[0] : "-", objs[nobj - 2],
-		 g->o.path);
-	return -1;
+	return (got > 0 ? got : 0) + st;
 }
 
 /* ---- life cycle ---- */
@@ -793,6 +878,8 @@ void hl_ebpf_engine_close(struct hl_ebpf_engine *g)
 		free(t);
 	}
 	hl_tidmap_free(&g->threads);
+	for (size_t i = 0; i < g->nstatic; i++)
+		free(g->statics[i]);
 	free(g->refs);
 	free(g->order_refs);
 	free(g->stage);

@@ -47,8 +47,8 @@ $CHK "$J" exit 0; ok $? "an exit event with status 0"
 # Both engines give the same events: kinds, arguments, results, causes.
 "$HEAPLAB" trace -e ptrace -f text -o "$TMP/p.txt" -- "$T/cause" 2>/dev/null
 "$HEAPLAB" trace -e ebpf -f text -o "$TMP/e.txt" -- "$T/cause" 2>/dev/null
-strip() { grep -v '^# trace end' "$1" | sed -E 's/0x[0-9a-f]+/ADDR/g'; }
-diff <(strip "$TMP/p.txt") <(strip "$TMP/e.txt") >"$TMP/pe.diff"
+noaddr() { grep -v '^# trace end' "$1" | sed -E 's/0x[0-9a-f]+/ADDR/g'; }
+diff <(noaddr "$TMP/p.txt") <(noaddr "$TMP/e.txt") >"$TMP/pe.diff"
 ok $? "ptrace and ebpf engines: the same text trace (addresses aside)" ||
 	sed 's/^/# /' "$TMP/pe.diff" | head -10
 
@@ -141,6 +141,19 @@ $CHK "$J" mmap-by-malloc 200000; ok $? "--uprobes: malloc(200000) -> its mmap"
 $CHK "$J" containment; ok $? "--uprobes: causes contain their syscalls"
 ! grep -q '"cause":"tap"' "$J"; ok $? "--uprobes: no tap"
 err=$("$HEAPLAB" trace -e ptrace --uprobes -- true 2>&1); is $? 2 "--uprobes with -e ptrace: usage error"
+# A statically linked program has its own malloc: uprobes go on it.
+if [ -x "$ET/mt_static" ]; then
+	"$HEAPLAB" trace -e ebpf --uprobes -f jsonl -o "$J" -- "$ET/mt_static" basic 2>"$TMP/err"
+	is $? 0 "--uprobes, static program: exits 0"
+	$CHK "$J" count malloc ge 65; ok $? "--uprobes, static: its own mallocs recorded"
+	$CHK "$J" mmap-by-malloc 200000; ok $? "--uprobes, static: malloc(200000) -> its mmap"
+	strip -o "$TMP/stripped" "$ET/mt_static"
+	err=$("$HEAPLAB" trace -e ebpf --uprobes -o /dev/null -- "$TMP/stripped" basic 2>&1)
+	is $? 1 "--uprobes, static and stripped: exit 1"
+	like "$err" "statically linked and has no malloc symbol .*stripped" "--uprobes: says it is stripped"
+else
+	skip "no static libc (libc.a) to build a static test program"
+fi
 
 # Without root: -e ebpf fails and says why; -e auto falls back to ptrace.
 AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
