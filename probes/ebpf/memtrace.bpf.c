@@ -259,6 +259,7 @@ SEC("raw_tracepoint/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
 {
 	struct pending pd = { 0 };
+	struct pt_regs *uregs;
 	struct mt_proc *pr;
 	__u64 id;
 	__u32 tgid, tid;
@@ -280,8 +281,12 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
 	pd.args[3] = BPF_CORE_READ(regs, r10);
 	pd.args[4] = BPF_CORE_READ(regs, r8);
 	pd.args[5] = BPF_CORE_READ(regs, r9);
-	/* regs is task_pt_regs(current): the user registers at syscall entry. */
-	pd.ip = BPF_CORE_READ(regs, ip);
+	/*
+	 * The user instruction pointer, from the task's saved user registers
+	 * (the same struct the tracepoint passes as regs at syscall entry).
+	 */
+	uregs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	pd.ip = uregs ? BPF_CORE_READ(uregs, ip) : BPF_CORE_READ(regs, ip);
 	pd.flags = ip_flags(pr, pd.ip);
 	if (trace_calls)
 		open_call(&pd, tid);
