@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <gnu/libc-version.h>
 #include <limits.h>
 #include <pthread.h>
@@ -215,12 +216,11 @@ static void tick_stop(struct ticker *tk)
 	pthread_join(tk->thread, NULL);
 }
 
-static int run_all(const struct report_opts *o, struct doc *d,
-		   struct json *results)
+/* Runs every experiment; a failed one is kept as the string of why. */
+static int run_all(const struct report_opts *o, struct json *res)
 {
 	struct ticker tick = { .lock = PTHREAD_MUTEX_INITIALIZER,
 			       .done_cv = PTHREAD_COND_INITIALIZER };
-	struct json *res = json_set(results, "experiments", json_obj());
 	int total = 0, i = 0, failed = 0;
 	double t0 = now();
 
@@ -242,26 +242,85 @@ static int run_all(const struct report_opts *o, struct doc *d,
 		tick_stop(&tick);
 		fprintf(stderr, "%s %6.1f s  %s\n", tick.label, now() - t,
 			v ? "ok" : "FAILED");
-		doc_section(d, name, sec ? sec->title : (*e)->summary);
 		if (!v) {
 			failed++;
 			hl_warn("report", "experiment %s: %s", name,
 				why ? why : "failed");
-			doc_para(d, DOC_SKIPPED, "This experiment could not run "
-				 "here: %s", why ? why : "it failed");
-			json_set(res, name, json_str(why ? why : "failed"));
+			v = json_str(why ? why : "failed");
 			free(why);
-			continue;
 		}
-		if (sec)
-			sec->render(d, v);
-		else
-			render_generic(d, v);
 		json_set(res, name, v);
 	}
 	fprintf(stderr, "heaplab report: %d experiments in %.1f s, %d failed\n",
 		total, now() - t0, failed);
 	return failed;
+}
+
+static void render_all(struct doc *d, const struct json *res)
+{
+	for (const struct hl_cmd *const *e = hl_experiments; *e; e++) {
+		const char *name = (*e)->name;
+		const struct section *sec = section_for(name);
+		const struct json *v = json_get(res, name);
+
+		doc_section(d, name, sec ? sec->title : (*e)->summary);
+		if (json_type(v) != JSON_OBJ)
+			doc_para(d, DOC_SKIPPED, "This experiment could not run "
+				 "here: %s", json_as_str(v, "it did not run"));
+		else if (sec)
+			sec->render(d, v);
+		else
+			render_generic(d, v);
+	}
+}
+
+/* A number at PATH (keys, then array indexes as "#N") as text, or NULL. */
+static const char *at(char *buf, size_t len, const struct json *v, ...)
+{
+	va_list ap;
+	const char *k;
+
+	va_start(ap, v);
+	while (v && (k = va_arg(ap, const char *)))
+		v = k[0] == '#' ? json_at(v, atoi(k + 1)) : json_get(v, k);
+	va_end(ap);
+	if (json_type(v) != JSON_INT)
+		return NULL;
+	snprintf(buf, len, "%lld", (long long)json_as_int(v, 0));
+	return buf;
+}
+
+/* The headline findings, each only when its experiment ran. */
+static void summary_section(struct doc *d, const struct json *res)
+{
+	char a[32], b[32], c[80];
+	struct doc_table *t;
+
+	doc_section(d, "glance", "At a glance");
+	doc_para(d, DOC_TEXT, "The headline numbers of the experiments below, "
+		 "as measured on this machine.");
+	t = doc_table(d, 2, "finding", "measured");
+	if (at(a, sizeof(a), res, "threshold", "allocators", "#0", "threshold",
+	       NULL))
+		doc_row(t, "glibc serves with mmap from (request, B)", a);
+	if (at(b, sizeof(b), res, "threshold", "allocators", "#0", "cap", NULL))
+		doc_row(t, "the dynamic threshold's cap (request, B)", b);
+	if (at(a, sizeof(a), res, "bins", "fast_max_request", NULL))
+		doc_row(t, "largest request kept in fast bins (B)", a);
+	if (at(a, sizeof(a), res, "bins", "small_max_request", NULL))
+		doc_row(t, "largest request served by small bins (B)", a);
+	if (at(a, sizeof(a), res, "arenas", "arena_cap", NULL))
+		doc_row(t, "arenas for many threads (cap)", a);
+	if (at(a, sizeof(a), res, "recon", "break_moving", "move1", NULL))
+		doc_row(t, "how far malloc(1000) moved the break (B)", a);
+	if (at(a, sizeof(a), res, "recon", "census", "heaplab", "mmap", NULL) &&
+	    at(b, sizeof(b), res, "recon", "census", "by_maker",
+	       "loader_file", "mmap", NULL)) {
+		snprintf(c, sizeof(c), "%s, %s of them the loader's", a, b);
+		doc_row(t, "mmap calls of ls", c);
+	}
+	if (!doc_table_rows(t))
+		doc_row(t, "(no experiment ran)", "-");
 }
 
 static void report_help(FILE *out)
@@ -290,7 +349,7 @@ static int report_main(int argc, char **argv)
 		{ 0 }
 	};
 	struct report_opts o = { .dir = "heaplab-report" };
-	struct json *results;
+	struct json *results, *res;
 	struct doc *d;
 	int c, failed;
 
@@ -311,7 +370,10 @@ static int report_main(int argc, char **argv)
 	results = json_obj();
 	d = doc_new("heaplab: how this machine's allocators talk to the kernel");
 	machine_section(d, results);
-	failed = run_all(&o, d, results);
+	res = json_set(results, "experiments", json_obj());
+	failed = run_all(&o, res);
+	summary_section(d, res);
+	render_all(d, res);
 	failed += report_traced_runs(d, results, o.dir, o.quick);
 	if (write_file(o.dir, "index.html", put_html, d) < 0 ||
 	    write_file(o.dir, "report.md", put_md, d) < 0 ||
