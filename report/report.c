@@ -293,7 +293,7 @@ static const char *at(char *buf, size_t len, const struct json *v, ...)
 /* The headline findings, each only when its experiment ran. */
 static void summary_section(struct doc *d, const struct json *res)
 {
-	char a[32], b[32], c[80];
+	char a[32], b[32], c[96];
 	struct doc_table *t;
 
 	doc_section(d, "glance", "At a glance");
