@@ -30,7 +30,7 @@ struct mparams mp = {
 	.tcache_count = 7,
 	.pagesize = 4096,
 };
-struct arena main_arena = { .mutex = PTHREAD_MUTEX_INITIALIZER };
+struct arena main_arena;
 struct hl_counters hl_count;
 
 static pthread_mutex_t init_mutex = PTHREAD_MUTEX_INITIALIZER;

@@ -82,8 +82,18 @@ static inline struct heap_info *heap_for_ptr(const void *p)
 	return (struct heap_info *)((uintptr_t)p & ~(HEAP_MAX_SIZE - 1));
 }
 
+/*
+ * The arena lock: a futex word, 0 free, 1 held, 2 held with sleepers
+ * (Drepper's "Futexes are tricky", mutex 2). Uncontended, lock and unlock
+ * are one atomic instruction each, inline, where pthread_mutex_lock and
+ * unlock were two calls of ~30 and ~24 instructions (callgrind).
+ */
+struct arena_lock {
+	int word;
+};
+
 struct arena {
-	pthread_mutex_t mutex;
+	struct arena_lock mutex;
 	unsigned index;			/* 0: the main arena */
 	int have_fastchunks;
 	int contiguous;			/* top ends at the program break */
@@ -114,16 +124,43 @@ static inline struct chunk *bin_at(struct arena *av, unsigned i)
  * locks the same way). The flag only goes from true to false, and never
  * during a critical section, so lock and unlock always agree.
  */
+void lock_wait(struct arena_lock *l, int c) HL_HIDDEN;
+void lock_wake(struct arena_lock *l) HL_HIDDEN;
+
+static inline void lock_take(struct arena_lock *l)
+{
+	int c = 0;
+
+	if (unlikely(!__atomic_compare_exchange_n(&l->word, &c, 1, 0, __ATOMIC_ACQUIRE,
+						  __ATOMIC_RELAXED)))
+		lock_wait(l, c);
+}
+
+/* 0 when the lock was free and is now ours, as pthread_mutex_trylock. */
+static inline int lock_try(struct arena_lock *l)
+{
+	int c = 0;
+
+	return !__atomic_compare_exchange_n(&l->word, &c, 1, 0, __ATOMIC_ACQUIRE,
+					    __ATOMIC_RELAXED);
+}
+
+static inline void lock_give(struct arena_lock *l)
+{
+	if (unlikely(__atomic_exchange_n(&l->word, 0, __ATOMIC_RELEASE) != 1))
+		lock_wake(l);
+}
+
 static inline void arena_lock(struct arena *av)
 {
 	if (!__libc_single_threaded)
-		pthread_mutex_lock(&av->mutex);
+		lock_take(&av->mutex);
 }
 
 static inline void arena_unlock(struct arena *av)
 {
 	if (!__libc_single_threaded)
-		pthread_mutex_unlock(&av->mutex);
+		lock_give(&av->mutex);
 }
 
 struct mparams {

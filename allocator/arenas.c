@@ -12,7 +12,9 @@
  * the child starts with a consistent heap; the child then re-initialises
  * the locks, being the only thread left.
  */
+#include <linux/futex.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "allocator/arena.h"
@@ -24,6 +26,33 @@ static struct arena *free_list;
 static struct arena *next_to_use;
 static pthread_key_t exit_key;
 static int exit_key_ready;
+
+/*
+ * The arena lock's contended side. A few polite tries first (the holder's
+ * critical section is short), then sleep on the futex marked 2, so that
+ * the unlock knows to wake someone.
+ */
+void lock_wait(struct arena_lock *l, int c)
+{
+	for (int spin = 0; spin < 32 && c != 2; spin++) {
+		__builtin_ia32_pause();
+		c = 0;
+		if (__atomic_compare_exchange_n(&l->word, &c, 1, 0, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED))
+			return;
+	}
+	if (c != 2)
+		c = __atomic_exchange_n(&l->word, 2, __ATOMIC_ACQUIRE);
+	while (c != 0) {
+		syscall(SYS_futex, &l->word, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+		c = __atomic_exchange_n(&l->word, 2, __ATOMIC_ACQUIRE);
+	}
+}
+
+void lock_wake(struct arena_lock *l)
+{
+	syscall(SYS_futex, &l->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
 
 static unsigned arena_limit(void)
 {
@@ -46,7 +75,7 @@ static struct arena *arena_new(unsigned index)
 		return NULL;
 	a = (struct arena *)ALIGN_UP((uintptr_t)(h + 1), 64);
 	memset(a, 0, sizeof(*a));
-	pthread_mutex_init(&a->mutex, NULL);
+	a->mutex.word = 0;
 	arena_init(a, index);
 	h->ar_ptr = a;
 	h->first = (char *)ALIGN_UP((uintptr_t)(a + 1), MALLOC_ALIGNMENT);
@@ -79,8 +108,8 @@ static struct arena *reuse_arena(void)
 	struct arena *start = next_to_use ? next_to_use : &main_arena, *a = start;
 
 	do {
-		if (pthread_mutex_trylock(&a->mutex) == 0) {
-			pthread_mutex_unlock(&a->mutex);
+		if (lock_try(&a->mutex) == 0) {
+			lock_give(&a->mutex);
 			break;
 		}
 		a = a->next ? a->next : &main_arena;
@@ -152,7 +181,7 @@ static void fork_prepare(void)
 {
 	pthread_mutex_lock(&arena_list_lock);
 	for (struct arena *a = &main_arena; a; a = a->next)
-		pthread_mutex_lock(&a->mutex);
+		lock_take(&a->mutex);
 	tcache_fork_prepare();
 	mmapped_fork_prepare();
 }
@@ -162,7 +191,7 @@ static void fork_parent(void)
 	mmapped_fork_parent();
 	tcache_fork_parent();
 	for (struct arena *a = &main_arena; a; a = a->next)
-		pthread_mutex_unlock(&a->mutex);
+		lock_give(&a->mutex);
 	pthread_mutex_unlock(&arena_list_lock);
 }
 
@@ -175,7 +204,7 @@ static void fork_child(void)
 	tcache_fork_child();
 	free_list = NULL;
 	for (struct arena *a = &main_arena; a; a = a->next) {
-		pthread_mutex_init(&a->mutex, NULL);
+		a->mutex.word = 0;
 		a->attached = a == mine;
 		a->next_free = NULL;
 		if (a != mine && a != &main_arena) {
