@@ -4,6 +4,7 @@
  * target's pid to the in-kernel filter and drains the ring buffer.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -389,12 +390,37 @@ unsigned long long hl_ebpf_drops(const struct hl_ebpf *e)
 	return total;
 }
 
+static void *destroy_link(void *l)
+{
+	bpf_link__destroy(l);
+	return NULL;
+}
+
+/*
+ * Removing a uprobe waits for an RCU grace period, up to a quarter of a
+ * second here: one at a time, --uprobes would take seconds to end. Side by
+ * side, the waits overlap.
+ */
+static void destroy_links(struct bpf_link **links, size_t n)
+{
+	pthread_t t[MAX_LINKS];
+	int started[MAX_LINKS] = { 0 };
+
+	for (size_t i = 0; i < n; i++)
+		started[i] = pthread_create(&t[i], NULL, destroy_link, links[i]) == 0;
+	for (size_t i = 0; i < n; i++) {
+		if (started[i])
+			pthread_join(t[i], NULL);
+		else
+			bpf_link__destroy(links[i]);
+	}
+}
+
 void hl_ebpf_close(struct hl_ebpf *e)
 {
 	if (!e)
 		return;
-	for (size_t i = 0; i < e->nlinks; i++)
-		bpf_link__destroy(e->links[i]);
+	destroy_links(e->links, e->nlinks);
 	ring_buffer__free(e->rb);
 	memtrace__destroy(e->skel);
 	free(e);
