@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <limits.h>
@@ -915,6 +916,8 @@ static _Noreturn void child(const struct hl_ebpf_run_opts *o, int hold)
 
 	signal(SIGINT, SIG_DFL);
 	signal(SIGQUIT, SIG_DFL);
+	/* As ptrace's EXITKILL: a tracer that dies takes the target along. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (read(hold, &go, 1) != 1)
 		_exit(127);	/* the tracer gave up */
 	close(hold);
