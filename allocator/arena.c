@@ -500,6 +500,19 @@ struct chunk *arena_malloc(struct arena *av, size_t nb, const char *fn)
 	return NULL;
 }
 
+/* The whole pages of free chunk p go back to the kernel (it stays binned). */
+static void release_pages(struct arena *av, struct chunk *p, size_t size)
+{
+	uintptr_t lo = ALIGN_UP((uintptr_t)p + sizeof(struct chunk), mp.pagesize);
+	uintptr_t hi = ALIGN_DOWN((uintptr_t)p + size, mp.pagesize);
+	int saved_errno = errno;
+
+	av->freed_since_release = 0;
+	if (hi > lo)
+		os_madvise_free((void *)lo, hi - lo);
+	errno = saved_errno;
+}
+
 /* The checks every non-mmapped free makes before touching the heap. */
 static void check_free(struct arena *av, struct chunk *p, size_t size, const char *fn)
 {
@@ -552,6 +565,13 @@ void arena_free(struct arena *av, struct chunk *p, const char *fn)
 		return;
 	}
 
+	/*
+	 * Only small frees count towards giving pages back: big blocks (the
+	 * ones the dynamic mmap threshold keeps in the heap) tend to be
+	 * allocated again at once, and refaulting them costs more.
+	 */
+	if (size < DEFAULT_MMAP_THRESHOLD)
+		av->freed_since_release += size;
 	next = chunk_at(p, size);
 	if (!prev_inuse(p)) {
 		size_t prevsize = p->prev_size;
@@ -574,6 +594,9 @@ void arena_free(struct arena *av, struct chunk *p, const char *fn)
 		set_head(p, size | PREV_INUSE | arena_bit);
 		set_foot(p, size);
 		unsorted_push(av, p);
+		if (unlikely(size >= RELEASE_MIN) && size >= av->system_mem / 2 &&
+		    av->freed_since_release >= RELEASE_MIN)
+			release_pages(av, p, size);
 	} else {
 		size += chunksize(next);
 		set_head(p, size | PREV_INUSE | arena_bit);

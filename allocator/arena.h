@@ -112,7 +112,18 @@ struct arena {
 	struct arena *next;		/* all arenas, from main_arena */
 	struct arena *next_free;	/* arenas no thread is attached to */
 	unsigned attached;		/* threads using this arena */
+	size_t freed_since_release;	/* bytes freed since free pages last went back */
 };
+
+/*
+ * A free that leaves a free chunk (not top) of at least this size and at
+ * least half the arena's memory, after as many bytes of chunks under 128
+ * KiB were freed since the last time, gives the chunk's whole pages back
+ * with MADV_DONTNEED: a program that freed most of a big heap of small
+ * blocks stops holding it. Smaller holes, and holes left by big blocks,
+ * are kept (they are reused soon, and refaulting pages costs more).
+ */
+#define RELEASE_MIN	(16UL << 20)
 
 static inline struct chunk *bin_at(struct arena *av, unsigned i)
 {

@@ -346,6 +346,60 @@ static void test_dump_format(void)
 	}
 }
 
+/*
+ * Freeing most of a big heap of small blocks gives its pages back without
+ * malloc_trim; a small hole keeps its pages (they are likely reused).
+ */
+static void test_free_returns_pages(void)
+{
+	enum { N = 48 * 1024, SZ = 1000 };
+	char **p = mmap(NULL, N * sizeof(*p), PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	long ps = sysconf(_SC_PAGESIZE);
+	unsigned char vec[16];
+	struct heaplab_stats a, b;
+	char *page;
+	int resident = 0, intact = 1;
+
+	if (!ok(p != MAP_FAILED, "a table outside the heap"))
+		return;
+	for (int i = 0; i < N; i++) {
+		p[i] = malloc(SZ);
+		memset(p[i], i & 0xff, SZ);
+	}
+	a = stats();
+	for (int i = 0; i < N / 16; i += 2)
+		free(p[i]);		/* small holes, kept apart */
+	b = stats();
+	ok(b.madvise_calls == a.madvise_calls, "small holes keep their pages");
+	for (int i = 1; i < N / 16; i += 2)
+		free(p[i]);
+	for (int i = N / 16; i < N - N / 10; i++)
+		free(p[i]);		/* the oldest 90% of 48 MiB */
+	b = stats();
+	ok(b.madvise_calls > a.madvise_calls, "freeing 90%% of the heap madvised (%llu calls)",
+	   (unsigned long long)(b.madvise_calls - a.madvise_calls));
+	page = (char *)(((uintptr_t)p[N / 4] + ps) & ~(uintptr_t)(ps - 1));
+	if (mincore(page, 16 * (size_t)ps, vec) == 0)
+		for (int i = 0; i < 16; i++)
+			resident += vec[i] & 1;
+	ok(resident == 0, "pages in the middle of the freed blocks are not resident (%d of 16)",
+	   resident);
+	for (int i = N - N / 10; i < N; i++)
+		intact &= p[i][0] == (char)(i & 0xff) && p[i][SZ - 1] == (char)(i & 0xff);
+	ok(intact, "the surviving 10%% are untouched");
+	for (int i = 0; i < N / 10; i++) {
+		p[i] = malloc(SZ);
+		memset(p[i], 7, SZ);
+	}
+	ok(1, "the released memory is reused");
+	for (int i = 0; i < N / 10; i++)
+		free(p[i]);
+	for (int i = N - N / 10; i < N; i++)
+		free(p[i]);
+	munmap(p, N * sizeof(*p));
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -362,5 +416,6 @@ int main(int argc, char **argv)
 	test_trim();
 	test_malloc_trim_pages();
 	test_unusual_breaks();
+	test_free_returns_pages();
 	return tap_done();
 }
