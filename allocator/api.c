@@ -266,6 +266,19 @@ static void *hl_memalign(size_t align, size_t bytes, const char *fn)
 	return chunk2mem(p);
 }
 
+/* A small request the thread's cache could not serve: straight to the arena. */
+static void * __attribute__((noinline)) malloc_miss(struct tcache *tc, size_t nb)
+{
+	struct chunk *p;
+
+	tc->calls.malloc++;
+	p = arena_alloc(nb, 0, "malloc");
+	if (unlikely(!p))
+		return NULL;
+	tc->calls.in_use += (int64_t)chunksize(p);
+	return chunk2mem(p);
+}
+
 /*
  * malloc and free first try this thread's cache inline, with one TLS load
  * and the counters in the cache itself; everything else (no cache yet,
@@ -284,6 +297,7 @@ HL_API void *malloc(size_t bytes)
 			tc->calls.in_use += (int64_t)nb;
 			return mem;
 		}
+		return malloc_miss(tc, nb);
 	}
 	CALL_INC(malloc);
 	return hl_malloc(bytes, "malloc");
