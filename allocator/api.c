@@ -166,7 +166,7 @@ static void __attribute__((noinline)) free_to_arena(struct chunk *p, size_t size
 	av = arena_of(p, fn);
 	lock_and_check(av, fn);
 	CALL_ADD(in_use, -(int64_t)size);
-	arena_free(av, p, fn);	/* keeps errno (its trims save it) */
+	arena_free_owned(av, p, fn);	/* keeps errno (its trims save it) */
 	arena_unlock(av);
 }
 

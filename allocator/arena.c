@@ -67,7 +67,7 @@ struct heap_seg *arena_seg_of(struct arena *av, const struct chunk *p, size_t si
  * every chunk lives) is tried before the walk, a thread arena's heap is
  * found by masking the address.
  */
-static inline int in_arena(struct arena *av, const struct chunk *p, size_t size)
+static inline int in_arena(struct arena *av, const struct chunk *p, size_t size, int heap_ok)
 {
 	const char *c = (const char *)p;
 	struct heap_info *h;
@@ -80,14 +80,14 @@ static inline int in_arena(struct arena *av, const struct chunk *p, size_t size)
 		return av->lost_segs || arena_seg_of(av, p, size) != NULL;
 	}
 	h = heap_for_ptr(p);
-	if (!heap_registered(h) || h->ar_ptr != av)
+	if (!heap_ok && (!heap_registered(h) || h->ar_ptr != av))
 		return 0;
 	return c >= h->first && size <= (size_t)((char *)h + h->size - c);
 }
 
 int chunk_in_arena(struct arena *av, const struct chunk *p, size_t size)
 {
-	return in_arena(av, p, size);
+	return in_arena(av, p, size, 0);
 }
 
 /* Hand out chunk p (of size sz) split to nb; the rest goes to unsorted. */
@@ -514,7 +514,8 @@ static void release_pages(struct arena *av, struct chunk *p, size_t size)
 }
 
 /* The checks every non-mmapped free makes before touching the heap. */
-static void check_free(struct arena *av, struct chunk *p, size_t size, const char *fn)
+static void check_free(struct arena *av, struct chunk *p, size_t size, const char *fn,
+		       int heap_ok)
 {
 	struct chunk *next = chunk_at(p, size);
 	int whole;
@@ -526,8 +527,8 @@ static void check_free(struct arena *av, struct chunk *p, size_t size, const cha
 	 * its header is: one range check in the common case, the second only
 	 * to name what is wrong.
 	 */
-	whole = in_arena(av, p, size + CHUNK_HDR);
-	if ((unlikely(!whole) && !in_arena(av, p, CHUNK_HDR)) || (av->top && p > av->top &&
+	whole = in_arena(av, p, size + CHUNK_HDR, heap_ok);
+	if ((unlikely(!whole) && !in_arena(av, p, CHUNK_HDR, heap_ok)) || (av->top && p > av->top &&
 	    (char *)p < (char *)av->top + chunksize(av->top)))
 		hl_corrupt(fn, "invalid pointer", chunk2mem(p));
 	/* A size that runs past its segment or over top was overwritten. */
@@ -539,7 +540,12 @@ static void check_free(struct arena *av, struct chunk *p, size_t size, const cha
 		hl_corrupt(fn, "invalid next size", chunk2mem(p));
 }
 
-void arena_free(struct arena *av, struct chunk *p, const char *fn)
+/*
+ * heap_ok: the caller found av through p's registered heap (arena_of), so
+ * the heap need not be looked up again.
+ */
+static inline __attribute__((always_inline)) void free_chunk(struct arena *av, struct chunk *p,
+							     const char *fn, int heap_ok)
 {
 	size_t size = chunksize(p);
 	size_t arena_bit = av->index ? NON_MAIN_ARENA : 0;
@@ -551,7 +557,7 @@ void arena_free(struct arena *av, struct chunk *p, const char *fn)
 		hl_corrupt(fn, "invalid pointer", chunk2mem(p));
 	if (chunk_is_cached(p))
 		hl_corrupt(fn, "double free detected", chunk2mem(p));
-	check_free(av, p, size, fn);
+	check_free(av, p, size, fn, heap_ok);
 	if (mp.perturb)
 		memset(chunk2mem(p), mp.perturb, size - CHUNK_HDR);
 
@@ -620,6 +626,16 @@ void arena_free(struct arena *av, struct chunk *p, const char *fn)
 			systrim(av, mp.top_pad);
 		errno = saved_errno;
 	}
+}
+
+void arena_free(struct arena *av, struct chunk *p, const char *fn)
+{
+	free_chunk(av, p, fn, 0);
+}
+
+void arena_free_owned(struct arena *av, struct chunk *p, const char *fn)
+{
+	free_chunk(av, p, fn, 1);
 }
 
 /* Give the top's whole pages above pad back with a negative sbrk. */
@@ -737,7 +753,7 @@ struct chunk *arena_realloc(struct arena *av, struct chunk *p, size_t nb, const 
 		hl_corrupt(fn, "invalid old size", chunk2mem(p));
 	if (chunk_is_cached(p))
 		hl_corrupt(fn, "invalid pointer (freed chunk)", chunk2mem(p));
-	check_free(av, p, oldsize, fn);
+	check_free(av, p, oldsize, fn, 0);
 
 	if (oldsize < nb) {
 		if (next == av->top && oldsize + chunksize(next) >= nb + MINSIZE) {

@@ -218,6 +218,8 @@ extern struct hl_counters hl_count HL_HIDDEN;
 void arena_init(struct arena *av, unsigned index) HL_HIDDEN;
 struct chunk *arena_malloc(struct arena *av, size_t nb, const char *fn) HL_HIDDEN;
 void arena_free(struct arena *av, struct chunk *p, const char *fn) HL_HIDDEN;
+/* The same, for a chunk whose arena came from its checked heap (arena_of). */
+void arena_free_owned(struct arena *av, struct chunk *p, const char *fn) HL_HIDDEN;
 struct chunk *arena_realloc(struct arena *av, struct chunk *p, size_t nb,
 			    const char *fn) HL_HIDDEN;
 struct chunk *arena_memalign(struct arena *av, size_t align, size_t nb,
