@@ -351,4 +351,40 @@ void dump_at_exit_setup(void) HL_HIDDEN;
 /* api.c: runs the start-up if no allocation has yet. */
 void hl_ensure_init(void) HL_HIDDEN;
 
+/* Take a chunk out of whatever doubly linked bin it is in (checked). */
+static inline void unlink_chunk(struct arena *av, struct chunk *p)
+{
+	struct chunk *fd = p->fd, *bk = p->bk;
+
+	(void)av;
+	if (unlikely(chunksize(p) != next_chunk(p)->prev_size))
+		hl_corrupt("malloc", "corrupted size vs. prev_size", chunk2mem(p));
+	if (unlikely(fd->bk != p || bk->fd != p))
+		hl_corrupt("malloc", "corrupted double-linked list", chunk2mem(p));
+	if (!in_smallbin_range(chunksize(p)) && p->fd_nextsize != NULL)
+		unlink_nextsize(p);
+	fd->bk = bk;
+	bk->fd = fd;
+}
+
+/* Put a free chunk at the front of the unsorted bin. */
+static inline void unsorted_push(struct arena *av, struct chunk *p)
+{
+	struct chunk *bck = bin_at(av, UNSORTED_BIN);
+	struct chunk *fwd = bck->fd;
+
+	if (unlikely(fwd->bk != bck))
+		hl_corrupt("free", "corrupted unsorted chunks", chunk2mem(fwd));
+	/*
+	 * Large chunks are on no nextsize list while unsorted. (A small
+	 * chunk has no such fields: they would be its neighbour's header.)
+	 */
+	if (!in_smallbin_range(chunksize(p)))
+		p->fd_nextsize = p->bk_nextsize = NULL;
+	p->fd = fwd;
+	p->bk = bck;
+	bck->fd = p;
+	fwd->bk = p;
+}
+
 #endif

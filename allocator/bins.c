@@ -46,7 +46,7 @@ unsigned binmap_next(const struct arena *av, unsigned i)
  * A large chunk that heads a run of equal sizes is on the nextsize list;
  * when it leaves, the next chunk of its run (if any) takes its place.
  */
-static void unlink_nextsize(struct chunk *p)
+void unlink_nextsize(struct chunk *p)
 {
 	struct chunk *fd = p->fd;
 
@@ -67,40 +67,6 @@ static void unlink_nextsize(struct chunk *p)
 		p->bk_nextsize->fd_nextsize = p->fd_nextsize;
 	}
 	p->fd_nextsize = p->bk_nextsize = NULL;
-}
-
-void unlink_chunk(struct arena *av, struct chunk *p)
-{
-	struct chunk *fd = p->fd, *bk = p->bk;
-
-	(void)av;
-	if (chunksize(p) != next_chunk(p)->prev_size)
-		hl_corrupt("malloc", "corrupted size vs. prev_size", chunk2mem(p));
-	if (fd->bk != p || bk->fd != p)
-		hl_corrupt("malloc", "corrupted double-linked list", chunk2mem(p));
-	if (!in_smallbin_range(chunksize(p)) && p->fd_nextsize != NULL)
-		unlink_nextsize(p);
-	fd->bk = bk;
-	bk->fd = fd;
-}
-
-void unsorted_push(struct arena *av, struct chunk *p)
-{
-	struct chunk *bck = bin_at(av, UNSORTED_BIN);
-	struct chunk *fwd = bck->fd;
-
-	if (fwd->bk != bck)
-		hl_corrupt("free", "corrupted unsorted chunks", chunk2mem(fwd));
-	/*
-	 * Large chunks are on no nextsize list while unsorted. (A small
-	 * chunk has no such fields: they would be its neighbour's header.)
-	 */
-	if (!in_smallbin_range(chunksize(p)))
-		p->fd_nextsize = p->bk_nextsize = NULL;
-	p->fd = fwd;
-	p->bk = bck;
-	bck->fd = p;
-	fwd->bk = p;
 }
 
 /* Large bins are sorted largest first; equal sizes go after their head. */

@@ -118,10 +118,13 @@ void binmap_unmark(struct arena *av, unsigned i);
 /* The first bin >= i whose binmap bit is set, or 0 if none. */
 unsigned binmap_next(const struct arena *av, unsigned i);
 
-/* Take a chunk out of whatever doubly linked bin it is in (checked). */
-void unlink_chunk(struct arena *av, struct chunk *p);
-/* Put a free chunk at the front of the unsorted bin. */
-void unsorted_push(struct arena *av, struct chunk *p);
+/*
+ * unlink_chunk (take a chunk out of whatever doubly linked bin it is in,
+ * checked) and unsorted_push (put a free chunk at the front of the
+ * unsorted bin) are inline at the end of arena.h: they run on nearly every
+ * free and arena malloc. A large chunk leaving its nextsize list:
+ */
+void unlink_nextsize(struct chunk *p);
 /* Put a chunk taken from the unsorted bin into its small or large bin. */
 void bin_insert_sorted(struct arena *av, struct chunk *p);
 /*
