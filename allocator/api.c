@@ -157,6 +157,26 @@ static void dynamic_threshold(const struct chunk *p)
 	os_note_threshold(mp.mmap_threshold, mp.trim_threshold);
 }
 
+/*
+ * Push p on av's pending list without the lock. The mark catches a second
+ * free of a pending chunk at once; the full checks run when the chunk is
+ * really freed, under the lock.
+ */
+static void remote_push(struct arena *av, struct chunk *p, const char *fn)
+{
+	struct tcache_entry *e = chunk2mem(p);
+	struct chunk *old;
+
+	if (unlikely(e->key == tcache_key))
+		hl_corrupt(fn, "double free detected", e);
+	e->key = tcache_key;
+	old = __atomic_load_n(&av->remote, __ATOMIC_RELAXED);
+	do {
+		e->next = protect(&e->next, old ? (struct tcache_entry *)chunk2mem(old) : NULL);
+	} while (!__atomic_compare_exchange_n(&av->remote, &old, p, 1,
+					      __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+}
+
 /* Free a non-mmapped chunk the thread cache did not take: to its arena. */
 static void __attribute__((noinline)) free_to_arena(struct chunk *p, size_t size, const char *fn)
 {
@@ -164,8 +184,17 @@ static void __attribute__((noinline)) free_to_arena(struct chunk *p, size_t size
 
 	ensure_init();
 	av = arena_of(p, fn);
-	lock_and_check(av, fn);
 	CALL_ADD(in_use, -(int64_t)size);
+	if (likely(!mp.check && !arena_trylock(av))) {
+		/* Busy (its owner, most likely): leave the chunk pending... */
+		remote_push(av, p, fn);
+		/* ...unless the holder has gone meanwhile: then free them now. */
+		if (arena_trylock(av))
+			arena_unlock(av);
+		return;
+	}
+	if (unlikely(mp.check))
+		lock_and_check(av, fn);
 	arena_free_owned(av, p, fn);	/* keeps errno (its trims save it) */
 	arena_unlock(av);
 }

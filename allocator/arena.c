@@ -513,6 +513,23 @@ static void release_pages(struct arena *av, struct chunk *p, size_t size)
 	errno = saved_errno;
 }
 
+/* Free the chunks other threads left pending on av (lock held). */
+void arena_drain_remote(struct arena *av)
+{
+	struct chunk *p = __atomic_exchange_n(&av->remote, NULL, __ATOMIC_ACQUIRE);
+
+	while (p) {
+		struct tcache_entry *e = chunk2mem(p);
+		struct tcache_entry *next = protect(&e->next, e->next);
+
+		if (unlikely(!aligned_ok((uintptr_t)next) || e->key != tcache_key))
+			hl_corrupt("free", "corrupted pending free list", e);
+		e->key = 0;
+		arena_free(av, p, "free");
+		p = next ? mem2chunk(next) : NULL;
+	}
+}
+
 /* The checks every non-mmapped free makes before touching the heap. */
 static void check_free(struct arena *av, struct chunk *p, size_t size, const char *fn,
 		       int heap_ok)

@@ -113,6 +113,13 @@ struct arena {
 	struct arena *next_free;	/* arenas no thread is attached to */
 	unsigned attached;		/* threads using this arena */
 	size_t freed_since_release;	/* bytes freed since free pages last went back */
+	/*
+	 * Chunks freed by threads that found the lock taken, pushed without
+	 * it (a LIFO of in-use chunks linked through their memory, marked
+	 * with tcache_key like cached ones); freed in one batch by the next
+	 * holder of the lock.
+	 */
+	struct chunk *remote;
 };
 
 /*
@@ -162,10 +169,25 @@ static inline void lock_give(struct arena_lock *l)
 		lock_wake(l);
 }
 
+void arena_drain_remote(struct arena *av) HL_HIDDEN;
+
+/* Whoever takes the lock first frees the chunks others left pending. */
 static inline void arena_lock(struct arena *av)
 {
 	if (!__libc_single_threaded)
 		lock_take(&av->mutex);
+	if (unlikely(__atomic_load_n(&av->remote, __ATOMIC_RELAXED) != NULL))
+		arena_drain_remote(av);
+}
+
+/* Take the lock only if nobody holds it (1), draining as arena_lock. */
+static inline int arena_trylock(struct arena *av)
+{
+	if (!__libc_single_threaded && lock_try(&av->mutex) != 0)
+		return 0;
+	if (unlikely(__atomic_load_n(&av->remote, __ATOMIC_RELAXED) != NULL))
+		arena_drain_remote(av);
+	return 1;
 }
 
 static inline void arena_unlock(struct arena *av)
