@@ -60,19 +60,21 @@ int hl_tap_setenv(const struct hl_tap_reader *r)
 static size_t drain_lane(struct hl_tap_reader *r, struct hl_tap_lane *l,
 			 uint32_t owner, hl_tap_fn fn, void *ctx)
 {
-	uint64_t t = atomic_load_explicit(&l->tail, memory_order_relaxed);
+	/* Head first: a rewind moves tail before head (ring.h). */
 	uint64_t h = atomic_load_explicit(&l->head, memory_order_acquire);
+	uint64_t t = atomic_load_explicit(&l->tail, memory_order_acquire);
 	uint32_t mask = r->hdr->nrecs - 1;
 	uint32_t pid = l->pid;
 	struct hl_tap_rec rec;
 
+	if (t >= h)
+		return 0;
 	for (uint64_t i = t; i < h; i++) {
 		/* Copy first: the slot is the producer's again once tail moves. */
 		rec = hl_tap_recs(l)[i & mask];
 		fn(ctx, pid, owner, &rec);
 	}
-	if (h != t)
-		atomic_store_explicit(&l->tail, h, memory_order_release);
+	atomic_store_explicit(&l->tail, h, memory_order_release);
 	return h - t;
 }
 

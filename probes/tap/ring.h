@@ -24,6 +24,17 @@
  * record.  A thread claims a free lane by CAS on owner at its first call;
  * the tracer frees lanes when their thread exits or execs.
  *
+ * Rewind: a producer that finds its lane empty (tail == head) at least
+ * HL_TAP_REWIND records into a lap moves both indices to the start of the
+ * next lap (CAS on tail, then the record, then head), so that a tracer that
+ * keeps up keeps the lane in its first few pages: they stay mapped and in
+ * cache, where marching through 2 Mi fresh records costs a page fault per
+ * 64 calls, more than the rest of the call.  The full lane is still there
+ * for a burst.  The consumer only writes tail after it saw head > tail and
+ * the producer only rewinds when tail == head, so the two never race; a
+ * consumer that loads head before a rewind and tail after it finds
+ * tail > head, which means empty.
+ *
  * One record per completed call (enter time, exit time, args, result).  The
  * calls still open on a thread (at most HL_TAP_DEPTH nested) are kept in
  * its lane header: when the thread stops at a syscall the tracer reads them
@@ -47,6 +58,8 @@
  * is sparse: a lane costs memory only as far as its thread has written. */
 #define HL_TAP_LANES	64
 #define HL_TAP_NRECS	(2048u * 1024)
+/* Records into a lap before an empty lane rewinds (64 KiB of records). */
+#define HL_TAP_REWIND	1024u
 
 struct hl_tap_rec {
 	uint64_t ts_ns;			/* call enter */

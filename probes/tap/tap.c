@@ -300,6 +300,22 @@ static inline void enter(struct call *c, uint16_t kind, uint64_t a0,
 	l->depth = d + 1;
 }
 
+/*
+ * The lane is empty well into a lap: start the next lap now (ring.h), so
+ * the records reuse pages already mapped instead of faulting in new ones.
+ * Returns the head to write at.
+ */
+static __attribute__((noinline)) uint64_t rewind(struct hl_tap_lane *l,
+						 uint64_t h)
+{
+	uint64_t mask = ring->nrecs - 1, to = (h + mask) & ~mask, t = h;
+
+	/* Fails only if the tracer freed the lane under us: keep going. */
+	if (atomic_compare_exchange_strong(&l->tail, &t, to))
+		return to;
+	return h;
+}
+
 static inline void leave(struct call *c, int64_t ret)
 {
 	struct hl_tap_lane *l = c->lane;
@@ -312,7 +328,9 @@ static inline void leave(struct call *c, int64_t ret)
 	l->depth--;
 	h = atomic_load_explicit(&l->head, memory_order_relaxed);
 	t = atomic_load_explicit(&l->tail, memory_order_acquire);
-	if (h - t >= ring->nrecs) {
+	if (unlikely(h == t && (h & (ring->nrecs - 1)) >= HL_TAP_REWIND))
+		h = rewind(l, h);
+	else if (unlikely(h - t >= ring->nrecs)) {
 		l->drops++;
 		return;
 	}

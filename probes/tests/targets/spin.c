@@ -6,12 +6,14 @@
  *                        (0: forever), then exit 0; SIGINT is ignored, so
  *                        only the tracer's Ctrl-C handling is in play
  *   spin calls COUNT     COUNT malloc/free pairs of 16..1024 bytes, exit 0
+ *   spin churn COUNT     the same, after 3000 an mmap+munmap every 100 pairs
  */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 static double secs;
@@ -74,6 +76,23 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
-	fprintf(stderr, "usage: spin segv | loop SECS THREADS | calls COUNT\n");
+	if (argc > 2 && !strcmp(argv[1], "churn")) {
+		long n = atol(argv[2]);
+
+		/* After 3000 pairs in one go, a memory syscall every 100 pairs:
+		 * the tracer drains the lane there, so the tap finds it empty
+		 * and rewinds (ring.h), leaving the first burst's records in
+		 * the slots it skips. */
+		for (long i = 0; i < n; i++) {
+			keep = malloc(16 + (size_t)(i % 64) * 16);
+			free(keep);
+			if (i >= 3000 && i % 100 == 99)
+				munmap(mmap(NULL, 4096, PROT_READ,
+					    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+				       4096);
+		}
+		return 0;
+	}
+	fprintf(stderr, "usage: spin segv | loop SECS THREADS | calls COUNT | churn COUNT\n");
 	return 2;
 }
