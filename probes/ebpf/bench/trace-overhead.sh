@@ -11,6 +11,10 @@
 #   fork+exec     300 x fork+exec of ls from sh
 #   start-up      /bin/true
 #
+# HEAPLAB_BENCH_WORKLOADS and HEAPLAB_BENCH_TOOLS (comma-separated names as
+# in the table, e.g. "malloc-heavy" and "heaplab ptrace,heaplab ebpf all")
+# narrow the run; plain always runs, the ratios need it.
+#
 # Needs root for the eBPF columns (heaplab ebpf, bpftrace, perf trace);
 # a tool that is missing or fails shows "n/a". Speed is never asserted.
 set -u
@@ -46,6 +50,20 @@ wl_cmd() {
 	esac
 }
 tools=(plain strace "perf trace" bpftrace heaptrack "heaplab ptrace" "heaplab ebpf syscalls" "heaplab ebpf all")
+# keep LIST NAME...: the names that are in the comma-separated LIST.
+keep() {
+	local list=",$1," n
+	shift
+	for n in "$@"; do
+		[[ $list == *",$n,"* ]] && printf '%s\n' "$n"
+	done
+}
+if [ -n "${HEAPLAB_BENCH_WORKLOADS:-}" ]; then
+	mapfile -t workloads < <(keep "$HEAPLAB_BENCH_WORKLOADS" "${workloads[@]}")
+fi
+if [ -n "${HEAPLAB_BENCH_TOOLS:-}" ]; then
+	mapfile -t tools < <(keep "plain,$HEAPLAB_BENCH_TOOLS" "${tools[@]}")
+fi
 tool_cmd() {	# TOOL OUTFILE CMD
 	local out=$2 cmd=$3
 	case $1 in
