@@ -338,6 +338,10 @@ HL_API void free(void *mem)
 	struct chunk *p = mem2chunk(mem);
 	size_t size;
 
+	/* A thread that only frees gets its cache too (as in glibc's free). */
+	if (unlikely(tc == NULL) && mem != NULL &&
+	    __atomic_load_n(&mp.initialized, __ATOMIC_ACQUIRE))
+		tc = tcache_create();
 	if (unlikely(tc == NULL || mem == NULL || !aligned_ok((uintptr_t)mem) ||
 		     chunk_is_mmapped(p))) {
 		CALL_INC(free);
