@@ -317,14 +317,6 @@ static void render_recon(struct doc *d, const struct json *r)
 
 /* ---- threshold ---- */
 
-static const char *bytes(char *buf, size_t len, const struct json *v)
-{
-	if (json_type(v) != JSON_INT)
-		return "-";
-	snprintf(buf, len, "%lld", (long long)json_as_int(v, 0));
-	return buf;
-}
-
 static void threshold_table(struct doc *d, const struct json *allocs)
 {
 	struct doc_table *t = doc_table(d, 6, "allocator", "moves the break",
@@ -338,12 +330,12 @@ static void threshold_table(struct doc *d, const struct json *allocs)
 
 		doc_row(t, json_as_str(json_get(r, "allocator"), "?"),
 			json_as_bool(json_get(r, "moves_break"), 0) ? "yes" : "no",
-			found ? bytes(a, sizeof(a), json_get(r, "threshold")) :
+			found ? fmt(a, sizeof(a), json_get(r, "threshold")) :
 				"none",
-			bytes(b, sizeof(b), json_get(r, "mapping_length")),
+			fmt(b, sizeof(b), json_get(r, "mapping_length")),
 			!found ? "-" : json_as_bool(json_get(r, "dynamic"), 0) ?
 				"yes" : "no",
-			bytes(c, sizeof(c), json_get(r, "cap")));
+			fmt(c, sizeof(c), json_get(r, "cap")));
 	}
 }
 
@@ -403,10 +395,10 @@ static void render_threshold(struct doc *d, const struct json *res)
 			 "mapping itself is %s B, the chunk plus its header "
 			 "rounded up to whole pages.",
 			 json_as_str(json_get(g, "allocator"), "?"),
-			 bytes(a, sizeof(a), json_get(g, "threshold")),
-			 bytes(b, sizeof(b), json_get(g, "chunk")),
-			 bytes(c, sizeof(c), json_get(g, "chunk_below")),
-			 bytes(m, sizeof(m), json_get(g, "mapping_length")));
+			 fmt(a, sizeof(a), json_get(g, "threshold")),
+			 fmt(b, sizeof(b), json_get(g, "chunk")),
+			 fmt(c, sizeof(c), json_get(g, "chunk_below")),
+			 fmt(m, sizeof(m), json_get(g, "mapping_length")));
 	if (json_as_bool(json_get(g, "dynamic"), 0) &&
 	    json_type(json_get(g, "cap")) == JSON_INT)
 		doc_para(d, DOC_RESULT, "After a mapped block is freed, the "
@@ -414,17 +406,17 @@ static void render_threshold(struct doc *d, const struct json *res)
 			 "threshold. That stops at a cap: malloc(%s) is still "
 			 "mapped right after a free of its own size; a freed "
 			 "mapping of %s B raises the threshold, one of %s B "
-			 "does not.", bytes(a, sizeof(a), json_get(g, "cap")),
-			 bytes(b, sizeof(b), json_get(g,
+			 "does not.", fmt(a, sizeof(a), json_get(g, "cap")),
+			 fmt(b, sizeof(b), json_get(g,
 				 "below_cap_mapping_length")),
-			 bytes(c, sizeof(c), json_get(g, "cap_mapping_length")));
+			 fmt(c, sizeof(c), json_get(g, "cap_mapping_length")));
 	if (k)
 		doc_para(d, DOC_RESULT, "GLIBC_TUNABLES=glibc.malloc."
 			 "mmap_threshold=%s moved the threshold to %s B, and "
 			 "mallopt(M_MMAP_THRESHOLD) to %s B; the dynamic rule "
-			 "was %s.", bytes(a, sizeof(a), json_get(k, "set_to")),
-			 bytes(b, sizeof(b), json_get(k, "tunable_threshold")),
-			 bytes(c, sizeof(c), json_get(k, "mallopt_threshold")),
+			 "was %s.", fmt(a, sizeof(a), json_get(k, "set_to")),
+			 fmt(b, sizeof(b), json_get(k, "tunable_threshold")),
+			 fmt(c, sizeof(c), json_get(k, "mallopt_threshold")),
 			 json_as_bool(json_get(k, "tunable_dynamic"), 1) ||
 			 json_as_bool(json_get(k, "mallopt_dynamic"), 1) ?
 			 "still on" : "then off");
