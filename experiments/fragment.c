@@ -163,12 +163,7 @@ static int fragment_main(int argc, char **argv)
 	for (size_t i = 0; i < o.nalloc; i++)
 		for (size_t f = 0; f < 2; f++)
 			json_push(runs, run(&o, &o.alloc[i], fits[f]));
-	if (o.json)
-		pl_json_out(doc);
-	else {
-		print_text(runs);
-		json_free(doc);
-	}
+	pl_output(&o, doc, print_text, runs);
 	return 0;
 }
 

@@ -261,12 +261,7 @@ static int magic_main(int argc, char **argv)
 	res = json_set(doc, "allocators", json_arr());
 	for (size_t i = 0; i < o.nalloc; i++)
 		json_push(res, measure(&o, &o.alloc[i]));
-	if (o.json)
-		pl_json_out(doc);
-	else {
-		print_text(res);
-		json_free(doc);
-	}
+	pl_output(&o, doc, print_text, res);
 	return 0;
 }
 

@@ -148,10 +148,14 @@ long long pl_value(const char *cmd, const char *out, const char *key)
 	return v;
 }
 
-void pl_json_out(struct json *o)
+void pl_output(const struct pl_opts *o, struct json *doc,
+	       void (*print)(const struct json *), const struct json *part)
 {
-	json_write(stdout, o, 2);
-	json_free(o);
+	if (o->json)
+		json_write(stdout, doc, 2);
+	else
+		print(part);
+	json_free(doc);
 }
 
 double pl_round(double v, int digits)

@@ -53,8 +53,12 @@ long long pl_list_len(const char *out, const char *label, long long *before);
 /* The value of KEY in OUT, dying when the probe did not print it. */
 long long pl_value(const char *cmd, const char *out, const char *key);
 
-/* Finishes: the JSON document to stdout, freed. */
-void pl_json_out(struct json *o);
+/*
+ * Finishes: DOC to stdout as JSON when --json was given, else PRINT(PART)
+ * as text (PART is DOC or a member of it); DOC is freed either way.
+ */
+void pl_output(const struct pl_opts *o, struct json *doc,
+	       void (*print)(const struct json *), const struct json *part);
 
 /* Reading results back for the text: a member as a number or a string. */
 static inline long long pl_int(const struct json *o, const char *key)

@@ -258,12 +258,7 @@ static int preload_main(int argc, char **argv)
 		return HL_EXIT_FAIL;
 	for (int i = 0; i < 2; i++)
 		json_push(runs, run_loop(&o, &loop_alloc[i], n));
-	if (o.json)
-		pl_json_out(doc);
-	else {
-		print_text(doc);
-		json_free(doc);
-	}
+	pl_output(&o, doc, print_text, doc);
 	return 0;
 }
 

@@ -212,12 +212,7 @@ static int progression_main(int argc, char **argv)
 	runs = json_set(doc, "runs", json_arr());
 	for (size_t i = 0; i < o.nalloc; i++)
 		json_push(runs, run(&o, &o.alloc[i], wargv));
-	if (o.json)
-		pl_json_out(doc);
-	else {
-		print_text(doc);
-		json_free(doc);
-	}
+	pl_output(&o, doc, print_text, doc);
 	return 0;
 }
 

@@ -143,12 +143,7 @@ static int split_main(int argc, char **argv)
 	runs = json_set(doc, "runs", json_arr());
 	for (size_t i = 0; i < o.nalloc; i++)
 		json_push(runs, run(&o, &o.alloc[i]));
-	if (o.json)
-		pl_json_out(doc);
-	else {
-		print_text(runs);
-		json_free(doc);
-	}
+	pl_output(&o, doc, print_text, runs);
 	return 0;
 }
 
