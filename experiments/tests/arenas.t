@@ -2,7 +2,6 @@
 # heaplab arenas: glibc's arenas for threads, checked against its tunables.
 . "$(dirname "$0")/../../lab/tests/tap.sh"
 
-field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
 ncpu=$(nproc)
 
 "$HEAPLAB" arenas -t $((16 * ncpu)) --json >"$TMP/g.json"; ok $? "arenas --json under glibc"

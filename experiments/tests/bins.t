@@ -3,7 +3,6 @@
 # glibc's own tunables (the probe must follow them), and other allocators.
 . "$(dirname "$0")/../../lab/tests/tap.sh"
 
-field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
 
 "$HEAPLAB" bins --json >"$TMP/glibc.json"; ok $? "bins --json under glibc"
 is "$(field "$TMP/glibc.json" 'set(s["held_back"] for s in d["sizes"])')" "{7}" \

@@ -2,7 +2,7 @@
 # heaplab experiment coalesce: phase 5 has one free block where phase 4 has two.
 . "$(dirname "$0")/../../lab/tests/tap.sh"
 
-field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r={x["allocator"]: x for x in d["runs"]}; print(eval(sys.argv[2]))' "$@"; }
+FIELD_PRELUDE='r = by(d["runs"])'
 
 "$HEAPLAB" experiment coalesce --json >"$TMP/c.json"; ok $? "coalesce --json (phase4, phase5)"
 is "$(field "$TMP/c.json" "(r['phase4']['free_chunks_after_free_A'], r['phase5']['free_chunks_after_free_A'])")" \

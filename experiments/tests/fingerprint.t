@@ -3,7 +3,6 @@
 # with the experiments they come from and with outside measurements.
 . "$(dirname "$0")/../../lab/tests/tap.sh"
 
-field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
 col() { field "$TMP/f.json" "{a['allocator']: a for a in d['allocators']}[\"$1\"][\"$2\"]"; }
 
 "$HEAPLAB" fingerprint --json >"$TMP/f.json"; ok $? "fingerprint --json"

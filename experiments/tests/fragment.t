@@ -3,7 +3,7 @@
 # holes; the heap growth checked against a traced run of the same probe.
 . "$(dirname "$0")/../../lab/tests/tap.sh"
 
-field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r={x["fit"]: x for x in d["runs"]}; print(eval(sys.argv[2]))' "$@"; }
+FIELD_PRELUDE='r = by(d["runs"], "fit")'
 
 "$HEAPLAB" experiment fragment --json >"$TMP/f.json"; ok $? "fragment --json (phase3)"
 is "$(field "$TMP/f.json" "(r['first']['free_chunks'], r['best']['free_chunks'], r['first']['free_bytes'])")" \

@@ -3,7 +3,7 @@
 # the alignment of thousands of pointers under every allocator.
 . "$(dirname "$0")/../../lab/tests/tap.sh"
 
-field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); a={r["allocator"]: r for r in d["allocators"]}; print(eval(sys.argv[2]))' "$@"; }
+FIELD_PRELUDE='a = by(d["allocators"])'
 
 "$HEAPLAB" experiment magic --json >"$TMP/m.json"; ok $? "magic --json"
 for p in phase2 phase3 phase4 phase5 phase6; do

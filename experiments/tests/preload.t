@@ -4,7 +4,7 @@
 # against the break moves heaplab trace sees.
 . "$(dirname "$0")/../../lab/tests/tap.sh"
 
-field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r={x["allocator"]: x for x in d["ls"]}; l={x["allocator"]: x for x in d["loop"]["runs"]}; print(eval(sys.argv[2]))' "$@"; }
+FIELD_PRELUDE='r = by(d["ls"]); l = by(d["loop"]["runs"])'
 
 "$HEAPLAB" experiment preload --quick --json >"$TMP/p.json"; ok $? "preload --quick --json"
 is "$(field "$TMP/p.json" "sorted(r)")" \

@@ -4,7 +4,7 @@
 # counters, the outside footprint against their own.
 . "$(dirname "$0")/../../lab/tests/tap.sh"
 
-field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r={x["allocator"]: x for x in d["runs"]}; print(eval(sys.argv[2]))' "$@"; }
+FIELD_PRELUDE='r = by(d["runs"])'
 
 "$HEAPLAB" experiment progression --quick --json >"$TMP/p.json"; ok $? "progression --quick --json"
 is "$(field "$TMP/p.json" "list(r)")" \

@@ -3,7 +3,6 @@
 # says, the break moves as sbrk(0) reports.
 . "$(dirname "$0")/../../lab/tests/tap.sh"
 
-field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
 
 "$HEAPLAB" recon --json >"$TMP/ls.json"; ok $? "recon --json (default: ls)"
 is "$(field "$TMP/ls.json" 'd["command"]')" "['ls']" "the default command is ls"

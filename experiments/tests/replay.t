@@ -5,7 +5,7 @@
 . "$(dirname "$0")/../../lab/tests/tap.sh"
 
 T=$B/experiments/targets
-field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r={x["allocator"]: x for x in d["allocators"]}; print(eval(sys.argv[2]))' "$@"; }
+FIELD_PRELUDE='r = by(d["allocators"])'
 
 # The live requested bytes after each allocator call, in the order the calls
 # took effect (an allocation when it returned, a free when it was entered);

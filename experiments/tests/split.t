@@ -2,7 +2,7 @@
 # heaplab experiment split: the heap walk before and after a split.
 . "$(dirname "$0")/../../lab/tests/tap.sh"
 
-field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r={x["allocator"]: x for x in d["runs"]}; print(eval(sys.argv[2]))' "$@"; }
+FIELD_PRELUDE='r = by(d["runs"])'
 
 "$HEAPLAB" experiment split --json >"$TMP/s.json"; ok $? "split --json (phase3, phase4)"
 is "$(field "$TMP/s.json" "(r['phase4']['chunks_before'] + 1, r['phase4']['chunks_after'], r['phase4']['splits'])")" \

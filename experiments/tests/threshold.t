@@ -4,7 +4,6 @@
 # configured thresholds of heaplab and phase6.
 . "$(dirname "$0")/../../lab/tests/tap.sh"
 
-field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
 probe=$B/experiments/targets/threshprobe
 
 # Anonymous mmaps of at least SIZE that strace sees for: threshprobe MODE SIZE 6

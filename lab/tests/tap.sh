@@ -55,6 +55,19 @@ skip() {
 
 diag() { echo "# $*"; }
 
+# field FILE EXPR: prints the Python expression EXPR over the JSON document
+# in FILE, bound to d. FIELD_PRELUDE (Python statements) runs first, with
+# by(LIST, KEY="allocator") to index a list of objects by a member, e.g.
+# FIELD_PRELUDE='r = by(d["runs"])'.
+field() {
+	python3 -c 'import json, sys
+def by(xs, key="allocator"):
+	return {x[key]: x for x in xs}
+d = json.load(open(sys.argv[1]))
+exec(sys.argv[3])
+print(eval(sys.argv[2]))' "$1" "$2" "${FIELD_PRELUDE:-}"
+}
+
 done_testing() {
 	echo "1..$_tap_n"
 	[ $_tap_failed -eq 0 ]
