@@ -27,7 +27,7 @@ struct mparams mp = {
 	.top_pad = DEFAULT_TOP_PAD,
 	.n_mmaps_max = DEFAULT_MMAP_MAX,
 	.max_fast = DEFAULT_MXFAST,
-	.tcache_count = 7,
+	.tcache_count = TCACHE_COUNT_AUTO,
 	.pagesize = 4096,
 };
 struct arena main_arena;
@@ -301,6 +301,7 @@ static void * __attribute__((noinline)) malloc_miss(struct tcache *tc, size_t nb
 	struct chunk *p;
 
 	tc->calls.malloc++;
+	tcache_missed(tc, tidx(nb));
 	p = arena_alloc(nb, 0, "malloc");
 	if (unlikely(!p))
 		return NULL;

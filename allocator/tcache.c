@@ -13,6 +13,19 @@
  *
  * The cache itself is a chunk of the thread's arena. When the thread exits
  * its chunks go back to their arenas and the cache is freed.
+ *
+ * Adaptive bins (the default; a tcache_count option fixes every bin at that
+ * count instead, as glibc's tunable does): each bin starts at 7 chunks, as
+ * glibc's. When a free finds a bin full and a later malloc of that size
+ * finds it empty, the program works in batches larger than the bin, and
+ * each of those chunks makes a trip through the arena (boundary-tag checks,
+ * coalescing, then the bins again): the bin doubles, up to TCACHE_BIN_BYTES
+ * of chunks. A single burst of frees does not grow anything, so a program
+ * that frees many blocks once still sees glibc's 7 held back and the rest
+ * coalesced. Every TCACHE_GC_TICKS trips to the arena, a grown bin that
+ * neither overflowed, missed nor changed since the last look gives half of
+ * its chunks back to the arena and halves its limit, so memory parked in
+ * a size the program stopped using goes back to be coalesced.
  */
 #include <string.h>
 #include <sys/random.h>
@@ -22,6 +35,7 @@
 #include "allocator/tcache.h"
 
 uintptr_t tcache_key;
+int tcache_adaptive;
 __thread struct tcache *tcache HL_TLS;
 __thread struct hl_calls *thread_calls HL_TLS;
 /* 1 once this thread's cache is gone: it is exiting, no new cache. */
@@ -46,6 +60,8 @@ struct tcache *tcache_create(void)
 		return NULL;
 	tc = chunk2mem(p);
 	memset(tc, 0, sizeof(*tc));
+	for (size_t i = 0; i < TCACHE_BINS; i++)
+		tc->limits[i] = (uint16_t)mp.tcache_count;
 	pthread_mutex_lock(&tcache_list_lock);
 	tc->next = tcache_list;
 	if (tcache_list)
@@ -57,26 +73,96 @@ struct tcache *tcache_create(void)
 	return tc;
 }
 
+/*
+ * Give the chunks of a cache list back to their arenas, holding each
+ * arena's lock across a run of its chunks rather than once per chunk.
+ */
+static void give_back(struct tcache_entry *e)
+{
+	struct arena *held = NULL;
+
+	while (e) {
+		struct chunk *p = mem2chunk(e);
+		struct tcache_entry *next;
+		struct arena *av;
+
+		if (unlikely(!aligned_ok((uintptr_t)e) || e->key != tcache_key))
+			hl_corrupt("free", "corrupted tcache chunk", e);
+		next = protect(&e->next, e->next);
+		av = arena_for_chunk(p);
+		e->key = 0;
+		if (av != held) {
+			if (held)
+				arena_unlock(held);
+			arena_lock(av);
+			held = av;
+		}
+		arena_free(av, p, "free");
+		e = next;
+	}
+	if (held)
+		arena_unlock(held);
+}
+
 /* Give every cached chunk back to its arena. */
 static void tcache_flush(struct tcache *tc)
 {
 	for (size_t i = 0; i < TCACHE_BINS; i++) {
 		struct tcache_entry *e = tc->entries[i];
 
-		while (e) {
-			struct chunk *p = mem2chunk(e);
-			struct tcache_entry *next = protect(&e->next, e->next);
-			struct arena *av = arena_for_chunk(p);
-
-			e->key = 0;
-			arena_lock(av);
-			arena_free(av, p, "free");
-			arena_unlock(av);
-			e = next;
-		}
 		tc->entries[i] = NULL;
 		tc->counts[i] = 0;
+		give_back(e);
 	}
+}
+
+/* The most chunks an adaptive bin of size class i may hold. */
+static unsigned bin_cap(size_t i)
+{
+	size_t cap = TCACHE_BIN_BYTES / (MINSIZE + i * MALLOC_ALIGNMENT);
+
+	if (cap < TCACHE_DEFAULT_COUNT)
+		return TCACHE_DEFAULT_COUNT;
+	return cap > 0xffff ? 0xffff : (unsigned)cap;
+}
+
+void tcache_grow(struct tcache *tc, size_t i)
+{
+	unsigned limit = 2u * tc->limits[i], cap = bin_cap(i);
+
+	tc->limits[i] = (uint16_t)(limit < cap ? limit : cap);
+}
+
+/* An idle grown bin: keep its newer half, give back the rest. */
+static void tcache_shrink(struct tcache *tc, size_t i)
+{
+	unsigned keep = tc->counts[i] / 2, limit = tc->limits[i] / 2u;
+	struct tcache_entry *e = tc->entries[i], *rest;
+
+	if (keep < TCACHE_DEFAULT_COUNT)
+		keep = TCACHE_DEFAULT_COUNT;
+	for (unsigned n = 1; n < keep; n++)
+		e = protect(&e->next, e->next);
+	rest = protect(&e->next, e->next);
+	e->next = protect(&e->next, NULL);
+	tc->counts[i] = (uint16_t)keep;
+	tc->limits[i] = (uint16_t)(limit < TCACHE_DEFAULT_COUNT ? TCACHE_DEFAULT_COUNT : limit);
+	give_back(rest);
+}
+
+void tcache_gc(struct tcache *tc)
+{
+	tc->ticks = 0;
+	if (!tcache_adaptive)
+		return;
+	for (size_t i = 0; i < TCACHE_BINS; i++) {
+		if (!((tc->busy >> i) & 1) && tc->counts[i] > TCACHE_DEFAULT_COUNT &&
+		    tc->entries[i] == tc->gc_heads[i] && tc->counts[i] == tc->gc_counts[i])
+			tcache_shrink(tc, i);
+		tc->gc_heads[i] = tc->entries[i];
+		tc->gc_counts[i] = tc->counts[i];
+	}
+	tc->busy = 0;
 }
 
 static void fold_calls(const struct hl_calls *c)
@@ -127,6 +213,10 @@ void tcache_init(void)
 {
 	struct timespec ts;
 
+	if (mp.tcache_count == TCACHE_COUNT_AUTO) {
+		tcache_adaptive = 1;
+		mp.tcache_count = TCACHE_DEFAULT_COUNT;
+	}
 	mp.tcache_count = mp.tcache_count > 0xffff ? 0xffff : mp.tcache_count;
 	if (getrandom(&tcache_key, sizeof(tcache_key), GRND_NONBLOCK) != sizeof(tcache_key)) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);

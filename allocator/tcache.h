@@ -12,6 +12,12 @@
 #define TCACHE_BINS	64
 #define TCACHE_MAX_CHUNK	(MINSIZE + (TCACHE_BINS - 1) * MALLOC_ALIGNMENT)	/* 1040 */
 #define TCACHE_DEFAULT_COUNT	7
+/* mp.tcache_count when no option set it: adaptive bins (tcache.c). */
+#define TCACHE_COUNT_AUTO	UINT32_MAX
+/* An adaptive bin grows to at most this many bytes of chunks (and 7 at least). */
+#define TCACHE_BIN_BYTES	(128 * 1024)
+/* Trips to the arena between two looks for idle bins that grew. */
+#define TCACHE_GC_TICKS		256
 
 struct tcache_entry {
 	struct tcache_entry *next;	/* mangled */
@@ -21,11 +27,51 @@ struct tcache_entry {
 struct tcache {
 	struct tcache_entry *entries[TCACHE_BINS];
 	uint16_t counts[TCACHE_BINS];
+	uint16_t limits[TCACHE_BINS];	/* chunks each bin may hold now */
+	uint64_t overflowed;		/* bins a free found full since their last miss */
+	uint64_t busy;			/* bins that overflowed or missed since the last gc */
+	unsigned ticks;			/* trips to the arena since the last gc */
+	uint16_t gc_counts[TCACHE_BINS];	/* each bin as the last gc saw it */
+	struct tcache_entry *gc_heads[TCACHE_BINS];
 	struct hl_calls calls;
 	struct tcache *next, *prev;	/* every live cache, for the counters */
 };
 
+/* 1 when tcache_count was not set: the bins adapt (tcache.c). */
+extern int tcache_adaptive HL_HIDDEN;
+
 struct tcache *tcache_create(void) HL_HIDDEN;
+void tcache_grow(struct tcache *tc, size_t i) HL_HIDDEN;
+void tcache_gc(struct tcache *tc) HL_HIDDEN;
+
+/*
+ * A malloc of size class i found its bin empty, or a free found it full:
+ * a trip to the arena. An adaptive bin that overflowed since its last miss
+ * is too small for the program's batches of this size: it grows.
+ */
+static inline void tcache_missed(struct tcache *tc, size_t i)
+{
+	uint64_t bit = 1ULL << i;
+
+	tc->busy |= bit;
+	if (tc->overflowed & bit) {
+		tc->overflowed &= ~bit;
+		if (tcache_adaptive)
+			tcache_grow(tc, i);
+	}
+	if (unlikely(++tc->ticks >= TCACHE_GC_TICKS))
+		tcache_gc(tc);
+}
+
+static inline void tcache_overflowed(struct tcache *tc, size_t i)
+{
+	uint64_t bit = 1ULL << i;
+
+	tc->overflowed |= bit;
+	tc->busy |= bit;
+	if (unlikely(++tc->ticks >= TCACHE_GC_TICKS))
+		tcache_gc(tc);
+}
 
 static inline struct tcache_entry *protect(struct tcache_entry **pos, struct tcache_entry *ptr)
 {
@@ -109,7 +155,11 @@ static inline __attribute__((always_inline)) int tcache_put(struct chunk *p, siz
 	 * hold this random word by chance). */
 	if (unlikely(e->key == tcache_key))
 		hl_corrupt(fn, "double free detected", e);
-	if (tc->counts[i] >= mp.tcache_count || unlikely(!plausible(p, size)))
+	if (unlikely(tc->counts[i] >= tc->limits[i])) {
+		tcache_overflowed(tc, i);
+		return 0;
+	}
+	if (unlikely(!plausible(p, size)))
 		return 0;
 	e->key = tcache_key;
 	e->next = protect(&e->next, tc->entries[i]);
@@ -128,7 +178,7 @@ static inline int tcache_stash(struct chunk *p, size_t size)
 	size_t i = tidx(size);
 	struct tcache_entry *e;
 
-	if (!tc || i >= TCACHE_BINS || tc->counts[i] >= mp.tcache_count)
+	if (!tc || i >= TCACHE_BINS || tc->counts[i] >= tc->limits[i])
 		return 0;
 	e = chunk2mem(p);
 	e->key = tcache_key;
@@ -144,7 +194,7 @@ static inline int tcache_room(size_t size)
 	struct tcache *tc = tcache;
 	size_t i = tidx(size);
 
-	return tc && i < TCACHE_BINS && tc->counts[i] < mp.tcache_count;
+	return tc && i < TCACHE_BINS && tc->counts[i] < tc->limits[i];
 }
 
 #endif

@@ -43,6 +43,15 @@ is "$n" 5 "four threads and main get an arena each"
 n=$(HEAPLAB_OPTIONS=arena_max=2 "$B/tests/allocator/threads" arenas)
 is "$n" 2 "with arena_max=2 they share two"
 
+# tcache_count fixes every thread-cache bin; by default a bin grows with
+# the program's batches.
+n=$(HEAPLAB_OPTIONS= "$B/tests/allocator/threads" batches)
+is "$n" 100 "by default, batches of 100 frees of one size end up all cached"
+n=$(HEAPLAB_OPTIONS=tcache_count=7 "$B/tests/allocator/threads" batches)
+is "$n" 7 "with tcache_count=7, 7 of them (glibc's count)"
+n=$(HEAPLAB_OPTIONS=tcache_count=30 "$B/tests/allocator/threads" batches)
+is "$n" 30 "with tcache_count=30, 30"
+
 # Options that change the algorithm keep programs correct.
 want=$(python3 -c 'import json; print(len(json.dumps([str(i) * (i % 9) for i in range(60000)])))')
 for o in check=1 tcache_count=0 tcache_count=1000 max_fast=0 max_fast=160 perturb=165 mmap_threshold=4096 top_pad=0,trim_threshold=0 mmap_max=0; do

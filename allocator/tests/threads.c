@@ -380,6 +380,56 @@ static void test_tcache(void)
 	free(guard);
 }
 
+static int cached_among(void **p, int n)
+{
+	int cached = 0;
+
+	for (int i = 0; i < n; i++)
+		cached += strcmp(chunk_state(p[i], NULL), "free tcache") == 0;
+	return cached;
+}
+
+/*
+ * By default a bin grows when the program keeps freeing more than it holds
+ * and then allocating them again; one burst of frees does not grow it (the
+ * test above). A grown bin that stays idle while the thread keeps going
+ * to the arena for other sizes gives half of its chunks back.
+ */
+static void test_tcache_adapts(void)
+{
+	void *p[100], *guard = NULL, *other[700];
+	int n;
+
+	for (int round = 0; round < 8; round++) {
+		for (int i = 0; i < 100; i++)
+			p[i] = malloc(400);
+		if (round == 0)
+			guard = malloc(400);
+		for (int i = 0; i < 100; i++)
+			free(p[i]);
+	}
+	ok(cached_among(p, 100) == 100,
+	   "after 8 batches of 100 the 416-byte bin holds all 100 (%d)", cached_among(p, 100));
+	/*
+	 * Trips to the arena for another size (each 112-byte malloc misses):
+	 * within two looks for idle bins (2 x 256 trips) the oldest goes.
+	 */
+	for (n = 0; n < 700; n++) {
+		other[n] = malloc(100);
+		if (n % 16 == 15 && strcmp(chunk_state(p[0], NULL), "free tcache") != 0)
+			break;
+	}
+	ok(n < 600, "idle, the bin gave chunks back after %d trips to the arena", n + 1);
+	ok(cached_among(p, 100) == 50, "half of them (%d still cached)", cached_among(p, 100));
+	ok(strcmp(chunk_state(p[99], NULL), "free tcache") == 0 &&
+	   strcmp(chunk_state(p[50], NULL), "free tcache") == 0 &&
+	   strcmp(chunk_state(p[49], NULL), "free tcache") != 0,
+	   "the newest stayed, the oldest went to the arena");
+	for (int i = 0; i < n && i < 700; i++)
+		free(other[i]);
+	free(guard);
+}
+
 static void test_arena_max(void)
 {
 	/* Now a fresh process state is not available; check the limit holds. */
@@ -414,13 +464,32 @@ static int count_arenas(void)
 	return 0;
 }
 
+/* `threads batches`: 8 batches of 100 x 400 B, then how many of the last are cached. */
+static int batches(void)
+{
+	void *p[100], *guard = malloc(400);
+
+	for (int round = 0; round < 8; round++) {
+		for (int i = 0; i < 100; i++)
+			p[i] = malloc(400);
+		for (int i = 0; i < 100; i++)
+			free(p[i]);
+	}
+	printf("%d\n", cached_among(p, 100));
+	free(guard);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	preload_self(argv);
 	if (argc == 2 && !strcmp(argv[1], "arenas"))
 		return count_arenas();
+	if (argc == 2 && !strcmp(argv[1], "batches"))
+		return batches();
 	setvbuf(stdout, NULL, _IONBF, 0);
 	test_tcache();
+	test_tcache_adapts();
 	test_stress();
 	test_producer_consumer();
 	test_chunk_goes_home();
