@@ -16,6 +16,7 @@
 
 #include "lab/heaplab.h"
 #include "probes/ebpf/run.h"
+#include "probes/hlt.h"
 #include "probes/perfetto.h"
 #include "probes/ptrace/engine.h"
 #include "probes/sink.h"
@@ -30,8 +31,9 @@ static void trace_help(FILE *out)
 {
 	fprintf(out,
 "Usage: heaplab trace [-e ebpf|ptrace|auto] [-a ALLOC] [--events all|syscalls|calls]\n"
-"                     [-f text|jsonl|perfetto] [-c] [-o FILE] [-b RECORDS]\n"
+"                     [-f text|jsonl|perfetto|hlt] [-c] [-o FILE] [-b RECORDS]\n"
 "                     [--uprobes] [--] CMD [ARGS...]\n"
+"       heaplab trace -i FILE [-f text|jsonl|perfetto] [-c] [-o FILE]\n"
 "\n"
 "Runs CMD with ALLOC preloaded and records every brk, mmap, munmap, mremap,\n"
 "madvise and mprotect of CMD, its threads and descendants (fork, vfork,\n"
@@ -55,7 +57,13 @@ static void trace_help(FILE *out)
 "                     jsonl: one JSON object per line; perfetto: Chrome\n"
 "                     Trace Event JSON for ui.perfetto.dev (calls as slices,\n"
 "                     syscalls nested in their cause with flow arrows, the\n"
-"                     break and mapped bytes as counters)\n"
+"                     break and mapped bytes as counters); hlt: heaplab's\n"
+"                     compact binary trace (about 10 bytes an event where\n"
+"                     jsonl takes 150, the cheapest way to record every\n"
+"                     call; needs -o), for -i to turn into the others\n"
+"  -i, --input FILE   read a trace recorded with -f hlt instead of running a\n"
+"                     command, and write it with -f / -c: the same output as\n"
+"                     if it had been written so while tracing\n"
 "  -c, --summary      instead of the events, a table like strace -c: calls\n"
 "                     per kind and per cause, bytes mapped and unmapped, how\n"
 "                     far the break moved, events dropped\n"
@@ -95,9 +103,10 @@ static void trace_help(FILE *out)
 }
 
 struct trace_opts {
-	const char *engine, *alloc, *events, *format, *output;
+	const char *engine, *alloc, *events, *format, *output, *input;
 	unsigned long buffer;
 	int summary, uprobes;
+	int run_opt;		/* an option that only running a command takes */
 };
 
 /* Finds CMD like execvp would; 0, or the exit status to give up with. */
@@ -143,6 +152,12 @@ static int resolve_cmd(const char *name, char *out, size_t len)
 	return found_noexec ? 126 : 127;
 }
 
+/* The fd -o names before it is opened: stdout for '-'. */
+static int fd_of(const char *file)
+{
+	return file && !strcmp(file, "-") ? STDOUT_FILENO : -1;
+}
+
 static int open_output(const char *file)
 {
 	int fd;
@@ -163,6 +178,7 @@ struct run {
 	struct hl_engine_run er;	/* which engine ran (probes/ebpf/run.h) */
 	struct hl_perfetto *perfetto;	/* -f perfetto */
 	struct hl_summary *summary;	/* -c */
+	struct hlt_writer *hlt;		/* -f hlt */
 	FILE *summary_out;
 	struct hl_timeline tl;
 	struct hl_tap_reader tap;
@@ -204,6 +220,26 @@ static void interrupted(void *ctx)
 	end_trace(ctx, 0, -1, "interrupted");
 }
 
+/* -i FILE: only the output options go with it. */
+static int parse_input(int argc, char **argv, const struct trace_opts *t)
+{
+	static const char *const names[] = {
+		['e'] = "-e", ['a'] = "-a", ['E'] = "--events", ['b'] = "-b",
+		['U'] = "--uprobes",
+	};
+
+	if (t->run_opt)
+		return hl_usage(CMD, "%s is for running a command, not with -i",
+				names[t->run_opt]);
+	if (!strcmp(t->format, "hlt") && !t->summary)
+		return hl_usage(CMD, "-i FILE is already hlt: choose -f text, "
+				"jsonl or perfetto, or -c");
+	if (optind < argc)
+		return hl_usage(CMD, "-i reads a recorded trace: no command "
+				"('%s') goes with it", argv[optind]);
+	return 0;
+}
+
 static int parse(int argc, char **argv, struct trace_opts *t)
 {
 	static const struct option opts[] = {
@@ -215,6 +251,7 @@ static int parse(int argc, char **argv, struct trace_opts *t)
 		{ "buffer", required_argument, NULL, 'b' },
 		{ "summary", no_argument, NULL, 'c' },
 		{ "uprobes", no_argument, NULL, 'U' },
+		{ "input", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -222,11 +259,12 @@ static int parse(int argc, char **argv, struct trace_opts *t)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:e:a:f:o:b:ch", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:e:a:f:o:b:i:ch", opts, NULL)) != -1) {
 		switch (c) {
-		case 'e': t->engine = optarg; break;
-		case 'a': t->alloc = optarg; break;
-		case 'E': t->events = optarg; break;
+		case 'e': t->engine = optarg; t->run_opt = 'e'; break;
+		case 'a': t->alloc = optarg; t->run_opt = 'a'; break;
+		case 'E': t->events = optarg; t->run_opt = 'E'; break;
+		case 'i': t->input = optarg; break;
 		case 'f': t->format = optarg; break;
 		case 'o': t->output = optarg; break;
 		case 'b':
@@ -238,9 +276,10 @@ static int parse(int argc, char **argv, struct trace_opts *t)
 				return hl_usage(CMD, "-b wants a power of two "
 						"from 16 to 16777216, not '%s'",
 						optarg);
+			t->run_opt = 'b';
 			break;
 		case 'c': t->summary = 1; break;
-		case 'U': t->uprobes = 1; break;
+		case 'U': t->uprobes = 1; t->run_opt = 'U'; break;
 		case 'h':
 			trace_help(stdout);
 			return -1;
@@ -253,9 +292,13 @@ static int parse(int argc, char **argv, struct trace_opts *t)
 		return hl_usage(CMD, "unknown event set '%s' (all, syscalls, "
 				"calls)", t->events);
 	if (strcmp(t->format, "text") && strcmp(t->format, "jsonl") &&
-	    strcmp(t->format, "perfetto"))
+	    strcmp(t->format, "perfetto") && strcmp(t->format, "hlt"))
 		return hl_usage(CMD, "unknown format '%s' (text, jsonl, "
-				"perfetto)", t->format);
+				"perfetto, hlt)", t->format);
+	if (t->input)
+		return parse_input(argc, argv, t);
+	if (!strcmp(t->format, "hlt") && !t->summary && !t->output)
+		return hl_usage(CMD, "-f hlt is binary: give -o FILE");
 	if (strcmp(t->engine, "auto") && strcmp(t->engine, "ebpf") &&
 	    strcmp(t->engine, "ptrace"))
 		return hl_usage(CMD, "unknown engine '%s' (ebpf, ptrace, auto)",
@@ -270,7 +313,8 @@ static int parse(int argc, char **argv, struct trace_opts *t)
 	return 0;
 }
 
-/* -f perfetto and -c take the events in place of text/jsonl (sink.h). */
+/* -f perfetto, -f hlt and -c take the events in place of text/jsonl
+ * (sink.h). */
 static void perfetto_event(void *p, const struct hl_event *ev, const char *str,
 			   const struct hl_event *cause)
 {
@@ -280,6 +324,17 @@ static void perfetto_event(void *p, const struct hl_event *ev, const char *str,
 static void perfetto_end(void *p, const struct hl_trace_end *e)
 {
 	hl_perfetto_end(p, e);
+}
+
+static void hlt_sink_event(void *w, const struct hl_event *ev, const char *str,
+			   const struct hl_event *cause)
+{
+	hlt_event(w, ev, str, cause);
+}
+
+static void hlt_sink_end(void *w, const struct hl_trace_end *e)
+{
+	hlt_end(w, e);
 }
 
 static void summary_event(void *r, const struct hl_event *ev, const char *str,
@@ -314,6 +369,13 @@ static int attach_ext(struct run *r, const struct trace_opts *t, int fd)
 		r->sink.ext_event = perfetto_event;
 		r->sink.ext_end = perfetto_end;
 		r->sink.ext = r->perfetto;
+	} else if (!strcmp(t->format, "hlt")) {
+		r->hlt = hlt_open(fd);
+		if (!r->hlt)
+			return -1;
+		r->sink.ext_event = hlt_sink_event;
+		r->sink.ext_end = hlt_sink_end;
+		r->sink.ext = r->hlt;
 	}
 	return 0;
 }
@@ -324,6 +386,8 @@ static void detach_ext(struct run *r)
 
 	if (r->perfetto)
 		err = hl_perfetto_close(r->perfetto);
+	if (r->hlt)
+		err = hlt_close(r->hlt);
 	if (r->summary) {
 		hl_summary_fini(r->summary);
 		free(r->summary);
@@ -394,6 +458,58 @@ static int trace_run(struct run *r, const struct trace_opts *t, char *path,
 	return res.status;
 }
 
+/* -o naming the -i file would empty it before it is read. */
+static int same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return b && stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* -i FILE: a trace recorded with -f hlt, out through the sink. */
+static int render(const struct trace_opts *t)
+{
+	struct run *r;
+	const char *why;
+	int in, fd = -1, rc = HL_EXIT_FAIL;
+
+	if (same_file(t->input, t->output))
+		return hl_usage(CMD, "-o names the -i file ('%s')", t->input);
+	in = open(t->input, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		hl_warn(CMD, "cannot read '%s': %s", t->input, strerror(errno));
+		return HL_EXIT_FAIL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		hl_die(CMD, "out of memory");
+	signal(SIGPIPE, SIG_IGN);
+	fd = open_output(t->output);
+	if (fd < 0)
+		goto out;
+	if (hl_sink_open(&r->sink, fd, strcmp(t->format, "jsonl") ?
+			 HL_FMT_TEXT : HL_FMT_JSONL) < 0 ||
+	    attach_ext(r, t, fd) < 0) {
+		hl_warn(CMD, "out of memory");
+		goto out;
+	}
+	if (hlt_read(in, &r->sink, &why) == 0)
+		rc = 0;
+	else
+		hl_warn(CMD, "%s: %s", t->input, why);
+	hl_sink_close(&r->sink);
+	if (r->sink.err && r->sink.err != EPIPE)
+		hl_warn(CMD, "writing the trace: %s", strerror(r->sink.err));
+out:
+	detach_ext(r);
+	if (fd > STDERR_FILENO)
+		close(fd);
+	close(in);
+	free(r);
+	return rc;
+}
+
 static int trace_main(int argc, char **argv)
 {
 	struct trace_opts t = {
@@ -408,6 +524,10 @@ static int trace_main(int argc, char **argv)
 	rc = parse(argc, argv, &t);
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	if (t.input)
+		return render(&t);
+	if (!strcmp(t.format, "hlt") && !t.summary && isatty(fd_of(t.output)))
+		return hl_usage(CMD, "-f hlt is binary: not to a terminal");
 	if (hl_alloc_resolve(CMD, t.alloc, &alloc) < 0)
 		return HL_EXIT_USAGE;
 	rc = resolve_cmd(argv[optind], path, sizeof(path));

@@ -1,0 +1,632 @@
+// SPDX-License-Identifier: MIT
+/*
+ * hlt.c — the compact binary trace: writer (a sink consumer, like perfetto
+ * and the summary) and reader (back into any sink).  The layout is drawn in
+ * hlt.h.  Both sides keep the same per-thread state (last address) and the
+ * same previous event (seq, ts), so every delta decodes exactly.
+ */
+#include "probes/hlt.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "probes/tidmap.h"
+
+#define HLT_BUF		(1u << 20)
+#define HLT_MAX_EVENT	512	/* an event with its cause, without its string */
+#define HLT_MAX_STR	65536
+
+enum {
+	HLT_TAG_THREAD = 0xF0,
+	HLT_TAG_END = 0xF1,
+	HLT_KIND_MASK = 0x3F,
+	HLT_NEW_THREAD = 0x40,
+	HLT_EXTRA = 0x80,
+};
+
+/* The extra byte: cause in the low two bits, then what follows. */
+enum {
+	HLT_X_CAUSE = 0x03,
+	HLT_X_FLAGS = 0x04,
+	HLT_X_STR = 0x08,
+	HLT_X_SEQ = 0x10,
+	HLT_X_ALLARGS = 0x20,	/* all six args, not only the kind's own */
+};
+
+struct hlt_thread {
+	uint32_t pid, tid;
+	uint64_t last_addr;
+};
+
+/* What writer and reader both track, so that deltas decode. */
+struct hlt_state {
+	uint64_t seq, ts;
+	uint32_t cur, nthreads, cap;	/* cur: thread of the previous event */
+	struct hlt_thread *threads;
+};
+
+struct hlt_writer {
+	int fd, err;
+	unsigned char *buf;
+	size_t len;
+	struct hlt_state st;
+	struct hl_tidmap index;		/* tid -> thread index + 1 */
+};
+
+static uint64_t zigzag(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static int is_addr_arg(const struct hl_kind_info *ki, unsigned i)
+{
+	return ki && i < ki->nargs && ki->fmt[i] == HL_AF_ADDR;
+}
+
+static int ret_is_addr(const struct hl_kind_info *ki)
+{
+	return ki && (ki->flags & HL_KF_RET_ADDR);
+}
+
+static int nargs_of(const struct hl_kind_info *ki)
+{
+	return ki ? ki->nargs : HL_EV_ARGS;
+}
+
+static int add_thread(struct hlt_state *st, uint32_t pid, uint32_t tid)
+{
+	if (st->nthreads == st->cap) {
+		uint32_t cap = st->cap ? st->cap * 2 : 64;
+		struct hlt_thread *t = realloc(st->threads, cap * sizeof(*t));
+
+		if (!t)
+			return -1;
+		st->threads = t;
+		st->cap = cap;
+	}
+	st->threads[st->nthreads] = (struct hlt_thread){ pid, tid, 0 };
+	return (int)st->nthreads++;
+}
+
+/* ---- writer ---- */
+
+static void flush(struct hlt_writer *w)
+{
+	size_t off = 0;
+
+	while (off < w->len && !w->err) {
+		ssize_t n = write(w->fd, w->buf + off, w->len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			w->err = n < 0 ? errno : EIO;
+		else
+			off += (size_t)n;
+	}
+	w->len = 0;
+}
+
+static void room(struct hlt_writer *w, size_t n)
+{
+	if (w->len + n > HLT_BUF)
+		flush(w);
+}
+
+static void put_byte(struct hlt_writer *w, unsigned v)
+{
+	w->buf[w->len++] = (unsigned char)v;
+}
+
+static void put_varint(struct hlt_writer *w, uint64_t v)
+{
+	unsigned char *p = w->buf + w->len;
+
+	while (v >= 0x80) {
+		*p++ = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (unsigned char)v;
+	w->len = (size_t)(p - w->buf);
+}
+
+static void put_str(struct hlt_writer *w, const char *s)
+{
+	size_t n = s ? strnlen(s, HLT_MAX_STR - 1) : 0;
+
+	room(w, n + 16);
+	put_varint(w, s ? n + 1 : 0);
+	memcpy(w->buf + w->len, s ? s : "", n);
+	w->len += n;
+}
+
+struct hlt_writer *hlt_open(int fd)
+{
+	struct hlt_writer *w = calloc(1, sizeof(*w));
+
+	if (!w || !(w->buf = malloc(HLT_BUF))) {
+		free(w);
+		return NULL;
+	}
+	w->fd = fd;
+	w->st.cur = UINT32_MAX;
+	memcpy(w->buf, HLT_MAGIC, 8);
+	w->len = 8;
+	return w;
+}
+
+/* The thread index of EV, defined in the file when new; -1: no memory. */
+static int64_t thread_of(struct hlt_writer *w, const struct hl_event *ev)
+{
+	struct hlt_state *st = &w->st;
+	uintptr_t i;
+	int n;
+
+	if (st->cur < st->nthreads && st->threads[st->cur].tid == ev->tid &&
+	    st->threads[st->cur].pid == ev->pid)
+		return st->cur;
+	i = (uintptr_t)hl_tidmap_get(&w->index, ev->tid);
+	if (i && st->threads[i - 1].pid == ev->pid)
+		return (int64_t)i - 1;
+	n = add_thread(st, ev->pid, ev->tid);
+	if (n < 0 || hl_tidmap_put(&w->index, ev->tid,
+				   (void *)(uintptr_t)(n + 1)) < 0)
+		return -1;
+	put_byte(w, HLT_TAG_THREAD);
+	put_varint(w, ev->pid);
+	put_varint(w, ev->tid);
+	return n;
+}
+
+static void put_addr(struct hlt_writer *w, struct hlt_thread *t, uint64_t a)
+{
+	put_varint(w, zigzag((int64_t)(a - t->last_addr)));
+	t->last_addr = a;
+}
+
+/* ts (as a delta from BASE), duration, args and ret of EV. */
+static void put_body(struct hlt_writer *w, struct hlt_thread *t,
+		     const struct hl_event *ev, uint64_t base, int allargs)
+{
+	const struct hl_kind_info *ki = hl_kind_info(ev->kind);
+	int n = allargs ? HL_EV_ARGS : nargs_of(ki);
+
+	put_varint(w, zigzag((int64_t)(ev->ts_ns - base)));
+	put_varint(w, zigzag((int64_t)(ev->end_ns - ev->ts_ns)));
+	for (int i = 0; i < n; i++) {
+		if (is_addr_arg(ki, (unsigned)i))
+			put_addr(w, t, ev->args[i]);
+		else
+			put_varint(w, zigzag((int64_t)ev->args[i]));
+	}
+	if (ret_is_addr(ki))
+		put_addr(w, t, (uint64_t)ev->ret);
+	else
+		put_varint(w, zigzag(ev->ret));
+}
+
+/* Args beyond the kind's own are zero in every event the engines make;
+ * a file must still hold whatever it is given. */
+static int needs_allargs(const struct hl_event *ev)
+{
+	const struct hl_kind_info *ki = hl_kind_info(ev->kind);
+
+	for (int i = nargs_of(ki); i < HL_EV_ARGS; i++)
+		if (ev->args[i])
+			return 1;
+	return !ki;
+}
+
+void hlt_event(struct hlt_writer *w, const struct hl_event *ev,
+	       const char *str, const struct hl_event *cause)
+{
+	int has_cause = ev->cause == HL_CAUSE_CALL;
+	unsigned extra = ev->cause & HLT_X_CAUSE;
+	unsigned tag = ev->kind & HLT_KIND_MASK;
+	struct hlt_thread *t;
+	int64_t ti;
+
+	if (w->err)
+		return;
+	room(w, HLT_MAX_EVENT);
+	ti = thread_of(w, ev);
+	if (ti < 0) {
+		w->err = ENOMEM;
+		return;
+	}
+	if (ev->flags)
+		extra |= HLT_X_FLAGS;
+	if (str)
+		extra |= HLT_X_STR;
+	if (ev->seq != w->st.seq + 1)
+		extra |= HLT_X_SEQ;
+	if (needs_allargs(ev) || (cause && needs_allargs(cause)))
+		extra |= HLT_X_ALLARGS;
+	if ((uint32_t)ti != w->st.cur)
+		tag |= HLT_NEW_THREAD;
+	if (extra)
+		tag |= HLT_EXTRA;
+	put_byte(w, tag);
+	if (tag & HLT_NEW_THREAD)
+		put_varint(w, (uint64_t)ti);
+	if (extra)
+		put_byte(w, extra);
+	if (extra & HLT_X_SEQ)
+		put_varint(w, zigzag((int64_t)(ev->seq - w->st.seq)));
+	t = &w->st.threads[ti];
+	put_body(w, t, ev, w->st.ts, !!(extra & HLT_X_ALLARGS));
+	if (has_cause) {
+		/* kind 0: the engine named no cause event (none to print) */
+		put_varint(w, zigzag((int64_t)(ev->seq - ev->cause_seq)));
+		put_byte(w, cause ? cause->kind & HLT_KIND_MASK : 0);
+		if (cause) {
+			put_varint(w, cause->seq);
+			put_byte(w, cause->flags);
+			put_body(w, t, cause, ev->ts_ns,
+				 !!(extra & HLT_X_ALLARGS));
+		}
+	}
+	if (extra & HLT_X_FLAGS)
+		put_byte(w, ev->flags);
+	if (str)
+		put_str(w, str);
+	w->st.seq = ev->seq;
+	w->st.ts = ev->ts_ns;
+	w->st.cur = (uint32_t)ti;
+}
+
+void hlt_end(struct hlt_writer *w, const struct hl_trace_end *e)
+{
+	room(w, 64);
+	put_byte(w, HLT_TAG_END);
+	put_varint(w, e->seq);
+	put_varint(w, e->ts_ns);
+	put_byte(w, !!e->complete);
+	put_varint(w, e->dropped);
+	put_varint(w, zigzag(e->status));
+	put_str(w, e->engine);
+	put_str(w, e->reason);
+	flush(w);
+}
+
+int hlt_close(struct hlt_writer *w)
+{
+	int err;
+
+	if (!w)
+		return 0;
+	flush(w);
+	err = w->err;
+	free(w->buf);
+	free(w->st.threads);
+	hl_tidmap_free(&w->index);
+	free(w);
+	return err;
+}
+
+/* ---- reader ---- */
+
+struct cursor {
+	const unsigned char *p, *end, *start;
+	int short_read;		/* a record ran past the end of the file */
+};
+
+static int get_byte(struct cursor *c, unsigned *v)
+{
+	if (c->p >= c->end) {
+		c->short_read = 1;
+		return -1;
+	}
+	*v = *c->p++;
+	return 0;
+}
+
+static int get_varint(struct cursor *c, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		if (c->p >= c->end) {
+			c->short_read = 1;
+			return -1;
+		}
+		x |= (uint64_t)(*c->p & 0x7f) << shift;
+		if (!(*c->p++ & 0x80)) {
+			*v = x;
+			return 0;
+		}
+	}
+	return -1;		/* longer than any u64: corrupt */
+}
+
+static int get_signed(struct cursor *c, int64_t *v)
+{
+	uint64_t u;
+
+	if (get_varint(c, &u) < 0)
+		return -1;
+	*v = unzigzag(u);
+	return 0;
+}
+
+/* A string into BUF (HLT_MAX_STR); *S is NULL for none. */
+static int get_str(struct cursor *c, char *buf, const char **s)
+{
+	uint64_t n;
+
+	if (get_varint(c, &n) < 0 || n > HLT_MAX_STR)
+		return -1;
+	*s = NULL;
+	if (!n)
+		return 0;
+	if ((uint64_t)(c->end - c->p) < n - 1) {
+		c->short_read = 1;
+		return -1;
+	}
+	memcpy(buf, c->p, n - 1);
+	buf[n - 1] = '\0';
+	c->p += n - 1;
+	*s = buf;
+	return 0;
+}
+
+static int get_addr(struct cursor *c, struct hlt_thread *t, uint64_t *a)
+{
+	int64_t d;
+
+	if (get_signed(c, &d) < 0)
+		return -1;
+	*a = t->last_addr + (uint64_t)d;
+	t->last_addr = *a;
+	return 0;
+}
+
+static int get_body(struct cursor *c, struct hlt_thread *t,
+		    struct hl_event *ev, uint64_t base, int allargs)
+{
+	const struct hl_kind_info *ki = hl_kind_info(ev->kind);
+	int n = allargs ? HL_EV_ARGS : nargs_of(ki);
+	int64_t d, dur;
+
+	if (get_signed(c, &d) < 0 || get_signed(c, &dur) < 0)
+		return -1;
+	ev->ts_ns = base + (uint64_t)d;
+	ev->end_ns = ev->ts_ns + (uint64_t)dur;
+	for (int i = 0; i < n; i++) {
+		if (is_addr_arg(ki, (unsigned)i) ?
+		    get_addr(c, t, &ev->args[i]) :
+		    get_signed(c, (int64_t *)&ev->args[i]))
+			return -1;
+	}
+	if (ret_is_addr(ki))
+		return get_addr(c, t, (uint64_t *)&ev->ret);
+	return get_signed(c, &ev->ret);
+}
+
+/* The cause of EV into CAUSE; *NONE set when the writer had none. */
+static int get_cause(struct cursor *c, struct hlt_thread *t,
+		     struct hl_event *ev, struct hl_event *cause, int allargs,
+		     int *none)
+{
+	int64_t d;
+	unsigned kind, flags;
+
+	if (get_signed(c, &d) < 0 || get_byte(c, &kind) < 0)
+		return -1;
+	ev->cause_seq = ev->seq - (uint64_t)d;
+	*none = !kind;
+	if (!kind)
+		return 0;
+	if (!hl_kind_info(kind) || get_varint(c, &cause->seq) < 0 ||
+	    get_byte(c, &flags) < 0)
+		return -1;
+	cause->kind = (uint16_t)kind;
+	cause->flags = (uint8_t)flags;
+	cause->pid = ev->pid;
+	cause->tid = ev->tid;
+	cause->cause = HL_CAUSE_NONE;
+	return get_body(c, t, cause, ev->ts_ns, allargs);
+}
+
+struct reader {
+	struct cursor c;
+	struct hlt_state st;
+	struct hl_sink *sink;
+	char str[HLT_MAX_STR], str2[HLT_MAX_STR];
+};
+
+static int read_thread(struct reader *r)
+{
+	uint64_t pid, tid;
+
+	if (get_varint(&r->c, &pid) < 0 || get_varint(&r->c, &tid) < 0)
+		return -1;
+	return add_thread(&r->st, (uint32_t)pid, (uint32_t)tid) < 0 ? -1 : 0;
+}
+
+static int read_event(struct reader *r, unsigned tag)
+{
+	struct hl_event ev = { .kind = tag & HLT_KIND_MASK }, cause = { 0 };
+	struct hlt_state *st = &r->st;
+	unsigned extra = 0, flags;
+	const char *str = NULL;
+	uint64_t ti = st->cur;
+	int64_t dseq = 1;
+	struct hlt_thread *t;
+	int no_cause = 1;
+
+	if ((tag & HLT_NEW_THREAD) && get_varint(&r->c, &ti) < 0)
+		return -1;
+	if (ti >= st->nthreads || !hl_kind_info(ev.kind))
+		return -1;
+	if ((tag & HLT_EXTRA) && get_byte(&r->c, &extra) < 0)
+		return -1;
+	if ((extra & HLT_X_SEQ) && get_signed(&r->c, &dseq) < 0)
+		return -1;
+	t = &st->threads[ti];
+	ev.seq = st->seq + (uint64_t)dseq;
+	ev.pid = t->pid;
+	ev.tid = t->tid;
+	ev.cause = extra & HLT_X_CAUSE;
+	if (get_body(&r->c, t, &ev, st->ts, !!(extra & HLT_X_ALLARGS)) < 0)
+		return -1;
+	if (ev.cause == HL_CAUSE_CALL &&
+	    get_cause(&r->c, t, &ev, &cause, !!(extra & HLT_X_ALLARGS),
+		      &no_cause) < 0)
+		return -1;
+	if ((extra & HLT_X_FLAGS) && get_byte(&r->c, &flags) < 0)
+		return -1;
+	ev.flags = (extra & HLT_X_FLAGS) ? (uint8_t)flags : 0;
+	if ((extra & HLT_X_STR) && get_str(&r->c, r->str, &str) < 0)
+		return -1;
+	st->seq = ev.seq;
+	st->ts = ev.ts_ns;
+	st->cur = (uint32_t)ti;
+	hl_sink_event(r->sink, &ev, str, no_cause ? NULL : &cause);
+	return 0;
+}
+
+static int read_end(struct reader *r)
+{
+	struct hl_trace_end e = { 0 };
+	uint64_t complete;
+	int64_t status;
+	unsigned b;
+
+	if (get_varint(&r->c, &e.seq) < 0 || get_varint(&r->c, &e.ts_ns) < 0 ||
+	    get_byte(&r->c, &b) < 0 || get_varint(&r->c, &e.dropped) < 0 ||
+	    get_signed(&r->c, &status) < 0 ||
+	    get_str(&r->c, r->str2, &e.engine) < 0 ||
+	    get_str(&r->c, r->str, &e.reason) < 0)
+		return -1;
+	complete = b;
+	e.complete = complete != 0;
+	e.status = (int)status;
+	hl_sink_end(r->sink, &e);
+	return 0;
+}
+
+/* The whole file in memory: mapped when it is a regular file, else read. */
+static void *load(int fd, size_t *len, int *mapped)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+
+	*mapped = 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+		void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE,
+			       fd, 0);
+
+		if (p != MAP_FAILED) {
+			madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
+			*mapped = 1;
+			*len = (size_t)st.st_size;
+			return p;
+		}
+	}
+	for (;;) {
+		ssize_t got;
+
+		if (n == cap) {
+			char *b = realloc(buf, cap = cap ? cap * 2 : HLT_BUF);
+
+			if (!b) {
+				free(buf);
+				return NULL;
+			}
+			buf = b;
+		}
+		got = read(fd, buf + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			free(buf);
+			return NULL;
+		}
+		if (!got)
+			break;
+		n += (size_t)got;
+	}
+	*len = n;
+	return buf ? buf : malloc(1);
+}
+
+static int read_records(struct reader *r, const char **why)
+{
+	unsigned tag;
+
+	while (r->c.p < r->c.end) {
+		int rc;
+
+		tag = *r->c.p++;
+		if (tag == HLT_TAG_END) {
+			if (read_end(r) == 0)
+				return r->c.p == r->c.end ? 0 :
+				       (*why = "data after the end record", -1);
+		} else if (tag == HLT_TAG_THREAD) {
+			if (read_thread(r) == 0)
+				continue;
+		} else if ((rc = read_event(r, tag)) == 0) {
+			continue;
+		}
+		break;
+	}
+	*why = r->c.short_read || r->c.p >= r->c.end ?
+	       "the file ends early (cut short while it was written)" :
+	       "the file is corrupt";
+	return -1;
+}
+
+int hlt_read(int fd, struct hl_sink *sink, const char **why)
+{
+	struct reader *r = calloc(1, sizeof(*r));
+	size_t len = 0;
+	int mapped, rc = -1;
+	void *data;
+
+	*why = "out of memory";
+	if (!r)
+		return -1;
+	data = load(fd, &len, &mapped);
+	if (!data) {
+		*why = errno == ENOMEM ? "out of memory" : strerror(errno);
+		free(r);
+		return -1;
+	}
+	if (len < 8 || memcmp(data, HLT_MAGIC, 8)) {
+		*why = "not a heaplab trace (-f hlt) file";
+		goto out;
+	}
+	r->sink = sink;
+	r->st.cur = UINT32_MAX;
+	r->c.start = data;
+	r->c.p = r->c.start + 8;
+	r->c.end = r->c.start + len;
+	rc = read_records(r, why);
+	if (rc < 0) {
+		struct hl_trace_end e = {
+			.seq = r->st.seq + 1, .ts_ns = r->st.ts, .complete = 0,
+			.status = -1, .engine = "unknown", .reason = *why,
+		};
+
+		hl_sink_end(sink, &e);
+	}
+out:
+	if (mapped)
+		munmap(data, len);
+	else
+		free(data);
+	free(r->st.threads);
+	free(r);
+	return rc;
+}
