@@ -74,6 +74,6 @@ print("mmap %d loader %d malloc %d events %d" % (n("mmap"), c("mmap", "loader"),
 done
 
 err=$("$HEAPLAB" trace -f svg -- true 2>&1); is $? 2 "-f svg: usage error"
-like "$err" "unknown format 'svg' \(text, jsonl, perfetto\)" "-f lists perfetto"
+like "$err" "unknown format 'svg' \(text, jsonl, perfetto, hlt\)" "-f lists perfetto and hlt"
 
 done_testing
