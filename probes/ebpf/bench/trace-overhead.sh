@@ -1,6 +1,6 @@
 #!/bin/bash
 # trace-overhead.sh — what tracing costs, side by side in one run (issue 6):
-# four workloads under plain execution and seven tracers. A ratio is the
+# four workloads under plain execution and eight tracers. A ratio is the
 # wall time of the whole traced run, until its output file is closed, over
 # the untraced run (medians of HEAPLAB_BENCH_RUNS runs, default 3). For
 # heaplab the events recorded and lost (dropped) come from trace_end.
@@ -14,6 +14,10 @@
 # HEAPLAB_BENCH_WORKLOADS and HEAPLAB_BENCH_TOOLS (comma-separated names as
 # in the table, e.g. "malloc-heavy" and "heaplab ptrace,heaplab ebpf all")
 # narrow the run; plain always runs, the ratios need it.
+#
+# strace --seccomp-bpf records the memory syscalls only: "heaplab ptrace
+# syscalls" (--events syscalls, no call tap) is the like-for-like column for
+# it; "heaplab ptrace" records the allocator calls too.
 #
 # Needs root for the eBPF columns (heaplab ebpf, bpftrace, perf trace);
 # a tool that is missing or fails shows "n/a". Speed is never asserted.
@@ -49,7 +53,7 @@ wl_cmd() {
 	start-up) echo "/bin/true" ;;
 	esac
 }
-tools=(plain strace "perf trace" bpftrace heaptrack "heaplab ptrace" "heaplab ebpf syscalls" "heaplab ebpf all")
+tools=(plain strace "perf trace" bpftrace heaptrack "heaplab ptrace" "heaplab ptrace syscalls" "heaplab ebpf syscalls" "heaplab ebpf all")
 # keep LIST NAME...: the names that are in the comma-separated LIST.
 keep() {
 	local list=",$1," n
@@ -75,6 +79,7 @@ tool_cmd() {	# TOOL OUTFILE CMD
 		echo "bpftrace -q -o $out -e '$BPFT' -c \"$cmd\"" ;;
 	heaptrack) echo "heaptrack -o $out $cmd" ;;
 	"heaplab ptrace") echo "$HL trace -e ptrace -f jsonl -o $out -- $cmd" ;;
+	"heaplab ptrace syscalls") echo "$HL trace -e ptrace --events syscalls -f jsonl -o $out -- $cmd" ;;
 	"heaplab ebpf syscalls") echo "$HL trace -e ebpf --events syscalls -f jsonl -o $out -- $cmd" ;;
 	"heaplab ebpf all") echo "$HL trace -e ebpf -f jsonl -o $out -- $cmd" ;;
 	esac
@@ -103,7 +108,7 @@ median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)
 
 declare -A base
 printf '%-14s' "workload"
-for t in "${tools[@]}"; do printf ' | %-21s' "$t"; done
+for t in "${tools[@]}"; do printf ' | %-23s' "$t"; done
 printf '\n'
 for wl in "${workloads[@]}"; do
 	run_once plain "$wl" >/dev/null	# warm the page cache
@@ -120,7 +125,7 @@ for wl in "${workloads[@]}"; do
 			fi
 		done
 		if [ -z "$times" ]; then
-			printf ' | %-21s' "n/a"
+			printf ' | %-23s' "n/a"
 			continue
 		fi
 		m=$(printf '%s\n' $times | median)
@@ -133,7 +138,7 @@ for wl in "${workloads[@]}"; do
 			cell=$(awk -v a="$m" -v b="${base[$wl]}" 'BEGIN { printf "%.2fx", a / b }')
 			[ -n "$ev" ] && cell="$cell ($ev)"
 		fi
-		printf ' | %-21s' "$cell"
+		printf ' | %-23s' "$cell"
 	done
 	printf '\n'
 done
