@@ -47,3 +47,13 @@ $(BUILD)/tests/probes/hlt_test: $(BUILD)/obj/probes/tests/hlt_test.o \
 		$(BUILD)/obj/probes/event.o
 	@mkdir -p $(dir $@)
 	$(CC) $(TOOL_LDFLAGS) -o $@ $^
+
+# sinkfmt: the sinks alone, events in and a format out (synthetic events or
+# a recorded jsonl); the sink tests and the sink benchmark use it.
+SINKFMT := $(BUILD)/tests/probes/sinkfmt
+ALL += $(SINKFMT)
+$(SINKFMT): $(BUILD)/obj/probes/tests/sinkfmt.o $(BUILD)/obj/probes/sink.o \
+		$(BUILD)/obj/probes/perfetto.o $(BUILD)/obj/probes/summary.o \
+		$(BUILD)/obj/probes/event.o
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOL_LDFLAGS) -o $@ $^

@@ -6,8 +6,6 @@
  * the live state (one record per process: its break and its mappings).
  */
 #include <errno.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,100 +30,153 @@ struct proc {
 };
 
 struct hl_perfetto {
-	FILE *f;
-	int err;
+	struct hl_sink out;		/* the buffer and its writing (sink.h) */
+	char *p;			/* the cursor of the record being written */
 	uint64_t nevents;
 	struct hl_tidmap procs;		/* pid -> struct proc */
+	uint8_t name_len[HL_EV_NKINDS];
 };
+
+/*
+ * Records go through the sink's buffer (sink.h): one reserve per event for
+ * all it writes (a slice, its flow arrows, a counter), one commit after.
+ * HL_SINK_REC_MAX covers each piece without its strings; REC_ROOM the most
+ * pieces one event writes (exec: two names, an instant).
+ */
+#define REC_ROOM (4 * HL_SINK_REC_MAX)
+
+static int room(struct hl_perfetto *p, const char *str)
+{
+	p->p = hl_sink_reserve(&p->out, REC_ROOM + (str ? 18 * strlen(str) : 0));
+	return p->p != NULL;
+}
+
+static void commit(struct hl_perfetto *p)
+{
+	hl_sink_commit(&p->out, p->p);
+}
 
 struct hl_perfetto *hl_perfetto_open(int fd)
 {
 	struct hl_perfetto *p = calloc(1, sizeof(*p));
-	int dfd;
 
 	if (!p)
 		return NULL;
-	dfd = dup(fd);
-	p->f = dfd < 0 ? NULL : fdopen(dfd, "w");
-	if (!p->f) {
-		if (dfd >= 0)
-			close(dfd);
+	if (hl_sink_open(&p->out, fd, HL_FMT_JSONL) < 0) {
 		free(p);
 		return NULL;
 	}
-	setvbuf(p->f, NULL, _IOFBF, 1 << 20);
-	fputs("{\"traceEvents\":[", p->f);
+	for (unsigned k = HL_EV_NONE + 1; k < HL_EV_NKINDS; k++)
+		p->name_len[k] = (uint8_t)strlen(hl_kinds[k].name);
+	if (room(p, NULL)) {
+		p->p = HL_FMT_LIT(p->p, "{\"traceEvents\":[");
+		commit(p);
+	}
 	return p;
 }
 
 /* ---- JSON pieces ---- */
 
-static void put_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 /* Microseconds with three decimals: the nanoseconds, exactly. */
-static void put_us(FILE *f, uint64_t ns)
+static char *put_us(char *c, uint64_t ns)
 {
-	fprintf(f, "%" PRIu64 ".%03u", ns / 1000, (unsigned)(ns % 1000));
+	unsigned frac = (unsigned)(ns % 1000);
+
+	c = hl_fmt_u64(c, ns / 1000);
+	*c++ = '.';
+	c[0] = (char)('0' + frac / 100);
+	__builtin_memcpy(c + 1, hl_fmt_pairs + 2 * (frac % 100), 2);
+	return c + 3;
 }
 
 /* Opens one trace event object with the fields they all have. */
-static void begin(struct hl_perfetto *p, const char *ph, const char *name,
+static void begin_named(struct hl_perfetto *p, char ph, const char *name,
+			size_t name_len, const char *cat, uint32_t pid,
+			uint32_t tid, uint64_t ts)
+{
+	char *c = p->p;
+
+	if (p->nevents++)
+		*c++ = ',';
+	c = HL_FMT_LIT(c, "\n{\"ph\":\"");
+	*c++ = ph;
+	c = HL_FMT_LIT(c, "\",\"name\":");
+	if (name_len) {		/* a kind's name: nothing to escape */
+		*c++ = '"';
+		c = hl_fmt_mem(c, name, name_len);
+		*c++ = '"';
+	} else {
+		c = hl_fmt_json_str(c, name);
+	}
+	if (cat) {
+		c = HL_FMT_LIT(c, ",\"cat\":\"");
+		c = hl_fmt_str(c, cat);
+		*c++ = '"';
+	}
+	c = HL_FMT_LIT(c, ",\"pid\":");
+	c = hl_fmt_u64(c, pid);
+	c = HL_FMT_LIT(c, ",\"tid\":");
+	c = hl_fmt_u64(c, tid);
+	c = HL_FMT_LIT(c, ",\"ts\":");
+	p->p = put_us(c, ts);
+}
+
+static void begin(struct hl_perfetto *p, char ph, const char *name,
 		  const char *cat, uint32_t pid, uint32_t tid, uint64_t ts)
 {
-	fputs(p->nevents++ ? ",\n" : "\n", p->f);
-	fprintf(p->f, "{\"ph\":\"%s\",\"name\":", ph);
-	put_str(p->f, name);
-	if (cat)
-		fprintf(p->f, ",\"cat\":\"%s\"", cat);
-	fprintf(p->f, ",\"pid\":%" PRIu32 ",\"tid\":%" PRIu32 ",\"ts\":", pid, tid);
-	put_us(p->f, ts);
+	begin_named(p, ph, name, 0, cat, pid, tid, ts);
+}
+
+static void begin_kind(struct hl_perfetto *p, char ph, unsigned kind,
+		       const char *cat, uint32_t pid, uint32_t tid, uint64_t ts)
+{
+	begin_named(p, ph, hl_kinds[kind].name, p->name_len[kind], cat, pid,
+		    tid, ts);
 }
 
 /*
  * An event's arguments by their jsonl names. Addresses are hex strings:
  * the viewer's numbers are doubles, which would round a 48-bit address.
  */
-static void put_args(FILE *f, const struct hl_event *ev)
+static char *put_args(char *c, const struct hl_event *ev)
 {
 	const struct hl_kind_info *ki = hl_kind_info(ev->kind);
 
 	for (unsigned i = 0; i < ki->nargs; i++) {
-		fprintf(f, "%s\"%s\":", i ? "," : "", ki->arg[i]);
-		if (ki->fmt[i] == HL_AF_ADDR)
-			fprintf(f, "\"0x%" PRIx64 "\"", ev->args[i]);
-		else if (ki->fmt[i] == HL_AF_INT)
-			fprintf(f, "%d", (int32_t)ev->args[i]);
-		else
-			fprintf(f, "%" PRIu64, ev->args[i]);
+		if (i)
+			*c++ = ',';
+		*c++ = '"';
+		c = hl_fmt_str(c, ki->arg[i]);
+		c = HL_FMT_LIT(c, "\":");
+		if (ki->fmt[i] == HL_AF_ADDR) {
+			*c++ = '"';
+			c = hl_fmt_hex(c, ev->args[i]);
+			*c++ = '"';
+		} else if (ki->fmt[i] == HL_AF_INT) {
+			c = hl_fmt_i64(c, (int32_t)ev->args[i]);
+		} else {
+			c = hl_fmt_u64(c, ev->args[i]);
+		}
 	}
+	return c;
 }
 
-static void put_ret(FILE *f, const struct hl_event *ev)
+static char *put_ret(char *c, const struct hl_event *ev)
 {
 	const struct hl_kind_info *ki = hl_kind_info(ev->kind);
 
 	if (ev->flags & HL_EVF_UNFINISHED)
-		fputs(",\"unfinished\":true", f);
-	else if (ki->flags & HL_KF_RET_NONE)
-		return;
-	else if (ki->flags & HL_KF_RET_ADDR && !(ev->ret < 0 && ev->ret >= -4095))
-		fprintf(f, ",\"ret\":\"0x%" PRIx64 "\"", (uint64_t)ev->ret);
-	else
-		fprintf(f, ",\"ret\":%" PRId64, ev->ret);
+		return HL_FMT_LIT(c, ",\"unfinished\":true");
+	if (ki->flags & HL_KF_RET_NONE)
+		return c;
+	c = HL_FMT_LIT(c, ",\"ret\":");
+	if (ki->flags & HL_KF_RET_ADDR && !(ev->ret < 0 && ev->ret >= -4095)) {
+		*c++ = '"';
+		c = hl_fmt_hex(c, (uint64_t)ev->ret);
+		*c++ = '"';
+		return c;
+	}
+	return hl_fmt_i64(c, ev->ret);
 }
 
 /* ---- per-process state ---- */
@@ -222,8 +273,10 @@ static uint64_t page_up(uint64_t n)
 static void counter(struct hl_perfetto *p, const char *name, uint32_t pid,
 		    uint64_t ts, uint64_t value)
 {
-	begin(p, "C", name, NULL, pid, pid, ts);
-	fprintf(p->f, ",\"args\":{\"bytes\":%" PRIu64 "}}", value);
+	begin(p, 'C', name, NULL, pid, pid, ts);
+	p->p = HL_FMT_LIT(p->p, ",\"args\":{\"bytes\":");
+	p->p = hl_fmt_u64(p->p, value);
+	p->p = HL_FMT_LIT(p->p, "}}");
 }
 
 static int failed(const struct hl_event *ev)
@@ -280,18 +333,26 @@ static void update_counters(struct hl_perfetto *p, const struct hl_event *ev)
 static void name_meta(struct hl_perfetto *p, const char *what, uint32_t pid,
 		      uint32_t tid, const char *name)
 {
-	fputs(p->nevents++ ? ",\n" : "\n", p->f);
-	fprintf(p->f, "{\"ph\":\"M\",\"name\":\"%s\",\"pid\":%" PRIu32
-		",\"tid\":%" PRIu32 ",\"args\":{\"name\":", what, pid, tid);
-	put_str(p->f, name);
-	fputs("}}", p->f);
+	char *c = p->p;
+
+	if (p->nevents++)
+		*c++ = ',';
+	c = HL_FMT_LIT(c, "\n{\"ph\":\"M\",\"name\":\"");
+	c = hl_fmt_str(c, what);
+	c = HL_FMT_LIT(c, "\",\"pid\":");
+	c = hl_fmt_u64(c, pid);
+	c = HL_FMT_LIT(c, ",\"tid\":");
+	c = hl_fmt_u64(c, tid);
+	c = HL_FMT_LIT(c, ",\"args\":{\"name\":");
+	c = hl_fmt_json_str(c, name);
+	p->p = HL_FMT_LIT(c, "}}");
 }
 
 static void process_events(struct hl_perfetto *p, const struct hl_event *ev,
 			   const char *str)
 {
 	struct proc *pr = proc_get(p, ev->pid);
-	char tname[96];
+	char tname[96], *t;
 
 	switch (ev->kind) {
 	case HL_EV_EXEC: {
@@ -301,20 +362,25 @@ static void process_events(struct hl_perfetto *p, const struct hl_event *ev,
 		if (pr) {
 			free(pr->maps);
 			memset(pr, 0, sizeof(*pr));	/* a new image */
-			snprintf(pr->name, sizeof(pr->name), "%s", base);
+			size_t n = strnlen(base, sizeof(pr->name) - 1);
+
+			memcpy(pr->name, base, n);
+			pr->name[n] = '\0';
 		}
 		name_meta(p, "process_name", ev->pid, ev->pid, base);
 		name_meta(p, "thread_name", ev->pid, ev->pid, base);
-		begin(p, "i", "exec", "process", ev->pid, ev->tid, ev->ts_ns);
-		fputs(",\"s\":\"p\",\"args\":{\"path\":", p->f);
-		put_str(p->f, str ? str : "");
-		fputs("}}", p->f);
+		begin(p, 'i', "exec", "process", ev->pid, ev->tid, ev->ts_ns);
+		p->p = HL_FMT_LIT(p->p, ",\"s\":\"p\",\"args\":{\"path\":");
+		p->p = hl_fmt_json_str(p->p, str ? str : "");
+		p->p = HL_FMT_LIT(p->p, "}}");
 		return;
 	}
 	case HL_EV_FORK:
 		if (ev->args[2]) {	/* a thread */
-			snprintf(tname, sizeof(tname), "%s thread %" PRIu64,
-				 pr && pr->name[0] ? pr->name : "", ev->args[0]);
+			/* "NAME thread TID": NAME is at most 63 bytes */
+			t = hl_fmt_str(tname, pr ? pr->name : "");
+			t = HL_FMT_LIT(t, " thread ");
+			*hl_fmt_u64(t, ev->args[0]) = '\0';
 			name_meta(p, "thread_name", ev->pid, (uint32_t)ev->args[0], tname);
 		} else {
 			struct proc *child = proc_get(p, (uint32_t)ev->args[0]);
@@ -339,11 +405,10 @@ static void process_events(struct hl_perfetto *p, const struct hl_event *ev,
 	default:
 		break;
 	}
-	begin(p, "i", hl_kind_info(ev->kind)->name, "process", ev->pid, ev->tid,
-	      ev->ts_ns);
-	fputs(",\"s\":\"p\",\"args\":{", p->f);
-	put_args(p->f, ev);
-	fputs("}}", p->f);
+	begin_kind(p, 'i', ev->kind, "process", ev->pid, ev->tid, ev->ts_ns);
+	p->p = HL_FMT_LIT(p->p, ",\"s\":\"p\",\"args\":{");
+	p->p = put_args(p->p, ev);
+	p->p = HL_FMT_LIT(p->p, "}}");
 }
 
 /* ---- the slices ---- */
@@ -367,6 +432,7 @@ static void syscall_slice(struct hl_perfetto *p, const struct hl_event *ev,
 {
 	uint64_t ts = ev->ts_ns, end = ev->end_ns < ev->ts_ns ? ev->ts_ns : ev->end_ns;
 	const char *why = cause_name(ev, cause);
+	char *c;
 	int nested = ev->cause == HL_CAUSE_CALL && cause && cause->end_ns >= cause->ts_ns;
 
 	/*
@@ -383,44 +449,54 @@ static void syscall_slice(struct hl_perfetto *p, const struct hl_event *ev,
 		if (end < ts)
 			end = ts;
 	}
-	begin(p, "X", hl_kind_info(ev->kind)->name, "syscall", ev->pid, ev->tid, ts);
-	fputs(",\"dur\":", p->f);
-	put_us(p->f, end - ts);
-	fprintf(p->f, ",\"args\":{\"seq\":%" PRIu64 ",", ev->seq);
-	put_args(p->f, ev);
-	put_ret(p->f, ev);
+	begin_kind(p, 'X', ev->kind, "syscall", ev->pid, ev->tid, ts);
+	c = HL_FMT_LIT(p->p, ",\"dur\":");
+	c = put_us(c, end - ts);
+	c = HL_FMT_LIT(c, ",\"args\":{\"seq\":");
+	c = hl_fmt_u64(c, ev->seq);
+	*c++ = ',';
+	c = put_args(c, ev);
+	c = put_ret(c, ev);
 	if (why) {
-		fputs(",\"cause\":", p->f);
-		put_str(p->f, why);
-		if (nested && cause->seq)
-			fprintf(p->f, ",\"cause_seq\":%" PRIu64, cause->seq);
+		c = HL_FMT_LIT(c, ",\"cause\":");
+		c = hl_fmt_json_str(c, why);
+		if (nested && cause->seq) {
+			c = HL_FMT_LIT(c, ",\"cause_seq\":");
+			c = hl_fmt_u64(c, cause->seq);
+		}
 	}
-	fputs("}}", p->f);
+	p->p = HL_FMT_LIT(c, "}}");
 	if (!nested)
 		return;
 	/*
 	 * The flow arrow: it starts inside the call, before the syscall (bound
 	 * to the call's slice), and ends in the middle of the syscall's slice.
 	 */
-	begin(p, "s", "caused", "cause", cause->pid, cause->tid,
+	begin(p, 's', "caused", "cause", cause->pid, cause->tid,
 	      cause->ts_ns + (ts - cause->ts_ns) / 2);
-	fprintf(p->f, ",\"id\":%" PRIu64 "}", ev->seq);
-	begin(p, "f", "caused", "cause", ev->pid, ev->tid, ts + (end - ts) / 2);
-	fprintf(p->f, ",\"bp\":\"e\",\"id\":%" PRIu64 "}", ev->seq);
+	c = HL_FMT_LIT(p->p, ",\"id\":");
+	c = hl_fmt_u64(c, ev->seq);
+	p->p = HL_FMT_LIT(c, "}");
+	begin(p, 'f', "caused", "cause", ev->pid, ev->tid, ts + (end - ts) / 2);
+	c = HL_FMT_LIT(p->p, ",\"bp\":\"e\",\"id\":");
+	c = hl_fmt_u64(c, ev->seq);
+	p->p = HL_FMT_LIT(c, "}");
 }
 
 static void call_slice(struct hl_perfetto *p, const struct hl_event *ev)
 {
 	uint64_t end = ev->end_ns < ev->ts_ns ? ev->ts_ns : ev->end_ns;
+	char *c;
 
-	begin(p, "X", hl_kind_info(ev->kind)->name, "malloc", ev->pid, ev->tid,
-	      ev->ts_ns);
-	fputs(",\"dur\":", p->f);
-	put_us(p->f, end - ev->ts_ns);
-	fprintf(p->f, ",\"args\":{\"seq\":%" PRIu64 ",", ev->seq);
-	put_args(p->f, ev);
-	put_ret(p->f, ev);
-	fputs("}}", p->f);
+	begin_kind(p, 'X', ev->kind, "malloc", ev->pid, ev->tid, ev->ts_ns);
+	c = HL_FMT_LIT(p->p, ",\"dur\":");
+	c = put_us(c, end - ev->ts_ns);
+	c = HL_FMT_LIT(c, ",\"args\":{\"seq\":");
+	c = hl_fmt_u64(c, ev->seq);
+	*c++ = ',';
+	c = put_args(c, ev);
+	c = put_ret(c, ev);
+	p->p = HL_FMT_LIT(c, "}}");
 }
 
 void hl_perfetto_event(struct hl_perfetto *p, const struct hl_event *ev,
@@ -428,7 +504,8 @@ void hl_perfetto_event(struct hl_perfetto *p, const struct hl_event *ev,
 {
 	const struct hl_kind_info *ki = hl_kind_info(ev->kind);
 
-	if (!ki)
+	/* After a failed write the trace is broken: nothing more to format. */
+	if (!ki || p->out.err || !room(p, ki->flags & HL_KF_STR ? str : NULL))
 		return;
 	switch (ki->class) {
 	case HL_KC_SYSCALL:
@@ -439,33 +516,44 @@ void hl_perfetto_event(struct hl_perfetto *p, const struct hl_event *ev,
 		call_slice(p, ev);
 		break;
 	case HL_KC_INTERNAL:
-		begin(p, "i", ki->name, "allocator", ev->pid, ev->tid, ev->ts_ns);
-		fputs(",\"s\":\"t\",\"args\":{", p->f);
-		put_args(p->f, ev);
-		fputs("}}", p->f);
+		begin_kind(p, 'i', ev->kind, "allocator", ev->pid, ev->tid,
+			   ev->ts_ns);
+		p->p = HL_FMT_LIT(p->p, ",\"s\":\"t\",\"args\":{");
+		p->p = put_args(p->p, ev);
+		p->p = HL_FMT_LIT(p->p, "}}");
 		break;
 	case HL_KC_PROCESS:
 		process_events(p, ev, str);
 		break;
 	}
-	if (ferror(p->f) && !p->err)
-		p->err = errno ? errno : EIO;
+	commit(p);
 }
 
 void hl_perfetto_end(struct hl_perfetto *p, const struct hl_trace_end *e)
 {
-	fputs("\n],\"displayTimeUnit\":\"ns\",\"otherData\":{", p->f);
-	fprintf(p->f, "\"tool\":\"heaplab trace\",\"engine\":");
-	put_str(p->f, e->engine ? e->engine : "");
-	fprintf(p->f, ",\"complete\":%s,\"dropped\":%" PRIu64 ",\"status\":%d",
-		e->complete ? "true" : "false", e->dropped, e->status);
+	const char *engine = e->engine ? e->engine : "";
+	char *c;
+
+	c = hl_sink_reserve(&p->out, HL_SINK_REC_MAX + 6 * (strlen(engine) +
+			    (e->reason ? strlen(e->reason) : 0)));
+	if (!c)
+		return;
+	c = HL_FMT_LIT(c, "\n],\"displayTimeUnit\":\"ns\",\"otherData\":{"
+		       "\"tool\":\"heaplab trace\",\"engine\":");
+	c = hl_fmt_json_str(c, engine);
+	c = HL_FMT_LIT(c, ",\"complete\":");
+	c = e->complete ? HL_FMT_LIT(c, "true") : HL_FMT_LIT(c, "false");
+	c = HL_FMT_LIT(c, ",\"dropped\":");
+	c = hl_fmt_u64(c, e->dropped);
+	c = HL_FMT_LIT(c, ",\"status\":");
+	c = hl_fmt_i64(c, e->status);
 	if (e->reason) {
-		fputs(",\"reason\":", p->f);
-		put_str(p->f, e->reason);
+		c = HL_FMT_LIT(c, ",\"reason\":");
+		c = hl_fmt_json_str(c, e->reason);
 	}
-	fputs("}}\n", p->f);
-	if (fflush(p->f) && !p->err)
-		p->err = errno;
+	c = HL_FMT_LIT(c, "}}\n");
+	p->out.len = (size_t)(c - p->out.buf);
+	hl_sink_flush(&p->out);
 }
 
 int hl_perfetto_close(struct hl_perfetto *p)
@@ -474,9 +562,8 @@ int hl_perfetto_close(struct hl_perfetto *p)
 
 	if (!p)
 		return 0;
-	if (fclose(p->f) && !p->err)
-		p->err = errno;
-	err = p->err;
+	hl_sink_close(&p->out);
+	err = p->out.err;
 	hl_tidmap_each(&p->procs, i) {
 		struct proc *pr = p->procs.vals[i];
 

@@ -15,8 +15,8 @@
  * Output is buffered and written in whole lines only.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,17 +25,74 @@
 
 #include "probes/sink.h"
 
-#define SINK_BUF (256 * 1024)
-#define LINE_MAX_ (8192)
+const char hl_fmt_pairs[200] = {
+	"00010203040506070809101112131415161718192021222324"
+	"25262728293031323334353637383940414243444546474849"
+	"50515253545556575859606162636465666768697071727374"
+	"75767778798081828384858687888990919293949596979899"
+};
+
+/*
+ * Per kind, the jsonl pieces that never change, made once: the text from
+ * after "tid" up to the first argument, and each argument's key.  They are
+ * copied with fixed-size moves (the buffer has room past any record) and
+ * the cursor advanced by their true length.
+ */
+#define JHEAD 48
+#define JKEY 32
+
+struct jkind {
+	char head[JHEAD];		/* ,"kind":"mmap","args":{ */
+	char key[HL_EV_ARGS][JKEY];	/* "addr":  ,"length":  ... */
+	uint8_t head_len, key_len[HL_EV_ARGS], name_len;
+};
+
+static struct jkind jkinds[HL_EV_NKINDS];
+
+static void jkinds_init(void)
+{
+	static int done;
+
+	if (done)
+		return;
+	for (unsigned k = HL_EV_NONE + 1; k < HL_EV_NKINDS; k++) {
+		const struct hl_kind_info *ki = &hl_kinds[k];
+		struct jkind *j = &jkinds[k];
+		int first = !(ki->flags & HL_KF_STR);	/* exec: path first */
+
+		j->name_len = (uint8_t)strlen(ki->name);
+		j->head_len = (uint8_t)snprintf(j->head, JHEAD,
+			",\"kind\":\"%s\",\"args\":{", ki->name);
+		for (unsigned i = 0; i < ki->nargs; i++)
+			j->key_len[i] = (uint8_t)snprintf(j->key[i], JKEY,
+				"%s\"%s\":", i || !first ? "," : "", ki->arg[i]);
+	}
+	done = 1;
+}
 
 int hl_sink_open(struct hl_sink *s, int fd, enum hl_format format)
 {
 	memset(s, 0, sizeof(*s));
 	s->fd = fd;
 	s->format = format;
-	s->cap = SINK_BUF + LINE_MAX_;
+	s->base = lseek(fd, 0, SEEK_CUR);
+	s->cap = HL_SINK_BUF + HL_SINK_REC_MAX;
 	s->buf = malloc(s->cap);
+	jkinds_init();
 	return s->buf ? 0 : -1;
+}
+
+/* What reached the fd of the buffer's first N bytes: the lines in it. */
+static void count_out(struct hl_sink *s, size_t n)
+{
+	const char *nl = memrchr(s->buf, '\n', n);
+
+	s->out += n;
+	if (!nl)
+		return;
+	s->out_whole = s->out - n + (uint64_t)(nl - s->buf) + 1;
+	for (const char *p = s->buf; (p = memchr(p, '\n', (size_t)(nl - p) + 1)); p++)
+		s->events_whole++;
 }
 
 int hl_sink_flush(struct hl_sink *s)
@@ -52,6 +109,14 @@ int hl_sink_flush(struct hl_sink *s)
 		else
 			off += (size_t)n;
 	}
+	if (off == s->len && !s->err) {
+		/* A buffer ends with a whole record: all of it is out. */
+		s->out += off;
+		s->out_whole = s->out;
+		s->events_whole = s->nevents;
+	} else if (off) {
+		count_out(s, off);
+	}
 	s->len = 0;
 	return s->err;
 }
@@ -63,123 +128,59 @@ void hl_sink_close(struct hl_sink *s)
 	s->buf = NULL;
 }
 
-/* ---- appending to the buffer; a line is at most LINE_MAX_ long ---- */
-
-/* Inlined, so that appending a literal is a fixed-size copy. */
-static inline __attribute__((always_inline)) void
-put(struct hl_sink *s, const char *p, size_t n)
+char *hl_sink_reserve(struct hl_sink *s, size_t need)
 {
-	if (__builtin_expect(s->len + n > s->cap - 1, 0))
-		n = s->cap - 1 - s->len;
-	memcpy(s->buf + s->len, p, n);
-	s->len += n;
-}
+	if (s->len + need > s->cap) {
+		hl_sink_flush(s);
+		if (need > s->cap) {	/* a record with a huge string */
+			char *b = realloc(s->buf, need + HL_SINK_REC_MAX);
 
-static void puts_(struct hl_sink *s, const char *p)
-{
-	put(s, p, strlen(p));
-}
-
-/* A string literal. */
-#define PUTL(s, lit) put(s, "" lit, sizeof(lit) - 1)
-
-static inline void putc_(struct hl_sink *s, char c)
-{
-	if (s->len < s->cap - 1)
-		s->buf[s->len++] = c;
-}
-
-/* Decimal, two digits at a time: the trace is mostly numbers. */
-static void put_u64(struct hl_sink *s, uint64_t v)
-{
-	static const char pairs[] =
-		"00010203040506070809101112131415161718192021222324"
-		"25262728293031323334353637383940414243444546474849"
-		"50515253545556575859606162636465666768697071727374"
-		"75767778798081828384858687888990919293949596979899";
-	char b[24];
-	int i = sizeof(b);
-
-	while (v >= 100) {
-		unsigned d = (unsigned)(v % 100) * 2;
-
-		v /= 100;
-		b[--i] = pairs[d + 1];
-		b[--i] = pairs[d];
-	}
-	if (v >= 10) {
-		b[--i] = pairs[v * 2 + 1];
-		b[--i] = pairs[v * 2];
-	} else {
-		b[--i] = (char)('0' + v);
-	}
-	put(s, b + i, sizeof(b) - i);
-}
-
-static void put_i64(struct hl_sink *s, int64_t v)
-{
-	if (v < 0) {
-		putc_(s, '-');
-		put_u64(s, -(uint64_t)v);
-	} else {
-		put_u64(s, (uint64_t)v);
-	}
-}
-
-static void put_hex(struct hl_sink *s, uint64_t v)
-{
-	static const char digits[] = "0123456789abcdef";
-	char b[20];
-	int i = sizeof(b);
-
-	do {
-		b[--i] = digits[v & 15];
-		v >>= 4;
-	} while (v);
-	b[--i] = 'x';
-	b[--i] = '0';
-	put(s, b + i, sizeof(b) - i);
-}
-
-static void putf(struct hl_sink *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void putf(struct hl_sink *s, const char *fmt, ...)
-{
-	char b[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(b, sizeof(b), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		put(s, b, (size_t)n < sizeof(b) ? (size_t)n : sizeof(b) - 1);
-}
-
-static void put_json_str(struct hl_sink *s, const char *p)
-{
-	putc_(s, '"');
-	for (; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c == '"' || c == '\\') {
-			putc_(s, '\\');
-			putc_(s, (char)c);
-		} else if (c < 0x20 || c == 0x7f) {
-			putf(s, "\\u%04x", c);
-		} else {
-			putc_(s, (char)c);
+			if (!b) {
+				if (!s->err)
+					s->err = ENOMEM;
+				return NULL;
+			}
+			s->buf = b;
+			s->cap = need + HL_SINK_REC_MAX;
 		}
 	}
-	putc_(s, '"');
+	return s->buf + s->len;
 }
 
-static void end_line(struct hl_sink *s)
+char *hl_fmt_json_str(char *p, const char *str)
 {
-	putc_(s, '\n');
+	static const char hex[] = "0123456789abcdef";
+
+	*p++ = '"';
+	for (; *str; str++) {
+		unsigned char c = (unsigned char)*str;
+
+		if (c == '"' || c == '\\') {
+			*p++ = '\\';
+			*p++ = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			p = HL_FMT_LIT(p, "\\u00");
+			*p++ = hex[c >> 4];
+			*p++ = hex[c & 15];
+		} else {
+			*p++ = (char)c;
+		}
+	}
+	*p++ = '"';
+	return p;
+}
+
+/* Room for a record and its string STR (NULL: none). */
+static char *begin_rec(struct hl_sink *s, const char *str)
+{
+	return hl_sink_reserve(s, HL_SINK_REC_MAX + (str ? 6 * strlen(str) : 0));
+}
+
+static void end_line(struct hl_sink *s, char *p)
+{
+	*p++ = '\n';
 	s->nevents++;
-	if (s->len >= SINK_BUF)
-		hl_sink_flush(s);
+	hl_sink_commit(s, p);
 }
 
 /* ---- flag names, as strace prints them ---- */
@@ -189,8 +190,8 @@ struct flag {
 	const char *name;
 };
 
-static void put_flags(struct hl_sink *s, uint64_t v, const struct flag *f,
-		      size_t n, const char *zero)
+static char *put_flags(char *p, uint64_t v, const struct flag *f, size_t n,
+		       const char *zero)
 {
 	int any = 0;
 
@@ -198,18 +199,19 @@ static void put_flags(struct hl_sink *s, uint64_t v, const struct flag *f,
 		if (!(v & f[i].bit))
 			continue;
 		if (any++)
-			putc_(s, '|');
-		puts_(s, f[i].name);
+			*p++ = '|';
+		p = hl_fmt_str(p, f[i].name);
 		v &= ~f[i].bit;
 	}
 	if (v || !any) {
 		if (any)
-			putc_(s, '|');
+			*p++ = '|';
 		if (!v && zero)
-			puts_(s, zero);
+			p = hl_fmt_str(p, zero);
 		else
-			put_hex(s, v);
+			p = hl_fmt_hex(p, v);
 	}
+	return p;
 }
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -234,18 +236,19 @@ static const struct flag mremap_flags[] = {
 	{ 1, "MREMAP_MAYMOVE" }, { 2, "MREMAP_FIXED" }, { 4, "MREMAP_DONTUNMAP" },
 };
 
-static void put_map_flags(struct hl_sink *s, uint64_t v)
+static char *put_map_flags(char *p, uint64_t v)
 {
 	static const char *const type[] = {
 		"0", "MAP_SHARED", "MAP_PRIVATE", "MAP_SHARED_VALIDATE",
 	};
 
-	puts_(s, type[v & 3]);
+	p = hl_fmt_str(p, type[v & 3]);
 	v &= ~(uint64_t)3;
 	if (v) {
-		putc_(s, '|');
-		put_flags(s, v, map_flags, ARRAY_LEN(map_flags), NULL);
+		*p++ = '|';
+		p = put_flags(p, v, map_flags, ARRAY_LEN(map_flags), NULL);
 	}
+	return p;
 }
 
 static const char *advice_name(uint64_t a)
@@ -275,49 +278,39 @@ static const char *advice_name(uint64_t a)
 	}
 }
 
-static void put_arg_text(struct hl_sink *s, int fmt, uint64_t v)
+/* ---- text ---- */
+
+static char *put_arg_text(char *p, int fmt, uint64_t v)
 {
 	const char *name;
 
 	switch (fmt) {
 	case HL_AF_ADDR:
-		if (v)
-			put_hex(s, v);
-		else
-			PUTL(s, "NULL");
-		break;
+		return v ? hl_fmt_hex(p, v) : HL_FMT_LIT(p, "NULL");
 	case HL_AF_INT:
-		put_i64(s, (int32_t)v);
-		break;
+		return hl_fmt_i64(p, (int32_t)v);
 	case HL_AF_PROT:
-		put_flags(s, v, prot_flags, ARRAY_LEN(prot_flags), "PROT_NONE");
-		break;
+		return put_flags(p, v, prot_flags, ARRAY_LEN(prot_flags),
+				 "PROT_NONE");
 	case HL_AF_MAPF:
-		put_map_flags(s, v);
-		break;
+		return put_map_flags(p, v);
 	case HL_AF_MREMAPF:
-		put_flags(s, v, mremap_flags, ARRAY_LEN(mremap_flags), "0");
-		break;
+		return put_flags(p, v, mremap_flags, ARRAY_LEN(mremap_flags), "0");
 	case HL_AF_ADVICE:
 		name = advice_name(v);
-		if (name)
-			puts_(s, name);
-		else
-			put_u64(s, v);
-		break;
+		return name ? hl_fmt_str(p, name) : hl_fmt_u64(p, v);
 	case HL_AF_HEX:
 		if (v)
-			put_hex(s, v);
-		else
-			putc_(s, '0');
-		break;
+			return hl_fmt_hex(p, v);
+		*p++ = '0';
+		return p;
 	default:
-		put_u64(s, v);
+		return hl_fmt_u64(p, v);
 	}
 }
 
 /* "malloc(135000)": a call or syscall with its arguments, for text. */
-static void put_call_text(struct hl_sink *s, const struct hl_event *ev)
+static char *put_call_text(char *p, const struct hl_event *ev)
 {
 	const struct hl_kind_info *ki = hl_kind_info(ev->kind);
 	unsigned n = ki->nargs;
@@ -328,209 +321,227 @@ static void put_call_text(struct hl_sink *s, const struct hl_event *ev)
 	/* mremap's new_address only means something with MREMAP_FIXED. */
 	if (ev->kind == HL_EV_MREMAP && !(ev->args[3] & 2))
 		n = 4;
-	puts_(s, ki->name);
-	putc_(s, '(');
+	p = hl_fmt_mem(p, ki->name, jkinds[ev->kind].name_len);
+	*p++ = '(';
 	for (unsigned i = 0; i < n; i++) {
 		if (i)
-			PUTL(s, ", ");
-		put_arg_text(s, ki->fmt[i], ev->args[i]);
+			p = HL_FMT_LIT(p, ", ");
+		p = put_arg_text(p, ki->fmt[i], ev->args[i]);
 	}
-	putc_(s, ')');
+	*p++ = ')';
+	return p;
 }
 
-static void put_ret_text(struct hl_sink *s, const struct hl_event *ev)
+static char *put_ret_text(char *p, const struct hl_event *ev)
 {
 	const struct hl_kind_info *ki = hl_kind_info(ev->kind);
 
-	if (ev->flags & HL_EVF_UNFINISHED) {
-		PUTL(s, " = ? <unfinished>");
-		return;
-	}
+	if (ev->flags & HL_EVF_UNFINISHED)
+		return HL_FMT_LIT(p, " = ? <unfinished>");
 	if (ki->flags & HL_KF_RET_NONE)
-		return;
-	PUTL(s, " = ");
+		return p;
+	p = HL_FMT_LIT(p, " = ");
 	if (ki->class == HL_KC_SYSCALL && ev->ret < 0 && ev->ret >= -4095) {
 		const char *name = strerrorname_np((int)-ev->ret);
+		/* bounded: glibc's longest message is under 64 bytes */
+		const char *msg = strerror((int)-ev->ret);
 
-		putf(s, "-1 %s (%s)", name ? name : "E?",
-		     strerror((int)-ev->ret));
-		return;
+		p = HL_FMT_LIT(p, "-1 ");
+		p = hl_fmt_str(p, name ? name : "E?");
+		p = HL_FMT_LIT(p, " (");
+		p = hl_fmt_mem(p, msg, strnlen(msg, 256));
+		*p++ = ')';
+		return p;
 	}
-	if (ki->flags & HL_KF_RET_ADDR) {
-		put_arg_text(s, HL_AF_ADDR, (uint64_t)ev->ret);
-		return;
-	}
-	put_i64(s, ev->ret);
+	if (ki->flags & HL_KF_RET_ADDR)
+		return put_arg_text(p, HL_AF_ADDR, (uint64_t)ev->ret);
+	p = hl_fmt_i64(p, ev->ret);
 	if (ev->kind == HL_EV_POSIX_MEMALIGN && ev->ret == 0) {
-		PUTL(s, " [*memptr=");
-		put_arg_text(s, HL_AF_ADDR, ev->args[3]);
-		putc_(s, ']');
+		p = HL_FMT_LIT(p, " [*memptr=");
+		p = put_arg_text(p, HL_AF_ADDR, ev->args[3]);
+		*p++ = ']';
 	}
+	return p;
 }
 
-static void put_process_text(struct hl_sink *s, const struct hl_event *ev,
-			     const char *str)
+static char *put_process_text(char *p, const struct hl_event *ev,
+			      const char *str)
 {
+	const char *sig;
+
 	switch (ev->kind) {
 	case HL_EV_FORK:
-		putf(s, "+++ %s %llu +++", ev->args[2] ? "new thread" :
-		     ev->args[1] ? "vfork: child" : "fork: child",
-		     (unsigned long long)ev->args[0]);
-		break;
+		p = HL_FMT_LIT(p, "+++ ");
+		p = hl_fmt_str(p, ev->args[2] ? "new thread" :
+			       ev->args[1] ? "vfork: child" : "fork: child");
+		*p++ = ' ';
+		p = hl_fmt_u64(p, ev->args[0]);
+		return HL_FMT_LIT(p, " +++");
 	case HL_EV_EXEC:
-		if (ev->args[0])
-			putf(s, "+++ exec %s (by thread %llu) +++", str ? str : "?",
-			     (unsigned long long)ev->args[0]);
-		else
-			putf(s, "+++ exec %s +++", str ? str : "?");
-		break;
+		p = HL_FMT_LIT(p, "+++ exec ");
+		p = hl_fmt_str(p, str ? str : "?");
+		if (ev->args[0]) {
+			p = HL_FMT_LIT(p, " (by thread ");
+			p = hl_fmt_u64(p, ev->args[0]);
+			*p++ = ')';
+		}
+		return HL_FMT_LIT(p, " +++");
 	case HL_EV_EXIT:
-		if (ev->args[1])
-			putf(s, "+++ killed by %s +++",
-			     sigabbrev_np((int)ev->args[1]) ?
-			     sigabbrev_np((int)ev->args[1]) : "?");
-		else
-			putf(s, "+++ exited with %llu +++",
-			     (unsigned long long)ev->args[0]);
-		break;
+		if (ev->args[1]) {
+			sig = sigabbrev_np((int)ev->args[1]);
+			p = HL_FMT_LIT(p, "+++ killed by ");
+			p = hl_fmt_mem(p, sig ? sig : "?", sig ? strnlen(sig, 32) : 1);
+		} else {
+			p = HL_FMT_LIT(p, "+++ exited with ");
+			p = hl_fmt_u64(p, ev->args[0]);
+		}
+		return HL_FMT_LIT(p, " +++");
 	}
+	return p;
 }
 
 static void text_event(struct hl_sink *s, const struct hl_event *ev,
 		       const char *str, const struct hl_event *cause)
 {
 	const struct hl_kind_info *ki = hl_kind_info(ev->kind);
+	char *p = begin_rec(s, str);
 
+	if (!p)
+		return;
 	if (!s->first_tid)
 		s->first_tid = ev->tid;
 	else if (ev->tid != s->first_tid)
 		s->multi = 1;
 	if (s->multi) {
-		if (ev->pid == ev->tid)
-			putf(s, "[pid %u] ", ev->pid);
-		else
-			putf(s, "[pid %u/%u] ", ev->pid, ev->tid);
+		p = HL_FMT_LIT(p, "[pid ");
+		p = hl_fmt_u64(p, ev->pid);
+		if (ev->pid != ev->tid) {
+			*p++ = '/';
+			p = hl_fmt_u64(p, ev->tid);
+		}
+		p = HL_FMT_LIT(p, "] ");
 	}
-	putc_(s, '#');
-	put_u64(s, ev->seq);
-	putc_(s, ' ');
+	*p++ = '#';
+	p = hl_fmt_u64(p, ev->seq);
+	*p++ = ' ';
 	if (ki->class == HL_KC_PROCESS) {
-		put_process_text(s, ev, str);
-		end_line(s);
+		end_line(s, put_process_text(p, ev, str));
 		return;
 	}
-	put_call_text(s, ev);
-	put_ret_text(s, ev);
+	p = put_call_text(p, ev);
+	p = put_ret_text(p, ev);
 	switch (ev->cause) {
 	case HL_CAUSE_LOADER:
-		PUTL(s, " <- loader");
+		p = HL_FMT_LIT(p, " <- loader");
 		break;
 	case HL_CAUSE_TAP:
-		PUTL(s, " <- tap");
+		p = HL_FMT_LIT(p, " <- tap");
 		break;
 	case HL_CAUSE_CALL:
-		PUTL(s, " <- ");
+		p = HL_FMT_LIT(p, " <- ");
 		if (cause && cause->seq) {
-			putc_(s, '#');
-			put_u64(s, cause->seq);
-			putc_(s, ' ');
+			*p++ = '#';
+			p = hl_fmt_u64(p, cause->seq);
+			*p++ = ' ';
 		}
 		if (cause)
-			put_call_text(s, cause);
+			p = put_call_text(p, cause);
 		break;
 	}
-	end_line(s);
+	end_line(s, p);
 }
 
 /* ---- jsonl ---- */
 
-static void put_json_args(struct hl_sink *s, const struct hl_event *ev,
-			  const char *str)
+/* {"addr":0,"length":139264,...}, from after the kind's head. */
+static char *put_json_args(char *p, const struct hl_event *ev, const char *str)
 {
-	const struct hl_kind_info *ki = hl_kind_info(ev->kind);
+	const struct hl_kind_info *ki = &hl_kinds[ev->kind];
+	const struct jkind *j = &jkinds[ev->kind];
 
-	putc_(s, '{');
-	if (ki->flags & HL_KF_STR) {
-		PUTL(s, "\"path\":");
-		put_json_str(s, str ? str : "");
-		if (ki->nargs)
-			putc_(s, ',');
+	if (__builtin_expect(ki->flags & HL_KF_STR, 0)) {
+		p = HL_FMT_LIT(p, "\"path\":");
+		p = hl_fmt_json_str(p, str ? str : "");
 	}
 	for (unsigned i = 0; i < ki->nargs; i++) {
-		if (i)
-			putc_(s, ',');
-		putc_(s, '"');
-		puts_(s, ki->arg[i]);
-		PUTL(s, "\":");
+		memcpy(p, j->key[i], JKEY);
+		p += j->key_len[i];
 		if (ki->fmt[i] == HL_AF_INT)
-			put_i64(s, (int32_t)ev->args[i]);
+			p = hl_fmt_i64(p, (int32_t)ev->args[i]);
 		else
-			put_u64(s, ev->args[i]);
+			p = hl_fmt_u64(p, ev->args[i]);
 	}
-	putc_(s, '}');
+	*p++ = '}';
+	return p;
+}
+
+/* ,"kind":"mmap","args":{...} */
+static char *put_json_kind(char *p, const struct hl_event *ev, const char *str)
+{
+	const struct jkind *j = &jkinds[ev->kind];
+
+	memcpy(p, j->head, JHEAD);
+	return put_json_args(p + j->head_len, ev, str);
 }
 
 static void json_event(struct hl_sink *s, const struct hl_event *ev,
 		       const char *str, const struct hl_event *cause)
 {
-	const struct hl_kind_info *ki = hl_kind_info(ev->kind);
+	const struct hl_kind_info *ki = &hl_kinds[ev->kind];
+	char *p = begin_rec(s, str);
 
-	PUTL(s, "{\"seq\":");
-	put_u64(s, ev->seq);
-	PUTL(s, ",\"ts_ns\":");
-	put_u64(s, ev->ts_ns);
-	PUTL(s, ",\"end_ns\":");
-	put_u64(s, ev->end_ns);
-	PUTL(s, ",\"pid\":");
-	put_u64(s, ev->pid);
-	PUTL(s, ",\"tid\":");
-	put_u64(s, ev->tid);
-	PUTL(s, ",\"kind\":\"");
-	puts_(s, ki->name);
-	PUTL(s, "\",\"args\":");
-	put_json_args(s, ev, str);
-	PUTL(s, ",\"ret\":");
+	if (!p)
+		return;
+	p = HL_FMT_LIT(p, "{\"seq\":");
+	p = hl_fmt_u64(p, ev->seq);
+	p = HL_FMT_LIT(p, ",\"ts_ns\":");
+	p = hl_fmt_u64(p, ev->ts_ns);
+	p = HL_FMT_LIT(p, ",\"end_ns\":");
+	p = hl_fmt_u64(p, ev->end_ns);
+	p = HL_FMT_LIT(p, ",\"pid\":");
+	p = hl_fmt_u64(p, ev->pid);
+	p = HL_FMT_LIT(p, ",\"tid\":");
+	p = hl_fmt_u64(p, ev->tid);
+	p = put_json_kind(p, ev, str);
+	p = HL_FMT_LIT(p, ",\"ret\":");
 	if (ev->flags & HL_EVF_UNFINISHED || ki->flags & HL_KF_RET_NONE)
-		PUTL(s, "null");
+		p = HL_FMT_LIT(p, "null");
 	else
-		put_i64(s, ev->ret);
+		p = hl_fmt_i64(p, ev->ret);
 	if (ki->class == HL_KC_SYSCALL && ev->ret < 0 && ev->ret >= -4095 &&
 	    !(ev->flags & HL_EVF_UNFINISHED)) {
 		const char *name = strerrorname_np((int)-ev->ret);
 
-		PUTL(s, ",\"errno\":");
-		put_json_str(s, name ? name : "E?");
+		p = HL_FMT_LIT(p, ",\"errno\":");
+		p = hl_fmt_json_str(p, name ? name : "E?");
 	}
 	if (ev->flags & HL_EVF_UNFINISHED)
-		PUTL(s, ",\"unfinished\":true");
-	PUTL(s, ",\"cause\":");
+		p = HL_FMT_LIT(p, ",\"unfinished\":true");
+	p = HL_FMT_LIT(p, ",\"cause\":");
 	switch (ev->cause) {
 	case HL_CAUSE_LOADER:
-		PUTL(s, "\"loader\"");
+		p = HL_FMT_LIT(p, "\"loader\"");
 		break;
 	case HL_CAUSE_TAP:
-		PUTL(s, "\"tap\"");
+		p = HL_FMT_LIT(p, "\"tap\"");
 		break;
 	case HL_CAUSE_CALL:
-		if (cause) {
-			PUTL(s, "{\"seq\":");
+		if (cause && hl_kind_info(cause->kind)) {
+			p = HL_FMT_LIT(p, "{\"seq\":");
 			if (cause->seq)
-				put_u64(s, cause->seq);
+				p = hl_fmt_u64(p, cause->seq);
 			else
-				PUTL(s, "null");
-			PUTL(s, ",\"kind\":\"");
-			puts_(s, hl_kind_info(cause->kind)->name);
-			PUTL(s, "\",\"args\":");
-			put_json_args(s, cause, NULL);
-			putc_(s, '}');
+				p = HL_FMT_LIT(p, "null");
+			p = put_json_kind(p, cause, NULL);
+			*p++ = '}';
 			break;
 		}
 		/* fall through */
 	default:
-		PUTL(s, "null");
+		p = HL_FMT_LIT(p, "null");
 	}
-	putc_(s, '}');
-	end_line(s);
+	*p++ = '}';
+	end_line(s, p);
 }
 
 void hl_sink_event(struct hl_sink *s, const struct hl_event *ev,
@@ -543,40 +554,172 @@ void hl_sink_event(struct hl_sink *s, const struct hl_event *ev,
 		s->nevents++;
 		return;
 	}
+	/* The output failed: the rest is counted, for trace_end. */
+	if (__builtin_expect(s->err != 0, 0)) {
+		s->nevents++;
+		return;
+	}
 	if (s->format == HL_FMT_JSONL)
 		json_event(s, ev, str, cause);
 	else
 		text_event(s, ev, str, cause);
 }
 
+/* ---- the end ---- */
+
+static char *put_end_json(char *p, const struct hl_trace_end *e,
+			  uint64_t seq, uint64_t events, const char *reason,
+			  int complete)
+{
+	p = HL_FMT_LIT(p, "{\"seq\":");
+	p = hl_fmt_u64(p, seq);
+	p = HL_FMT_LIT(p, ",\"ts_ns\":");
+	p = hl_fmt_u64(p, e->ts_ns);
+	p = HL_FMT_LIT(p, ",\"kind\":\"trace_end\",\"complete\":");
+	p = complete ? HL_FMT_LIT(p, "true") : HL_FMT_LIT(p, "false");
+	p = HL_FMT_LIT(p, ",\"dropped\":");
+	p = hl_fmt_u64(p, e->dropped);
+	p = HL_FMT_LIT(p, ",\"events\":");
+	p = hl_fmt_u64(p, events);
+	p = HL_FMT_LIT(p, ",\"status\":");
+	p = hl_fmt_i64(p, e->status);
+	p = HL_FMT_LIT(p, ",\"engine\":");
+	p = hl_fmt_json_str(p, e->engine);
+	if (reason) {
+		p = HL_FMT_LIT(p, ",\"reason\":");
+		p = hl_fmt_json_str(p, reason);
+	}
+	return HL_FMT_LIT(p, "}\n");
+}
+
+static char *put_end_text(char *p, const struct hl_trace_end *e,
+			  uint64_t events, const char *reason, int complete)
+{
+	p = HL_FMT_LIT(p, "# trace end: ");
+	p = complete ? HL_FMT_LIT(p, "complete") : HL_FMT_LIT(p, "INCOMPLETE");
+	p = HL_FMT_LIT(p, ", ");
+	p = hl_fmt_u64(p, events);
+	p = HL_FMT_LIT(p, " events, ");
+	p = hl_fmt_u64(p, e->dropped);
+	p = HL_FMT_LIT(p, " dropped, status ");
+	p = hl_fmt_i64(p, e->status);
+	if (reason) {
+		p = HL_FMT_LIT(p, " (");
+		p = hl_fmt_str(p, reason);
+		*p++ = ')';
+	}
+	*p++ = '\n';
+	return p;
+}
+
+/*
+ * Cuts the file back to whole lines ending at least FREE bytes before
+ * s->out_whole (reading them back to find the line ends), counting the
+ * events taken out.  0, or -1 when it cannot.
+ */
+static int cut_back(struct hl_sink *s, int rfd, uint64_t free)
+{
+	char tail[8192];
+
+	while (free) {
+		uint64_t n = s->out_whole < sizeof(tail) ? s->out_whole : sizeof(tail);
+		const char *nl;
+
+		if (!n || pread(rfd, tail, n, s->base + (int64_t)(s->out_whole - n))
+		    != (ssize_t)n)
+			return -1;
+		/* tail ends with a line's '\n': the one before ends the line
+		 * before it (none: the first line, cut from the start) */
+		nl = n > 1 ? memrchr(tail, '\n', n - 1) : NULL;
+		if (!nl && n == sizeof(tail))
+			return -1;	/* a line longer than tail */
+		n -= nl ? (uint64_t)(nl - tail) + 1 : 0;
+		s->out_whole -= n;
+		s->events_whole--;
+		free = free > n ? free - n : 0;
+	}
+	return 0;
+}
+
+/*
+ * The output failed part-way (a full disk): cut the file back to its last
+ * whole line and say there that the trace is incomplete, and why.  If the
+ * trace_end record does not fit there, a few more lines go to make room (a
+ * file system frees a whole block at a time).  Only a file can be cut; a
+ * pipe or terminal keeps what it got.
+ */
+static void recover(struct hl_sink *s, const struct hl_trace_end *e)
+{
+	static const uint64_t give[] = { 0, 4096, 16384, 65536 };
+	char reason[256], *p, *end, path[64];
+	const char *why = strerror(s->err);
+	int rfd;
+
+	if (s->base < 0 || s->err == EPIPE)
+		return;
+	/* The trace is open write-only: read it back through /proc. */
+	p = hl_fmt_u64(HL_FMT_LIT(path, "/proc/self/fd/"), (uint64_t)s->fd);
+	*p = '\0';
+	rfd = open(path, O_RDONLY | O_CLOEXEC);
+	for (unsigned i = 0; i < sizeof(give) / sizeof(give[0]); i++) {
+		off_t at;
+
+		if (i && cut_back(s, rfd, give[i]) < 0)
+			break;
+		at = (off_t)(s->base + (int64_t)s->out_whole);
+		if (ftruncate(s->fd, at) < 0 || lseek(s->fd, at, SEEK_SET) != at)
+			break;
+		/* "writing the trace failed (No space left on device) after
+		 * 1402 of 4051000 events" */
+		p = reason;
+		p = HL_FMT_LIT(p, "writing the trace failed (");
+		p = hl_fmt_mem(p, why, strnlen(why, 100));
+		p = HL_FMT_LIT(p, ") after ");
+		p = hl_fmt_u64(p, s->events_whole);
+		p = HL_FMT_LIT(p, " of ");
+		p = hl_fmt_u64(p, s->nevents);
+		p = HL_FMT_LIT(p, " events");
+		*p = '\0';
+		p = s->buf;
+		if (s->format == HL_FMT_JSONL)
+			end = put_end_json(p, e, s->events_whole + 1,
+					   s->events_whole, reason, 0);
+		else
+			end = put_end_text(p, e, s->events_whole, reason, 0);
+		if (write(s->fd, p, (size_t)(end - p)) == end - p)
+			break;
+		/* No room: whole lines only, then try with more room. */
+		if (ftruncate(s->fd, (off_t)(s->base + (int64_t)s->out_whole)) < 0)
+			break;
+	}
+	if (rfd >= 0)
+		close(rfd);
+}
+
 void hl_sink_end(struct hl_sink *s, const struct hl_trace_end *e)
 {
+	const char *reason = e->reason;
+	char *p;
+
 	if (s->ext_end) {
 		s->ext_end(s->ext, e);
 		return;
 	}
-	if (s->format == HL_FMT_JSONL) {
-		putf(s, "{\"seq\":%llu,\"ts_ns\":%llu,\"kind\":\"trace_end\","
-		     "\"complete\":%s,\"dropped\":%llu,\"events\":%llu,"
-		     "\"status\":%d,\"engine\":",
-		     (unsigned long long)e->seq, (unsigned long long)e->ts_ns,
-		     e->complete ? "true" : "false",
-		     (unsigned long long)e->dropped,
-		     (unsigned long long)s->nevents, e->status);
-		put_json_str(s, e->engine);
-		if (e->reason) {
-			PUTL(s, ",\"reason\":");
-			put_json_str(s, e->reason);
-		}
-		PUTL(s, "}\n");
-	} else {
-		putf(s, "# trace end: %s, %llu events, %llu dropped, status %d",
-		     e->complete ? "complete" : "INCOMPLETE",
-		     (unsigned long long)s->nevents,
-		     (unsigned long long)e->dropped, e->status);
-		if (e->reason)
-			putf(s, " (%s)", e->reason);
-		putc_(s, '\n');
-	}
 	hl_sink_flush(s);
+	if (s->err) {
+		recover(s, e);
+		return;
+	}
+	p = hl_sink_reserve(s, HL_SINK_REC_MAX + 6 * (strlen(e->engine) +
+				(reason ? strlen(reason) : 0)));
+	if (!p)
+		return;
+	if (s->format == HL_FMT_JSONL)
+		p = put_end_json(p, e, e->seq, s->nevents, reason, e->complete);
+	else
+		p = put_end_text(p, e, s->nevents, reason, e->complete);
+	s->len = (size_t)(p - s->buf);
+	hl_sink_flush(s);
+	if (s->err)
+		recover(s, e);
 }
