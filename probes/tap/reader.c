@@ -1,14 +1,291 @@
 // SPDX-License-Identifier: MIT
-/* reader.c — create, drain and free the tap ring (layout in ring.h). */
+/*
+ * reader.c — create, drain and free the tap ring (layout in ring.h), and
+ * turn the tap's TSC stamps into CLOCK_MONOTONIC ns.
+ *
+ * The conversion: the reader reads pairs (tsc, CLOCK_MONOTONIC) itself,
+ * "anchors", each the tightest of a few tries of lfence;rdtsc,
+ * clock_gettime, rdtscp (the tsc taken as the middle of the bracket), and
+ * interpolates a stamp linearly between the two anchors around it.  An
+ * anchor is taken at every full drain and whenever a stamp is newer than
+ * the newest anchor, so every stamp lies between two anchors read at most
+ * one drain apart (20 ms for the ebpf engine, one syscall stop for ptrace).
+ * Over such a span CLOCK_MONOTONIC is a straight line in the TSC even
+ * while NTP slews it (the kernel changes its slope in small steps, at most
+ * once a tick), so the error is the anchors' own, half a bracket: ~20 ns.
+ * Anchors are only ever appended, so a stamp converts to the same ns each
+ * time it is read: the call open at a syscall stop (hl_tap_open_calls) and
+ * the call's record drained later agree exactly, which is how the timeline
+ * matches them.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
+#ifdef __x86_64__
+#include <x86intrin.h>
+#endif
 
 #include "probes/tap/reader.h"
+
+/* Anchors kept before old ones are pruned, and the age always kept; the
+ * least time between two anchors a drain takes. */
+#define ANCHOR_PRUNE	4096
+#define ANCHOR_KEEP_NS	100000000ull
+#define ANCHOR_GAP_NS	10000ull
+#define ANCHOR_TRIES	4
+#define ANCHOR_WIDE	2048		/* ticks: ~0.8 us at 2.6 GHz */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- the clock ---- */
+
+/* Does the first line of PATH hold WORD (as a whole word)? */
+static int file_has_word(const char *path, const char *word)
+{
+	char line[8192], *p;
+	size_t n = strlen(word);
+	FILE *f = fopen(path, "r");
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (!strncmp(path, "/proc/cpuinfo", 13) &&
+		    strncmp(line, "flags", 5))
+			continue;
+		for (p = line; (p = strstr(p, word)); p += n) {
+			int start = p == line || p[-1] == ' ' || p[-1] == '\t';
+			int end = !p[n] || p[n] == ' ' || p[n] == '\n';
+
+			if (start && end) {
+				found = 1;
+				break;
+			}
+		}
+		if (!strncmp(path, "/proc/cpuinfo", 13))
+			break;		/* the first CPU's flags will do */
+	}
+	fclose(f);
+	return found;
+}
+
+const char *hl_tap_tsc_unusable(void)
+{
+#ifndef __x86_64__
+	return "not x86-64";
+#else
+	/* CLOCK_MONOTONIC must itself come from the TSC (so the two advance
+	 * together) and the TSC must tick at one rate in every state, on
+	 * every CPU. */
+	if (!file_has_word("/sys/devices/system/clocksource/clocksource0/"
+			   "current_clocksource", "tsc"))
+		return "clocksource is not tsc";
+	if (!file_has_word("/proc/cpuinfo", "constant_tsc"))
+		return "no constant_tsc";
+	if (!file_has_word("/proc/cpuinfo", "nonstop_tsc"))
+		return "no nonstop_tsc";
+	if (!file_has_word("/proc/cpuinfo", "rdtscp"))
+		return "no rdtscp";
+	return NULL;
+#endif
+}
+
+const char *hl_tap_clock_name(const struct hl_tap_reader *r)
+{
+	return r->tsc ? "tsc" : "monotonic";
+}
+
+#ifdef __x86_64__
+/*
+ * One try: the tsc before (after every earlier load, so after any record
+ * that was read), CLOCK_MONOTONIC, the tsc after (after everything).
+ * Returns the bracket's width.
+ */
+static uint64_t anchor_try(struct hl_tap_anchor *a)
+{
+	unsigned aux;
+	uint64_t t1, t2;
+
+	_mm_lfence();
+	t1 = __rdtsc();
+	a->ns = mono_ns();
+	t2 = __rdtscp(&aux);
+	_mm_lfence();
+	a->tsc = t1 + (t2 - t1) / 2;
+	return t2 - t1;
+}
+#else
+static uint64_t anchor_try(struct hl_tap_anchor *a)
+{
+	a->tsc = a->ns = mono_ns();
+	return 0;
+}
+#endif
+
+/* 32.32 ns per tick from A to B. */
+static uint64_t slope(const struct hl_tap_anchor *a,
+		      const struct hl_tap_anchor *b)
+{
+	return (uint64_t)(((unsigned __int128)(b->ns - a->ns) << 32) /
+			  (b->tsc - a->tsc));
+}
+
+/*
+ * Lowest stamp still to be converted: the oldest unread record and the
+ * outermost open call of every lane.  (A call between lowering depth and
+ * publishing its record is in neither for a few instructions: anchors of
+ * the last 100 ms are kept anyway.)
+ */
+static uint64_t oldest_stamp(struct hl_tap_reader *r, uint64_t lo)
+{
+	uint32_t mask = r->hdr->nrecs - 1;
+
+	for (uint32_t i = 0; i < r->hdr->nlanes; i++) {
+		struct hl_tap_lane *l = hl_tap_lane(r->hdr, i);
+		uint64_t h, t;
+		uint32_t d;
+
+		if (!atomic_load_explicit(&l->owner, memory_order_acquire))
+			continue;
+		d = l->depth;
+		if (d && d < 1u << 20 && l->open[0].stamp < lo)
+			lo = l->open[0].stamp;
+		h = atomic_load_explicit(&l->head, memory_order_acquire);
+		t = atomic_load_explicit(&l->tail, memory_order_acquire);
+		if (t < h && hl_tap_recs(l)[t & mask].ts_ns < lo)
+			lo = hl_tap_recs(l)[t & mask].ts_ns;
+	}
+	return lo;
+}
+
+/* Forget the anchors no stamp still to come can fall between. */
+static void prune_anchors(struct hl_tap_reader *r)
+{
+	struct hl_tap_anchor *a = r->anchor;
+	size_t n = r->nanchor, k = 0;
+	uint64_t keep_ns = a[n - 1].ns - ANCHOR_KEEP_NS, lo = a[n - 1].tsc;
+
+	while (k + 1 < n && a[k + 1].ns <= keep_ns)
+		k++;
+	if (a[k].tsc < lo)
+		lo = a[k].tsc;
+	lo = oldest_stamp(r, lo);
+	while (k && a[k].tsc > lo)
+		k--;
+	if (k) {
+		memmove(a, a + k, (n - k) * sizeof(*a));
+		r->nanchor = n - k;
+		r->seg = 0;
+	}
+	/* Still many (a call open for long): grow before trying again. */
+	r->prune_at = r->nanchor * 2 > ANCHOR_PRUNE ? r->nanchor * 2 :
+						       ANCHOR_PRUNE;
+}
+
+/* Reads a new anchor, later than every stamp read so far. 0 or -1. */
+static int take_anchor(struct hl_tap_reader *r)
+{
+	struct hl_tap_anchor best = { 0 }, a, *last;
+	uint64_t w, bw = UINT64_MAX;
+
+	if (r->nanchor >= r->prune_at && r->nanchor >= ANCHOR_PRUNE)
+		prune_anchors(r);
+	if (r->nanchor == r->capanchor) {
+		size_t cap = r->capanchor ? r->capanchor * 2 : 256;
+		struct hl_tap_anchor *p = realloc(r->anchor, cap * sizeof(*p));
+
+		if (!p)
+			return -1;
+		r->anchor = p;
+		r->capanchor = cap;
+	}
+	last = r->nanchor ? &r->anchor[r->nanchor - 1] : NULL;
+	/* A try the thread was preempted in brackets widely: try again. */
+	for (int i = 0; i < ANCHOR_TRIES || !best.ns ||
+	     (bw > ANCHOR_WIDE && i < 64); i++) {
+		w = anchor_try(&a);
+		/* Strictly after the last one in both clocks. */
+		if (last && (a.tsc <= last->tsc || a.ns <= last->ns))
+			continue;
+		if (w < bw) {
+			bw = w;
+			best = a;
+		}
+	}
+	if (last)
+		last->mult = slope(last, &best);
+	best.mult = last ? last->mult : 0;
+	r->anchor[r->nanchor++] = best;
+	r->nanchors_taken++;
+	atomic_store_explicit(&r->hdr->floor_ns, best.ns, memory_order_relaxed);
+	return 0;
+}
+
+/* ns * mult >> 32, the product in 128 bits. */
+static uint64_t scale(uint64_t ticks, uint64_t mult)
+{
+	return (uint64_t)(((unsigned __int128)ticks * mult) >> 32);
+}
+
+/* The segment [anchor k, anchor k+1) holding T (the first or last one
+ * when T lies outside them all). */
+static size_t segment(struct hl_tap_reader *r, uint64_t t)
+{
+	const struct hl_tap_anchor *a = r->anchor;
+	size_t k = r->seg, lo = 0, hi = r->nanchor - 1;
+
+	if (k + 1 < r->nanchor && a[k].tsc <= t && t < a[k + 1].tsc)
+		return k;
+	if (k + 2 < r->nanchor && a[k + 1].tsc <= t && t < a[k + 2].tsc)
+		return k + 1;
+	/* Binary search: the last anchor at or before t. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo + 1) / 2;
+
+		if (a[mid].tsc <= t)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+uint64_t hl_tap_stamp_ns(struct hl_tap_reader *r, uint64_t t)
+{
+	const struct hl_tap_anchor *a;
+
+	if (!r->tsc)
+		return t;
+	if ((!r->nanchor || t >= r->anchor[r->nanchor - 1].tsc) &&
+	    take_anchor(r) < 0 && !r->nanchor)
+		return mono_ns();	/* out of memory before any anchor */
+	r->seg = segment(r, t);
+	a = &r->anchor[r->seg];
+	if (t >= a->tsc)
+		return a->ns + scale(t - a->tsc, a->mult);
+	return a->ns - scale(a->tsc - t, a->mult);
+}
+
+static void convert(struct hl_tap_reader *r, struct hl_tap_rec *rec)
+{
+	if (!r->tsc)
+		return;
+	rec->ts_ns = hl_tap_stamp_ns(r, rec->ts_ns);
+	rec->end_ns = hl_tap_stamp_ns(r, rec->end_ns);
+}
+
+/* ---- the ring ---- */
 
 int hl_tap_create(struct hl_tap_reader *r, uint32_t nlanes, uint32_t nrecs)
 {
@@ -32,6 +309,18 @@ int hl_tap_create(struct hl_tap_reader *r, uint32_t nlanes, uint32_t nrecs)
 		goto fail;
 	r->hdr = p;
 	hl_tap_init(r->hdr, nlanes, nrecs);
+	if (!hl_tap_tsc_unusable() &&
+	    !(getenv(HL_TAP_CLOCK_ENV) &&
+	      !strcmp(getenv(HL_TAP_CLOCK_ENV), "monotonic"))) {
+		/* Set before the target exists: the tap reads it at attach. */
+		r->hdr->clock = HL_TAP_CLOCK_TSC;
+		r->tsc = 1;
+		if (take_anchor(r) < 0) {
+			munmap(p, size);
+			r->hdr = NULL;
+			goto fail;
+		}
+	}
 	return 0;
 fail:
 	close(r->fd);
@@ -41,6 +330,9 @@ fail:
 
 void hl_tap_destroy(struct hl_tap_reader *r)
 {
+	free(r->anchor);
+	r->anchor = NULL;
+	r->nanchor = r->capanchor = 0;
 	if (r->hdr)
 		munmap(r->hdr, r->hdr->total_bytes);
 	if (r->fd >= 0)
@@ -72,6 +364,7 @@ static size_t drain_lane(struct hl_tap_reader *r, struct hl_tap_lane *l,
 	for (uint64_t i = t; i < h; i++) {
 		/* Copy first: the slot is the producer's again once tail moves. */
 		rec = hl_tap_recs(l)[i & mask];
+		convert(r, &rec);
 		fn(ctx, pid, owner, &rec);
 	}
 	atomic_store_explicit(&l->tail, h, memory_order_release);
@@ -84,6 +377,11 @@ size_t hl_tap_drain(struct hl_tap_reader *r, hl_tap_fn fn, void *ctx)
 
 	if (!r->hdr)
 		return 0;
+	/* A fresh anchor each round, so a tracer that drains keeps anchors
+	 * (and the floor the tap copies) at most one round apart. */
+	if (r->tsc && (!r->nanchor || mono_ns() - r->anchor[r->nanchor - 1].ns >=
+				       ANCHOR_GAP_NS))
+		take_anchor(r);
 	for (uint32_t i = 0; i < r->hdr->nlanes; i++) {
 		struct hl_tap_lane *l = hl_tap_lane(r->hdr, i);
 		uint32_t owner = atomic_load_explicit(&l->owner,
@@ -133,15 +431,17 @@ unsigned hl_tap_open_calls(struct hl_tap_reader *r, uint32_t tid,
 			   struct hl_tap_open *inner, uint64_t *outer_ts)
 {
 	struct hl_tap_lane *l = find_lane(r, tid);
-	unsigned d;
+	unsigned d, i;
 
 	if (!l)
 		return 0;
 	d = l->depth;
 	if (!d || d > 1u << 20)
 		return 0;
-	*inner = l->open[(d < HL_TAP_DEPTH ? d : HL_TAP_DEPTH) - 1];
-	*outer_ts = l->open[0].ts_ns;
+	i = (d < HL_TAP_DEPTH ? d : HL_TAP_DEPTH) - 1;
+	*inner = l->open[i];
+	inner->ts_ns = hl_tap_stamp_ns(r, l->open[i].stamp);
+	*outer_ts = hl_tap_stamp_ns(r, l->open[0].stamp);
 	return d;
 }
 

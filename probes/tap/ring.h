@@ -39,6 +39,18 @@
  * calls still open on a thread (at most HL_TAP_DEPTH nested) are kept in
  * its lane header: when the thread stops at a syscall the tracer reads them
  * there, which is how a syscall finds the call that caused it.
+ *
+ * Clock: the tracer chooses it in the header before the target starts
+ * (hdr.clock).  HL_TAP_CLOCK_MONO: every stamp is CLOCK_MONOTONIC ns, from
+ * clock_gettime.  HL_TAP_CLOCK_TSC (x86-64, clocksource tsc, constant and
+ * nonstop TSC): the stamps in records and in open[].stamp are raw `rdtsc`
+ * ticks, under half the cost of the vDSO's clock_gettime, and the reader
+ * turns them into CLOCK_MONOTONIC ns by interpolating between anchors,
+ * (tsc, ns) pairs it reads itself (reader.c).  Either way the records the
+ * reader hands out carry ns.  In the lane header, open[].ts_ns stays ns for
+ * a tracer that reads it directly (the ebpf engine's frontier): with TSC it
+ * is hdr.floor_ns as the call began, a time no later than the call's enter
+ * (the exact enter is open[].stamp, which hl_tap_open_calls converts).
  */
 #ifndef HEAPLAB_PROBES_TAP_RING_H
 #define HEAPLAB_PROBES_TAP_RING_H
@@ -49,7 +61,7 @@
 
 #define HL_TAP_ENV	"HEAPLAB_TAP_FD"
 #define HL_TAP_MAGIC	0x3170617462616c68ULL	/* "hlabtap1" */
-#define HL_TAP_VERSION	1
+#define HL_TAP_VERSION	2
 #define HL_TAP_PAGE	4096UL
 #define HL_TAP_DEPTH	4
 #define HL_TAP_ARGS	4
@@ -61,9 +73,15 @@
 /* Records into a lap before an empty lane rewinds (64 KiB of records). */
 #define HL_TAP_REWIND	1024u
 
+/* hl_tap_hdr.clock: what the tap's stamps count. */
+enum hl_tap_clock {
+	HL_TAP_CLOCK_MONO = 0,		/* CLOCK_MONOTONIC ns */
+	HL_TAP_CLOCK_TSC = 1,		/* rdtsc ticks */
+};
+
 struct hl_tap_rec {
-	uint64_t ts_ns;			/* call enter */
-	uint64_t end_ns;		/* call exit */
+	uint64_t ts_ns;			/* call enter (in the ring: a stamp) */
+	uint64_t end_ns;		/* call exit (in the ring: a stamp) */
 	uint16_t kind;			/* enum hl_kind */
 	uint16_t depth;			/* calls open around it (0: outermost) */
 	uint32_t _pad32;
@@ -72,10 +90,12 @@ struct hl_tap_rec {
 };
 
 struct hl_tap_open {
-	uint64_t ts_ns;
+	uint64_t ts_ns;			/* in the lane: see Clock */
 	uint32_t kind;
 	uint32_t _pad;
 	uint64_t args[HL_TAP_ARGS];
+	uint64_t stamp;			/* in the lane: enter, a stamp */
+	uint64_t _pad2;			/* 64 bytes: the tap indexes by shift */
 };
 
 struct hl_tap_lane {
@@ -99,6 +119,11 @@ struct hl_tap_hdr {
 	uint64_t total_bytes;
 	_Atomic uint64_t nolane_drops;	/* calls of threads without a lane */
 	_Atomic uint64_t attached;	/* process images that mapped the ring */
+	uint32_t clock;			/* enum hl_tap_clock, set before start */
+	uint32_t _pad2;
+	/* TSC: a CLOCK_MONOTONIC time the tracer has read, so already past;
+	 * its own cache line, as the tracer rewrites it at every anchor. */
+	alignas(64) _Atomic uint64_t floor_ns;
 };
 
 static inline uint64_t hl_tap_lane_bytes(uint32_t nrecs)
@@ -133,6 +158,8 @@ static inline void hl_tap_init(struct hl_tap_hdr *h, uint32_t nlanes,
 	h->total_bytes = hl_tap_total_bytes(nlanes, nrecs);
 	atomic_store(&h->nolane_drops, 0);
 	atomic_store(&h->attached, 0);
+	h->clock = HL_TAP_CLOCK_MONO;
+	atomic_store(&h->floor_ns, 0);
 	atomic_thread_fence(memory_order_release);
 	h->magic = HL_TAP_MAGIC;
 }

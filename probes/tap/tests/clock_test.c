@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: MIT
+/*
+ * clock_test.c — the reader's TSC to CLOCK_MONOTONIC conversion, without a
+ * target: stamps read here by rdtsc between two clock_gettime readings come
+ * back inside them; a stamp converts to the same ns however many anchors
+ * were taken in between (the open call and its record must agree); the
+ * anchors are pruned, not piled up; a record drained carries ns; and
+ * $HEAPLAB_TAP_CLOCK=monotonic (or a machine without a safe TSC) leaves the
+ * stamps as clock_gettime ns.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __x86_64__
+#include <x86intrin.h>
+#endif
+
+#include "lab/tests/tap.h"
+#include "probes/tap/reader.h"
+
+#define N 4000
+/* The TSC here ticks in ~10 ns steps (see trace-clock.t). */
+#define SLACK 30
+
+static uint64_t mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t raw(const struct hl_tap_reader *r)
+{
+#ifdef __x86_64__
+	if (r->tsc)
+		return __rdtsc();
+#endif
+	return mono();
+}
+
+static uint64_t c0[N], st[N], c1[N], ns[N];
+static uint64_t got_ts, got_end;
+
+static void on_rec(void *ctx, uint32_t pid, uint32_t tid,
+		   const struct hl_tap_rec *rec)
+{
+	(void)ctx, (void)pid, (void)tid;
+	got_ts = rec->ts_ns;
+	got_end = rec->end_ns;
+}
+
+/* Stamps between clock readings, converted now and then, all checked. */
+static void brackets(struct hl_tap_reader *r, const char *what)
+{
+	int bad = 0, moved = 0;
+	struct timespec nap = { 0, 200000 };
+
+	for (int i = 0; i < N; i++) {
+		c0[i] = mono();
+		st[i] = raw(r);
+		c1[i] = mono();
+		if (i % 7 == 0)	/* some converted at once, forcing anchors */
+			ns[i] = hl_tap_stamp_ns(r, st[i]);
+		if (i % 100 == 99)
+			nanosleep(&nap, NULL);
+		if (i % 50 == 0)
+			hl_tap_drain(r, on_rec, NULL);
+	}
+	for (int i = 0; i < N; i++) {
+		uint64_t v = hl_tap_stamp_ns(r, st[i]);
+
+		if (i % 7 == 0 && v != ns[i])
+			moved++;
+		if (v + SLACK < c0[i] || v > c1[i] + SLACK) {
+			if (bad++ < 3)
+				diag("stamp %d: %lu not in [%lu, %lu]", i,
+				     (unsigned long)v, (unsigned long)c0[i],
+				     (unsigned long)c1[i]);
+		}
+	}
+	ok(!bad, "%s: %d stamps read between two clock readings convert "
+	   "into them (%d ns slack): %d outside", what, N, SLACK, bad);
+	ok(!moved, "%s: a stamp converted early converts the same at the end "
+	   "(%d of %d moved)", what, moved, (N + 6) / 7);
+}
+
+/* One record through a lane: drained with ns. */
+static void drained(struct hl_tap_reader *r, const char *what)
+{
+	struct hl_tap_lane *l = hl_tap_lane(r->hdr, 0);
+	struct hl_tap_rec *rec = &hl_tap_recs(l)[0];
+	uint64_t a, b;
+
+	atomic_store(&l->owner, 4242u);
+	a = mono();
+	rec->ts_ns = raw(r);
+	rec->end_ns = raw(r);
+	rec->kind = 7;
+	b = mono();
+	atomic_store(&l->head, 1);
+	got_ts = got_end = 0;
+	ok(hl_tap_drain(r, on_rec, NULL) == 1, "%s: one record drained", what);
+	ok(got_ts + SLACK >= a && got_ts <= got_end && got_end <= b + SLACK,
+	   "%s: it carries CLOCK_MONOTONIC ns (%lu..%lu in %lu..%lu)", what,
+	   (unsigned long)got_ts, (unsigned long)got_end, (unsigned long)a,
+	   (unsigned long)b);
+	hl_tap_release_tid(r, 4242, on_rec, NULL);
+}
+
+int main(void)
+{
+	struct hl_tap_reader r;
+	const char *why = hl_tap_tsc_unusable();
+	uint64_t s = 0, v = 0;
+
+	unsetenv(HL_TAP_CLOCK_ENV);
+	if (hl_tap_create(&r, 2, 1024) < 0)
+		return 2;
+	diag("TSC %s", why ? why : "usable");
+	ok(r.tsc == !why && r.hdr->clock == (why ? HL_TAP_CLOCK_MONO :
+					     HL_TAP_CLOCK_TSC),
+	   "the ring's clock is %s, as this machine allows",
+	   hl_tap_clock_name(&r));
+	brackets(&r, hl_tap_clock_name(&r));
+	drained(&r, hl_tap_clock_name(&r));
+	if (r.tsc) {
+		ok(atomic_load(&r.hdr->floor_ns) <= mono() &&
+		   atomic_load(&r.hdr->floor_ns) + 1000000000ull > mono(),
+		   "the floor the tap copies is a CLOCK_MONOTONIC time, past");
+		/* Drains for 400 ms, each taking an anchor 10 us or more
+		 * after the last: pruned to the last 100 ms, and a recent
+		 * stamp keeps its value across the pruning. */
+		uint64_t until = mono() + 400000000ull, t0 = r.nanchors_taken;
+
+		while (mono() < until) {
+			if (until - mono() < 50000000ull && !s) {
+				s = raw(&r);
+				v = hl_tap_stamp_ns(&r, s);
+			}
+			hl_tap_drain(&r, on_rec, NULL);
+		}
+		diag("%lu anchors taken, %zu kept", (unsigned long)(r.nanchors_taken - t0),
+		     r.nanchor);
+		ok(r.nanchors_taken - t0 > 8192 && r.nanchor <= 8192 &&
+		   r.nanchor < r.nanchors_taken - t0,
+		   "anchors taken in 400 ms of drains are pruned (at most 8192 kept)");
+		ok(hl_tap_stamp_ns(&r, s) == v,
+		   "a stamp of the last 50 ms converts the same after pruning");
+	} else {
+		ok(1, "no TSC: nothing to anchor");
+	}
+	hl_tap_destroy(&r);
+
+	setenv(HL_TAP_CLOCK_ENV, "monotonic", 1);
+	if (hl_tap_create(&r, 2, 1024) < 0)
+		return 2;
+	ok(!r.tsc && r.hdr->clock == HL_TAP_CLOCK_MONO,
+	   "HEAPLAB_TAP_CLOCK=monotonic: the tap is told to use clock_gettime");
+	s = mono();
+	ok(hl_tap_stamp_ns(&r, s) == s, "monotonic: stamps are already ns");
+	brackets(&r, "monotonic");
+	drained(&r, "monotonic");
+	hl_tap_destroy(&r);
+	return tap_done();
+}
