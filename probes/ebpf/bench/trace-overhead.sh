@@ -1,6 +1,6 @@
 #!/bin/bash
 # trace-overhead.sh — what tracing costs, side by side in one run (issue 6):
-# four workloads under plain execution and eight tracers. A ratio is the
+# four workloads under plain execution and each tracer. A ratio is the
 # wall time of the whole traced run, until its output file is closed, over
 # the untraced run (medians of HEAPLAB_BENCH_RUNS runs, default 3). For
 # heaplab the events recorded and lost (dropped) come from trace_end.
@@ -17,7 +17,9 @@
 #
 # strace --seccomp-bpf records the memory syscalls only: "heaplab ptrace
 # syscalls" (--events syscalls, no call tap) is the like-for-like column for
-# it; "heaplab ptrace" records the allocator calls too.
+# it; "heaplab ptrace" records the allocator calls too. "heaplab ebpf all
+# hlt" records everything as -f hlt (compact binary, rendered later with
+# heaplab trace -i) instead of jsonl.
 #
 # Needs root for the eBPF columns (heaplab ebpf, bpftrace, perf trace);
 # a tool that is missing or fails shows "n/a". Speed is never asserted.
@@ -53,7 +55,7 @@ wl_cmd() {
 	start-up) echo "/bin/true" ;;
 	esac
 }
-tools=(plain strace "perf trace" bpftrace heaptrack "heaplab ptrace" "heaplab ptrace syscalls" "heaplab ebpf syscalls" "heaplab ebpf all")
+tools=(plain strace "perf trace" bpftrace heaptrack "heaplab ptrace" "heaplab ptrace syscalls" "heaplab ebpf syscalls" "heaplab ebpf all" "heaplab ebpf all hlt")
 # keep LIST NAME...: the names that are in the comma-separated LIST.
 keep() {
 	local list=",$1," n
@@ -82,6 +84,7 @@ tool_cmd() {	# TOOL OUTFILE CMD
 	"heaplab ptrace syscalls") echo "$HL trace -e ptrace --events syscalls -f jsonl -o $out -- $cmd" ;;
 	"heaplab ebpf syscalls") echo "$HL trace -e ebpf --events syscalls -f jsonl -o $out -- $cmd" ;;
 	"heaplab ebpf all") echo "$HL trace -e ebpf -f jsonl -o $out -- $cmd" ;;
+	"heaplab ebpf all hlt") echo "$HL trace -e ebpf -f hlt -o $out -- $cmd" ;;
 	esac
 }
 
@@ -100,6 +103,7 @@ run_once() {
 	t1=$(now)
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f\n", (b - a) / 1e9 }'
 	case $tool in
+	*hlt) "$HL" trace -i "$out" -f jsonl -o - 2>/dev/null | tail -1 >"$TMP/last_end" ;;
 	heaplab*) tail -1 "$out" >"$TMP/last_end" ;;
 	esac
 }
