@@ -12,7 +12,13 @@
  *	{"seq":8,"ts_ns":..,"end_ns":..,"pid":..,"tid":..,"kind":"mmap",
  *	 "args":{"addr":0,"length":139264,...},"ret":140737351639040,
  *	 "cause":{"seq":7,"kind":"malloc","args":{"size":135000}}}
- * Output is buffered and written in whole lines only.
+ *
+ * A trace is millions of lines, so the per-event path is plain stores: a
+ * record is formatted straight into a 1 MiB buffer (room reserved once per
+ * record, sink.h), numbers two digits per multiplication, the jsonl keys of
+ * each kind made once; no stdio, no allocation.  The buffer is written with
+ * write(2) in whole lines, so a file cut short by a crash is still valid to
+ * its last line; a failed write is handled by recover() below.
  */
 #include <errno.h>
 #include <fcntl.h>
