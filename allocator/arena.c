@@ -328,6 +328,7 @@ static struct chunk *from_top(struct arena *av, size_t nb)
 	av->top = chunk_at(victim, nb);
 	set_head(av->top, (size - nb) | PREV_INUSE | arena_bit);
 	set_head(victim, nb | PREV_INUSE | arena_bit);
+	top_used(av, size - nb);
 	return victim;
 }
 
@@ -640,7 +641,7 @@ static inline __attribute__((always_inline)) void free_chunk(struct arena *av, s
 		if (av->index != 0)
 			heap_trim(av, mp.top_pad, 0);
 		else if (av->top && chunksize(av->top) >= mp.trim_threshold)
-			systrim(av, mp.top_pad);
+			top_decay(av);
 		errno = saved_errno;
 	}
 }
@@ -780,6 +781,7 @@ struct chunk *arena_realloc(struct arena *av, struct chunk *p, size_t nb, const 
 			set_head_size(p, nb);
 			av->top = chunk_at(p, nb);
 			set_head(av->top, (oldsize + topsize - nb) | PREV_INUSE | arena_bit);
+			top_used(av, oldsize + topsize - nb);
 			return p;
 		}
 		if (next != av->top && !inuse_at(next, chunksize(next)) &&

@@ -114,6 +114,13 @@ struct arena {
 	unsigned attached;		/* threads using this arena */
 	size_t freed_since_release;	/* bytes freed since free pages last went back */
 	/*
+	 * Decay of the main arena's top (heap.c, top_decay): the smallest
+	 * top since the current period began (its tail went unused all
+	 * period), and when that period began (ns, 0: none yet).
+	 */
+	size_t top_low;
+	uint64_t decay_since;
+	/*
 	 * Chunks freed by threads that found the lock taken, pushed without
 	 * it (a LIFO of in-use chunks linked through their memory, marked
 	 * with tcache_key like cached ones); freed in one batch by the next
@@ -263,6 +270,14 @@ struct heap_info *new_heap(size_t size, size_t top_pad) HL_HIDDEN;
 int grow_heap(struct heap_info *h, size_t diff) HL_HIDDEN;
 int shrink_heap(struct heap_info *h, size_t diff) HL_HIDDEN;
 void delete_heap(struct heap_info *h) HL_HIDDEN;
+/* Main arena, top past the trim threshold after a free: trim now or decay. */
+void top_decay(struct arena *av) HL_HIDDEN;
+/* Record that top has shrunk to size (the low-water mark top_decay reads). */
+static inline void top_used(struct arena *av, size_t size)
+{
+	if (size < av->top_low)
+		av->top_low = size;
+}
 /* One bit per HEAP_MAX_SIZE of address space: where our heaps are. */
 #define ADDRESS_BITS	48
 #define HEAP_SLOTS	(1UL << (ADDRESS_BITS - 26))	/* 26: log2(HEAP_MAX_SIZE) */
@@ -351,6 +366,9 @@ void *os_reserve(size_t len) HL_HIDDEN;
 /* Make reserved pages usable. */
 int os_commit(void *addr, size_t len) HL_HIDDEN;
 int os_madvise_free(void *addr, size_t len) HL_HIDDEN;
+/* How many of n pages sampled evenly over the range are resident. */
+unsigned os_resident_sample(void *addr, size_t len, unsigned n) HL_HIDDEN;
+uint64_t os_now_ns(void) HL_HIDDEN;		/* monotonic, coarse; 0: none */
 /* Probes for the allocator's own events (no kernel call). */
 void os_note_heap_grow(struct arena *av, size_t bytes) HL_HIDDEN;
 void os_note_trim(struct arena *av, size_t bytes) HL_HIDDEN;

@@ -20,6 +20,7 @@
  */
 #include <sys/mman.h>
 #include <sys/sdt.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "allocator/arena.h"
@@ -96,6 +97,41 @@ int os_madvise_free(void *addr, size_t len)
 	COUNT_INC(madvise);
 	STAP_PROBE4(heaplab, madvise, addr, len, MADV_DONTNEED, rc);
 	return rc;
+}
+
+/*
+ * Of n whole pages spread evenly over [addr, addr + len), how many are
+ * resident (mincore, a page at a time: n calls whatever len is).
+ */
+unsigned os_resident_sample(void *addr, size_t len, unsigned n)
+{
+	uintptr_t lo = ALIGN_UP((uintptr_t)addr, mp.pagesize);
+	uintptr_t hi = ALIGN_DOWN((uintptr_t)addr + len, mp.pagesize);
+	size_t pages = hi > lo ? (hi - lo) / mp.pagesize : 0, step;
+	unsigned resident = 0;
+
+	if (pages == 0 || n == 0)
+		return 0;
+	if (n > pages)
+		n = (unsigned)pages;
+	step = pages / n;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned char v = 0;
+
+		if (mincore((void *)(lo + i * step * mp.pagesize), mp.pagesize, &v) == 0)
+			resident += v & 1;
+	}
+	return resident;
+}
+
+/* A monotonic clock in ns (the coarse one: a vDSO read), 0 if none. */
+uint64_t os_now_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 void os_note_heap_grow(struct arena *av, size_t bytes)

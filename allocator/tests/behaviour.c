@@ -7,7 +7,9 @@
  */
 #include <malloc.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "lab/tests/tap.h"
 #include "allocator/tests/preload.h"
@@ -315,6 +317,97 @@ static int blocked_break(void)
 	return bad > 100 ? 100 : bad;
 }
 
+static long minor_faults(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, ms % 1000 * 1000000 };
+
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+/*
+ * The decaying top, in a fresh process (the dynamic rule must still be on):
+ * one bit of the exit status per failed check, see test_top_decay.
+ */
+static int top_decay_child(void)
+{
+	enum { MIB = 1 << 20, BLK = 12 * MIB };
+	char *p[3], *brk0, *brk1;
+	struct heaplab_stats st;
+	long faults;
+	int bad = 0;
+
+	free(malloc(16 * MIB));		/* raises the thresholds to 16 and 32 MiB */
+	if (stats().trim_threshold < 32 * MIB)
+		return 1 << 7;
+	brk0 = sbrk(0);
+	for (int i = 0; i < 3; i++) {
+		p[i] = malloc(BLK);	/* below the threshold: from the heap */
+		p[i][0] = 1;		/* but hardly touched */
+	}
+	for (int i = 2; i >= 0; i--)
+		free(p[i]);
+	if ((char *)sbrk(0) > brk0 + MIB)
+		bad |= 1 << 6;
+	for (int i = 0; i < 3; i++) {
+		p[i] = malloc(BLK);
+		memset(p[i], i, BLK);	/* every page touched */
+	}
+	brk1 = sbrk(0);
+	for (int i = 2; i >= 0; i--)
+		free(p[i]);		/* top: 36 MiB, past the trim threshold */
+	if (sbrk(0) != brk1)
+		bad |= 1 << 0;
+	st = stats();
+	faults = minor_faults();
+	for (int i = 0; i < 3; i++) {
+		p[i] = malloc(BLK);
+		memset(p[i], i, BLK);
+	}
+	if (sbrk(0) != brk1 || stats().sbrk_calls != st.sbrk_calls)
+		bad |= 1 << 1;
+	if (minor_faults() - faults > 100)
+		bad |= 1 << 2;
+	for (int i = 2; i >= 0; i--)
+		free(p[i]);
+	/* A period where all of it was used, then one where only 12 MiB was. */
+	sleep_ms(80);
+	free(malloc(BLK));
+	if ((char *)sbrk(0) < brk1 - MIB)
+		bad |= 1 << 3;
+	sleep_ms(80);
+	free(malloc(BLK));
+	if ((char *)sbrk(0) > brk1 - 20 * MIB || (char *)sbrk(0) < brk0 + BLK)
+		bad |= 1 << 4;
+	if (malloc_trim(0) != 1 || (char *)sbrk(0) > brk0 + MIB)
+		bad |= 1 << 5;
+	return bad;
+}
+
+static void test_top_decay(void)
+{
+	int r = in_child(top_decay_child);
+
+	if (r < 0 || r > 255)
+		r = 255;
+	ok(!(r & 1 << 7), "a freed 16 MiB mapping raised the trim threshold to 32 MiB");
+	ok(!(r & 1 << 6), "36 MiB of top hardly touched are trimmed at once, as glibc does");
+	ok(!(r & 1 << 0), "36 MiB of top with every page touched: the break stays up (the top decays)");
+	ok(!(r & 1 << 1), "the same blocks again come from the kept top: no sbrk");
+	ok(!(r & 1 << 2), "... and their pages were still there: no page faults");
+	ok(!(r & 1 << 3), "after a period in which all of top was used, it is all kept");
+	ok(!(r & 1 << 4), "after one in which 12 MiB was, the untouched 24 MiB go back");
+	ok(!(r & 1 << 5), "malloc_trim(0) gives back the rest at once");
+}
+
 static void test_unusual_breaks(void)
 {
 	int r;
@@ -407,6 +500,7 @@ int main(int argc, char **argv)
 	setenv("HEAPLAB_OPTIONS", "tcache_count=0", 0);
 	preload_self(argv);
 	setvbuf(stdout, NULL, _IONBF, 0);	/* no stdio buffer appearing mid-test */
+	test_top_decay();	/* first: it needs the dynamic rule untouched */
 	test_fastbins();
 	test_unsorted_sorting();
 	test_large_best_fit();
