@@ -369,8 +369,8 @@ HL_API void *calloc(size_t n, size_t size)
 		return NULL;
 	}
 	mem = hl_malloc(bytes, "calloc");
-	/* A fresh mapping is already zero: no need to touch its pages. */
-	if (mem && (!chunk_is_mmapped(mem2chunk(mem)) || mp.perturb))
+	/* A fresh mapping is already zero (a recycled one is not). */
+	if (mem && (!chunk_is_mmapped(mem2chunk(mem)) || mp.perturb || mmap_recycled))
 		memset(mem, 0, bytes);
 	return mem;
 }
@@ -550,6 +550,7 @@ HL_API int malloc_trim(size_t pad)
 		released |= arena_trim(av, pad);
 		arena_unlock(av);
 	}
+	released |= mmap_cache_flush();
 	return released;
 }
 

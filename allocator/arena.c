@@ -637,6 +637,7 @@ static inline __attribute__((always_inline)) void free_chunk(struct arena *av, s
 
 		if (av->have_fastchunks)
 			malloc_consolidate(av);
+		mmap_cache_decay();	/* a big free: a chance to age the mmap cache */
 		/* Another arena: emptied heaps go whatever top's size (glibc's rule). */
 		if (av->index != 0)
 			heap_trim(av, mp.top_pad, 0);

@@ -215,6 +215,8 @@ struct mparams {
 	int dump_at_exit;
 	int perturb;			/* M_PERTURB byte, 0 = off */
 	unsigned tcache_count;		/* chunks per thread-cache bin */
+	size_t mmap_cache;		/* bytes of freed mappings kept for reuse */
+	int mmap_cache_set;		/* mmap_cache was given (else the default) */
 	size_t pagesize;
 	int initialized;
 };
@@ -352,6 +354,11 @@ struct out;
 void mmapped_dump(struct out *o) HL_HIDDEN;
 /* memalign moved the chunk's start inside its mapping. */
 void mmapped_moved(struct chunk *old, struct chunk *p) HL_HIDDEN;
+/* The freed mappings kept for reuse (mmapped.c). */
+void mmap_cache_decay(void) HL_HIDDEN;
+int mmap_cache_flush(void) HL_HIDDEN;
+/* Whether this thread's last mapped chunk reused a freed mapping (not zero). */
+extern __thread int mmap_recycled HL_TLS HL_HIDDEN;
 void mmapped_fork_prepare(void) HL_HIDDEN;
 void mmapped_fork_parent(void) HL_HIDDEN;
 void mmapped_fork_child(void) HL_HIDDEN;

@@ -17,6 +17,17 @@
  * Live mmapped chunks are recorded in a hash table (open addressing, no
  * memory of its own to allocate): the heap dump lists them, and free and
  * realloc refuse a pointer that claims to be one but is not.
+ *
+ * A freed mapping is not unmapped at once: a small cache keeps the most
+ * recent ones (MMAP_CACHE_SLOTS, at most mmap_cache bytes in all, 64 MiB by
+ * default), and the next request for a mapping takes the best fitting one,
+ * resized with mremap to the exact length a fresh mapping would have had.
+ * Its pages are already there, so a program that allocates, fills and
+ * frees big blocks in a loop stops paying a page fault per page each time.
+ * A mapping left unused for MMAP_CACHE_DECAY_NS goes back to the kernel at
+ * the next mapping request or free, or big free into an arena; a mapping
+ * no longer above the threshold (the dynamic rule raised it: its size now
+ * comes from the heap) is not kept, and malloc_trim empties the cache.
  */
 #include "allocator/arena.h"
 #include "allocator/out.h"
@@ -27,6 +38,23 @@ static struct chunk *mmap_table[MMAP_SLOTS];
 static unsigned mmap_live;
 static int mmap_untracked;	/* the table was full once: lookups may miss */
 static pthread_mutex_t mmap_lock = PTHREAD_MUTEX_INITIALIZER;
+
+#define MMAP_CACHE_SLOTS	8
+#define MMAP_CACHE_MAX		(64UL << 20)
+#define MMAP_CACHE_DECAY_NS	(50 * 1000000ULL)
+
+/* A freed mapping kept for reuse (under mmap_lock, like the table). */
+struct cached_map {
+	char *map;
+	size_t len;			/* 0: an empty slot */
+	uint64_t freed;			/* when (os_now_ns) */
+};
+static struct cached_map cache[MMAP_CACHE_SLOTS];
+static size_t cache_bytes;
+static uint64_t cache_reused, cache_released;
+/* Whether this thread's last mmap_chunk recycled a mapping (calloc asks). */
+__thread int mmap_recycled HL_TLS;
+static size_t cache_limit(void);
 
 static void table_lock(void)
 {
@@ -108,6 +136,23 @@ void mmapped_dump(struct out *o)
 	}
 	if (mmap_untracked)
 		out_str(o, "  (some mmapped chunks were not recorded: the table was full)\n");
+	out_str(o, "mmap cache: ");
+	{
+		unsigned n = 0;
+
+		for (unsigned i = 0; i < MMAP_CACHE_SLOTS; i++)
+			n += cache[i].len != 0;
+		out_dec(o, n, 0);
+	}
+	out_str(o, " mappings (");
+	out_dec(o, __atomic_load_n(&cache_bytes, __ATOMIC_RELAXED), 0);
+	out_str(o, " bytes, at most ");
+	out_dec(o, cache_limit(), 0);
+	out_str(o, "), reused ");
+	out_dec(o, cache_reused, 0);
+	out_str(o, ", released ");
+	out_dec(o, cache_released, 0);
+	out_str(o, "\n");
 	table_unlock();
 }
 
@@ -124,6 +169,152 @@ void mmapped_fork_parent(void)
 void mmapped_fork_child(void)
 {
 	pthread_mutex_init(&mmap_lock, NULL);
+}
+
+static size_t cache_limit(void)
+{
+	return mp.mmap_cache_set ? mp.mmap_cache : MMAP_CACHE_MAX;
+}
+
+/* Unmap cache slot i (lock held). */
+static void cache_release(unsigned i)
+{
+	os_munmap(cache[i].map, cache[i].len);
+	__atomic_fetch_sub(&cache_bytes, cache[i].len, __ATOMIC_RELAXED);
+	cache_released++;
+	cache[i].len = 0;
+}
+
+/*
+ * Whether a freed mapping of len bytes may be asked for again: requests of
+ * its size must still get mappings. Once the dynamic rule has raised the
+ * threshold to a freed chunk's size, they come from the heap: keeping the
+ * mapping would only add to the heap's memory.
+ */
+static int cache_worth(size_t len)
+{
+	return len > mp.mmap_threshold && len <= cache_limit();
+}
+
+/*
+ * Give back what the program is not going to ask for again: mappings unused
+ * for MMAP_CACHE_DECAY_NS, and those the threshold has outgrown (lock held).
+ */
+static void cache_decay(uint64_t now)
+{
+	for (unsigned i = 0; i < MMAP_CACHE_SLOTS; i++) {
+		if (!cache[i].len)
+			continue;
+		if (now - cache[i].freed >= MMAP_CACHE_DECAY_NS || !cache_worth(cache[i].len))
+			cache_release(i);
+	}
+}
+
+/*
+ * A mapping of exactly len bytes from the cache, or NULL: the smallest that
+ * holds len, else the largest (grown: its pages are reused all the same).
+ */
+static char *cache_take(size_t len)
+{
+	unsigned best = MMAP_CACHE_SLOTS;
+	char *map;
+	size_t have;
+
+	/* Read without the lock: a miss only means a fresh mapping. */
+	if (!__atomic_load_n(&cache_bytes, __ATOMIC_RELAXED))
+		return NULL;
+	table_lock();
+	cache_decay(os_now_ns());
+	for (unsigned i = 0; i < MMAP_CACHE_SLOTS; i++) {
+		size_t l = cache[i].len;
+
+		if (!l)
+			continue;
+		if (best == MMAP_CACHE_SLOTS)
+			best = i;
+		else if (l >= len ? cache[best].len < len || l < cache[best].len
+				  : cache[best].len < len && l > cache[best].len)
+			best = i;
+	}
+	if (best == MMAP_CACHE_SLOTS) {
+		table_unlock();
+		return NULL;
+	}
+	map = cache[best].map;
+	have = cache[best].len;
+	cache[best].len = 0;
+	__atomic_fetch_sub(&cache_bytes, have, __ATOMIC_RELAXED);
+	cache_reused++;
+	table_unlock();
+	if (have == len)
+		return map;
+	/* Shrinking gives the tail back; growing may move, keeping the pages. */
+	{
+		char *moved = os_mremap(map, have, len);
+
+		if (!moved)
+			os_munmap(map, have);
+		return moved;
+	}
+}
+
+/* Keep a freed mapping for reuse; 0 if it must be unmapped instead. */
+static int cache_put(char *map, size_t len)
+{
+	size_t limit = cache_limit();
+	uint64_t now;
+	unsigned slot = MMAP_CACHE_SLOTS;
+
+	if (!cache_worth(len))
+		return 0;
+	table_lock();
+	now = os_now_ns();	/* under the lock: the slots' times only grow */
+	cache_decay(now);
+	/* Room: evict the oldest until this one fits in a free slot. */
+	for (;;) {
+		unsigned oldest = MMAP_CACHE_SLOTS;
+
+		slot = MMAP_CACHE_SLOTS;
+		for (unsigned i = 0; i < MMAP_CACHE_SLOTS; i++) {
+			if (!cache[i].len)
+				slot = i;
+			else if (oldest == MMAP_CACHE_SLOTS || cache[i].freed < cache[oldest].freed)
+				oldest = i;
+		}
+		if (slot != MMAP_CACHE_SLOTS && cache_bytes + len <= limit)
+			break;
+		cache_release(oldest);
+	}
+	cache[slot] = (struct cached_map){ map, len, now };
+	__atomic_fetch_add(&cache_bytes, len, __ATOMIC_RELAXED);
+	table_unlock();
+	return 1;
+}
+
+/* Unused cached mappings go back (called by big frees into an arena). */
+void mmap_cache_decay(void)
+{
+	if (!__atomic_load_n(&cache_bytes, __ATOMIC_RELAXED))
+		return;
+	table_lock();
+	cache_decay(os_now_ns());
+	table_unlock();
+}
+
+/* malloc_trim: every cached mapping goes back; 1 if there was one. */
+int mmap_cache_flush(void)
+{
+	int released = 0;
+
+	table_lock();
+	for (unsigned i = 0; i < MMAP_CACHE_SLOTS; i++) {
+		if (cache[i].len) {
+			cache_release(i);
+			released = 1;
+		}
+	}
+	table_unlock();
+	return released;
 }
 
 static void count_mapped(int64_t chunks, int64_t bytes)
@@ -149,7 +340,10 @@ struct chunk *mmap_chunk(size_t nb, size_t align)
 	if (size < nb || size > PTRDIFF_MAX)
 		return NULL;
 	size = ALIGN_UP(size, mp.pagesize);
-	map = os_mmap(size);
+	map = cache_take(size);
+	mmap_recycled = map != NULL;
+	if (!map)
+		map = os_mmap(size);
 	if (!map)
 		return NULL;
 	if (extra)
@@ -187,6 +381,8 @@ void munmap_chunk(struct chunk *p, const char *fn)
 	}
 	table_unlock();
 	count_mapped(-1, -(int64_t)total);
+	if (cache_put(map, total))
+		return;
 	if (os_munmap(map, total) != 0)
 		hl_corrupt(fn, "invalid pointer (munmap failed)", chunk2mem(p));
 }

@@ -7,7 +7,8 @@
  * Keys: mmap_threshold, trim_threshold, top_pad (bytes; k/m/g suffixes are
  * KiB/MiB/GiB; 0x for hex), mmap_max, arena_max, max_fast (a request size,
  * 0..160), tcache_count (chunks per thread-cache bin, 0 turns the cache
- * off), perturb (a byte), check and dump_at_exit (0 or 1). Setting any of
+ * off), mmap_cache (bytes of freed mappings kept for reuse, 0: none),
+ * perturb (a byte), check and dump_at_exit (0 or 1). Setting any of
  * the first four turns the dynamic mmap threshold off, as mallopt does.
  * A bad item is reported once on stderr and ignored. Nothing here allocates:
  * this runs inside the first malloc.
@@ -33,6 +34,7 @@ static const struct option_def {
 	{ "max_fast", OPT_INT, MAX_FAST_SIZE },
 	{ "perturb", OPT_INT, 255 },
 	{ "tcache_count", OPT_INT, 65535 },
+	{ "mmap_cache", OPT_SIZE, 1UL << 40 },
 	{ "check", OPT_BOOL, 1 },
 	{ "dump_at_exit", OPT_BOOL, 1 },
 };
@@ -118,6 +120,9 @@ static void apply(const char *name, uint64_t v)
 		mp.max_fast = v;
 	} else if (!strcmp(name, "tcache_count")) {
 		mp.tcache_count = (unsigned)v;
+	} else if (!strcmp(name, "mmap_cache")) {
+		mp.mmap_cache = v;
+		mp.mmap_cache_set = 1;
 	} else if (!strcmp(name, "perturb")) {
 		mp.perturb = (int)v;
 	} else if (!strcmp(name, "check")) {

@@ -17,6 +17,7 @@
  *   trim_threshold=N  top larger than N is given back with sbrk (128k)
  *   top_pad=N         extra bytes asked for whenever the heap grows (128k)
  *   mmap_max=N        at most N mmapped chunks at once (65536)
+ *   mmap_cache=N      bytes of freed mappings kept for reuse (64m; 0: none)
  *   arena_max=N       at most N arenas (default 8 x cores)
  *   max_fast=N        fast-bin limit, a request size as M_MXFAST (128; 0..160)
  *   perturb=B         fill freed memory with B, new memory with B ^ 0xff

@@ -121,6 +121,7 @@ static void test_dynamic_threshold(void)
 	struct heaplab_stats a, b;
 	void *p;
 
+	malloc_trim(0);		/* no cached mapping from the tests before */
 	a = stats();
 	ok(a.mmap_threshold == 128 * 1024, "the mmap threshold starts at 128 KiB");
 	p = malloc(1 << 20);
@@ -408,6 +409,93 @@ static void test_top_decay(void)
 	ok(!(r & 1 << 5), "malloc_trim(0) gives back the rest at once");
 }
 
+/* "mmap cache: N mappings (B bytes, at most L), reused R, released E" */
+static int cache_line(unsigned long v[5])
+{
+	const char *c = strstr(dump_text(), "mmap cache: ");
+
+	return c && sscanf(c, "mmap cache: %lu mappings (%lu bytes, at most %lu), reused %lu, "
+			   "released %lu", &v[0], &v[1], &v[2], &v[3], &v[4]) == 5;
+}
+
+/*
+ * The cache of freed mappings, in a fresh process (one bit of the exit
+ * status per failed check, see test_mmap_cache). 40 MiB is above the
+ * dynamic threshold's cap: such blocks always get a mapping.
+ */
+static int mmap_cache_child(void)
+{
+	enum { MIB = 1 << 20, BIG = 40 * MIB };
+	struct heaplab_stats a, b;
+	unsigned long c[5];
+	char *p, *q, *r, *u;
+	size_t usable;
+	long faults;
+	int bad = 0, zero = 1;
+
+	p = malloc(BIG);
+	memset(p, 0x5a, BIG);
+	usable = malloc_usable_size(p);
+	a = stats();
+	free(p);
+	b = stats();
+	if (b.munmap_calls != a.munmap_calls || !cache_line(c) || c[0] != 1 || c[1] < BIG)
+		bad |= 1 << 0;
+	faults = minor_faults();
+	q = malloc(BIG);
+	memset(q, 0x33, BIG);
+	a = stats();
+	if (a.mmap_calls != b.mmap_calls || minor_faults() - faults > 100 || !cache_line(c) ||
+	    c[3] != 1 || c[0] != 0)
+		bad |= 1 << 1;
+	if (malloc_usable_size(q) != usable)
+		bad |= 1 << 2;
+	free(q);
+	r = calloc(1, BIG);		/* the same mapping, full of 0x33: zeroed */
+	for (size_t off = 0; off < BIG; off += 4096)
+		zero &= r[off] == 0 && r[off + 4095] == 0;
+	if (!zero)
+		bad |= 1 << 3;
+	free(r);
+	a = stats();
+	r = malloc(BIG + 4 * MIB);	/* grown with mremap, not mapped afresh */
+	b = stats();
+	if (b.mmap_calls != a.mmap_calls || b.mremap_calls != a.mremap_calls + 1 ||
+	    malloc_usable_size(r) < BIG + 4 * MIB || malloc_usable_size(r) > BIG + 4 * MIB + 4096)
+		bad |= 1 << 4;
+	u = malloc(BIG);
+	free(r);
+	free(u);			/* 84 MiB freed: more than the cache holds */
+	if (!cache_line(c) || c[0] != 1 || c[1] > c[2] || c[2] != 64 * MIB)
+		bad |= 1 << 5;
+	sleep_ms(80);
+	a = stats();
+	free(malloc(BIG));		/* the cached one is stale: unmapped, then a fresh one */
+	b = stats();
+	if (b.munmap_calls != a.munmap_calls + 1 || b.mmap_calls != a.mmap_calls + 1)
+		bad |= 1 << 6;
+	if (malloc_trim(0) != 1 || !cache_line(c) || c[0] != 0 || c[1] != 0 ||
+	    stats().munmap_calls != b.munmap_calls + 1)
+		bad |= 1 << 7;
+	return bad;
+}
+
+static void test_mmap_cache(void)
+{
+	int r = in_child(mmap_cache_child);
+
+	if (r < 0 || r > 255)
+		r = 255;
+	ok(!(r & 1 << 0), "a freed 40 MiB mapping is kept in the mmap cache, not unmapped");
+	ok(!(r & 1 << 1), "the next malloc(40 MiB) reuses it: no mmap, no page faults");
+	ok(!(r & 1 << 2), "... with the usable size a fresh mapping has");
+	ok(!(r & 1 << 3), "calloc given the recycled mapping zeroes it");
+	ok(!(r & 1 << 4), "a larger request grows the cached mapping with mremap");
+	ok(!(r & 1 << 5), "the cache never holds more than its bound (64 MiB)");
+	ok(!(r & 1 << 6), "a mapping unused for a period goes back to the kernel");
+	ok(!(r & 1 << 7), "malloc_trim(0) empties the cache");
+}
+
 static void test_unusual_breaks(void)
 {
 	int r;
@@ -501,6 +589,7 @@ int main(int argc, char **argv)
 	preload_self(argv);
 	setvbuf(stdout, NULL, _IONBF, 0);	/* no stdio buffer appearing mid-test */
 	test_top_decay();	/* first: it needs the dynamic rule untouched */
+	test_mmap_cache();
 	test_fastbins();
 	test_unsorted_sorting();
 	test_large_best_fit();

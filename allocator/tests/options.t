@@ -37,6 +37,14 @@ is "$(printf '%s\n' "$err" | grep -c bogus)" 1 "reported once even when the prog
 err=$(LD_PRELOAD=$LIB HEAPLAB_OPTIONS=bogus /bin/true 2>&1)
 like "$err" "unknown option 'bogus'" "reported even by a program that never calls malloc"
 
+# mmap_cache: freed mappings kept for reuse (64 MiB by default), 0 = none.
+big='for (1..3) { my $s = "x" x (40 << 20); }'
+err=$(run dump_at_exit=1 "$big" 2>&1 >/dev/null)
+like "$err" "mmap cache: 1 mappings \([0-9]+ bytes, at most 67108864\)" \
+	"by default a freed 40 MiB mapping is kept in the mmap cache"
+err=$(run dump_at_exit=1,mmap_cache=0 "$big" 2>&1 >/dev/null)
+like "$err" "mmap cache: 0 mappings \(0 bytes, at most 0\), reused 0" "mmap_cache=0: none is kept"
+
 # arena_max bounds the arenas that four live threads spread over.
 n=$(HEAPLAB_OPTIONS= "$B/tests/allocator/threads" arenas)
 is "$n" 5 "four threads and main get an arena each"
