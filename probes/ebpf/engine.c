@@ -20,6 +20,30 @@
  * lowest frontier of all threads has passed them, merged in time order, so
  * a parent's start-up still comes before its child's.
  *
+ * Each thread's records arrive already in time order per source, so the
+ * merge needs no sort: per thread a ring of kernel records (by entry) and a
+ * ring of calls (by return), and a small heap of threads keyed by their
+ * next record picks the earliest of all. A call also *begins*, onto its
+ * thread's open stack, before the next record of its thread that follows
+ * its start; nested calls return inner first, so the calls' starts are kept
+ * in a third, start-ordered ring (an insertion only passes the calls nested
+ * inside the new one).
+ *
+ *	thread ──┬─ kq: syscall, fork, exec, exit, USDT   (key: entry)  ──┐
+ *	         ├─ cq: calls                           (key: return) ──┼─> heap of
+ *	         └─ starts: positions in cq             (key: start)    │   threads ─> timeline
+ *	thread ──── ...                                                 ──┘
+ *
+ * The rings reuse their slots (positions only grow; a slot is position &
+ * mask), so a steady backlog stays in the same pages; they double only when
+ * the backlog outgrows them.
+ *
+ * A drain thread empties the tap's lanes every DRAIN_SLEEP_US into a chain
+ * of blocks (reused through a free list) that the main loop takes at each
+ * cycle, so the lanes stay nearly empty and rewind to their first pages
+ * (probes/tap/ring.h): the target writes into memory that is mapped and in
+ * cache, and a slow output costs the tracer memory, never dropped calls.
+ *
  * With --uprobes there is no tap: the BPF side notes the call open at each
  * syscall's entry (as ptrace reads it from the tap).
  */
@@ -28,7 +52,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gnu/libc-version.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,49 +69,80 @@
 #include "probes/ebpf/engine.h"
 #include "probes/event.h"
 
-#define DRAIN_MS	20
+/* Main loop: wait for the BPF ring at most this long between cycles. */
+#define DRAIN_MS	5
+/* Drain thread: pause between catch-ups. At ~10M calls/s a lane gets ~1k
+ * records meanwhile: it rewinds at every catch-up and stays in ~20 pages. */
+#define DRAIN_SLEEP_US	100
+/* Passes of one catch-up: each takes in what came during the last one. */
+#define DRAIN_PASSES	16
 #define NO_FRONTIER	UINT64_MAX
 
-enum { IT_SYSCALL, IT_CALL, IT_OTHER };
+enum { IT_SYSCALL, IT_OTHER };
 
-/* One record waiting for its thread's frontier: kept small, there are many. */
-struct item {
-	uint64_t key;			/* syscall, other: enter; call: return */
-	uint64_t order;			/* arrival, to keep sorting stable */
-	struct hl_event ev;		/* a call's too: feed_one() rebuilds
-					 * the tap record from it */
+/* A kernel record (syscall at entry, process or USDT event) waiting. */
+struct kitem {
+	uint64_t key;			/* entry (syscall) or when it happened */
+	uint64_t order;			/* arrival: ties keep it */
+	struct hl_event ev;
 	char *str;			/* exec: the path */
 	struct hl_tap_open *inner;	/* --uprobes: the call open at entry */
 	uint64_t outer_ts;
 	uint8_t type;
-	uint8_t started;		/* IT_CALL: on its thread's open stack */
+};
+
+/* A call waiting, as the tap wrote it (uprobes: as it would have). */
+struct citem {
+	struct hl_tap_rec rec;		/* depth 0: the merge orders nesting */
+	uint64_t order;
+	uint32_t pid;
+};
+
+/*
+ * A FIFO of fixed-size slots: positions [head, tail) wait, position p lives
+ * in slot p & mask. What went out is reused in place; the array doubles
+ * (slots re-placed by position, so positions held elsewhere stay valid)
+ * only when the backlog outgrows it.
+ */
+struct ring {
+	char *v;
+	uint64_t head, tail;
+	uint64_t mask;			/* slots - 1 (v NULL: no slots) */
 };
 
 /* A call begun and not yet returned, as of the records fed so far. */
 struct open_call {
-	uint64_t id;			/* the item's order */
+	uint64_t id;			/* the call's order */
 	struct hl_tap_open call;
-};
-
-/*
- * Records in arrival order, which is key order per source: the kernel's
- * (syscalls at entry, process events) in one queue, the calls (at return,
- * as their lane publishes them) in the other. What goes out is a prefix.
- */
-struct queue {
-	struct item *v;
-	size_t head, n, cap;		/* v[head..n) wait */
 };
 
 struct thread {
 	uint32_t tid, pid;
-	struct queue q[2];		/* 0: kernel records, 1: calls */
+	struct ring kq;			/* struct kitem, by key */
+	struct ring cq;			/* struct citem, by return */
+	struct ring starts;		/* uint64_t cq positions, by start */
 	uint64_t zero_at;		/* last drain that saw no call open */
 	uint64_t frontier;		/* records before this can go */
 	int gone;
 	/* Calls open at the last record fed, outermost first. */
 	struct open_call *open;
 	size_t nopen, capopen;
+	/* feed()'s heap: the next record to go, and from which ring. */
+	uint64_t next_key, next_order;
+	int next_call;
+};
+
+/* Tap records drained by the drain thread, for the main loop. */
+#define STAGE_RECS	1000
+struct staged {
+	uint32_t pid, tid;
+	struct hl_tap_rec rec;
+};
+
+struct stage_blk {
+	struct stage_blk *next;
+	size_t n;
+	struct staged r[STAGE_RECS];
 };
 
 struct hl_ebpf_engine {
@@ -96,19 +153,22 @@ struct hl_ebpf_engine {
 	pid_t root;
 	int started;
 	int err;			/* out of memory while queueing */
-	struct ref *refs, **order_refs;	/* feed()'s, kept: no page faults */
-	size_t caprefs;
+	struct thread **heap;		/* feed()'s, kept */
+	size_t capheap;
 	/* --uprobes: statically linked programs already looked at. */
 	char *statics[64];
 	size_t nstatic;
-	/* Tap records drained while feeding, queued after (see feed()). */
-	struct staged *stage;
-	size_t nstage, capstage;
-};
-
-struct staged {
-	uint32_t pid, tid;
-	struct hl_tap_rec rec;
+	/*
+	 * The tap's reader and the chain below belong to whoever holds
+	 * lock: the drain thread, or the main loop taking the chain.
+	 */
+	pthread_mutex_t lock;
+	pthread_t drainer;
+	int draining;			/* the drain thread runs */
+	atomic_int stop;
+	struct stage_blk *first, *last;	/* drained, in drain order */
+	struct stage_blk *spare;	/* emptied, for reuse */
+	int stage_err;
 };
 
 static volatile sig_atomic_t interrupts, pass_on, first_sig;
@@ -129,6 +189,48 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- rings ---- */
+
+static inline int ring_empty(const struct ring *r)
+{
+	return r->head == r->tail;
+}
+
+static inline void *ring_at(const struct ring *r, uint64_t pos, size_t size)
+{
+	return r->v + (size_t)(pos & r->mask) * size;
+}
+
+static int ring_grow(struct ring *r, size_t size)
+{
+	uint64_t slots = r->v ? (r->mask + 1) * 2 : 64;
+	char *v = malloc(slots * size);
+
+	if (!v)
+		return -1;
+	for (uint64_t p = r->head; p < r->tail; p++)
+		memcpy(v + (size_t)(p & (slots - 1)) * size, ring_at(r, p, size),
+		       size);
+	free(r->v);
+	r->v = v;
+	r->mask = slots - 1;
+	return 0;
+}
+
+/* A new slot at the tail, or NULL when out of memory. */
+static inline void *ring_push(struct ring *r, size_t size)
+{
+	if ((!r->v || r->tail - r->head > r->mask) && ring_grow(r, size) < 0)
+		return NULL;
+	return ring_at(r, r->tail++, size);
+}
+
+static void ring_free(struct ring *r)
+{
+	free(r->v);
+	memset(r, 0, sizeof(*r));
 }
 
 /* ---- per-thread queues ---- */
@@ -153,39 +255,86 @@ static struct thread *thread_get(struct hl_ebpf_engine *g, uint32_t tid,
 	return t;
 }
 
-static struct item *push(struct hl_ebpf_engine *g, uint32_t tid, uint32_t pid,
-			 int type, uint64_t key)
+/*
+ * A kernel record of TID. Each thread's come in time order (its syscalls
+ * one after the other, in the kernel's one ring); one that does not is put
+ * in its place, so the merge can trust the order.
+ */
+static struct kitem *kpush(struct hl_ebpf_engine *g, uint32_t tid,
+			   uint32_t pid, int type, uint64_t key)
 {
 	struct thread *t = thread_get(g, tid, pid);
-	struct queue *q;
-	struct item *it;
+	struct kitem *it, *prev;
+	uint64_t p;
 
 	if (!t)
 		return NULL;
-	q = &t->q[type == IT_CALL];
-	if (q->n == q->cap && q->head && q->head >= q->cap / 2) {
-		/* Half of it went out already: move the rest down, once. */
-		memmove(q->v, q->v + q->head, (q->n - q->head) * sizeof(*q->v));
-		q->n -= q->head;
-		q->head = 0;
+	if (!(it = ring_push(&t->kq, sizeof(*it)))) {
+		g->err = ENOMEM;
+		return NULL;
 	}
-	if (q->n == q->cap) {
-		size_t cap = q->cap ? q->cap * 2 : 64;
-		struct item *v = realloc(q->v, cap * sizeof(*v));
-
-		if (!v) {
-			g->err = ENOMEM;
-			return NULL;
-		}
-		q->v = v;
-		q->cap = cap;
+	for (p = t->kq.tail - 1; p > t->kq.head; p--) {
+		prev = ring_at(&t->kq, p - 1, sizeof(*prev));
+		if (prev->key <= key)
+			break;
+		*(struct kitem *)ring_at(&t->kq, p, sizeof(*it)) = *prev;
 	}
-	it = &q->v[q->n++];
+	it = ring_at(&t->kq, p, sizeof(*it));
 	memset(it, 0, sizeof(*it));
 	it->type = type;
 	it->key = key;
 	it->order = g->order++;
 	return it;
+}
+
+/* A call's start for the merge: never after its return. */
+static inline uint64_t start_of(const struct citem *c)
+{
+	return c->rec.ts_ns < c->rec.end_ns ? c->rec.ts_ns : c->rec.end_ns;
+}
+
+static inline int starts_before(const struct citem *a, const struct citem *b)
+{
+	uint64_t x = start_of(a), y = start_of(b);
+
+	return x != y ? x < y : a->order < b->order;
+}
+
+/*
+ * A call of TID, at its return. Its start goes in the start-ordered ring:
+ * behind every call begun before it, which only passes the calls that
+ * returned inside it (nesting is shallow).
+ */
+static void cpush(struct hl_ebpf_engine *g, uint32_t tid, uint32_t pid,
+		  const struct hl_tap_rec *rec)
+{
+	struct thread *t = thread_get(g, tid, pid);
+	struct citem *c;
+	uint64_t *s, pos, p;
+
+	if (!t)
+		return;
+	if (!(c = ring_push(&t->cq, sizeof(*c))) ||
+	    !(s = ring_push(&t->starts, sizeof(*s)))) {
+		if (c)
+			t->cq.tail--;
+		g->err = ENOMEM;
+		return;
+	}
+	pos = t->cq.tail - 1;
+	c->rec = *rec;
+	c->rec.depth = 0;
+	c->rec._pad32 = 0;
+	c->order = g->order++;
+	c->pid = pid;
+	for (p = t->starts.tail - 1; p > t->starts.head; p--) {
+		uint64_t before = *(uint64_t *)ring_at(&t->starts, p - 1, sizeof(*s));
+
+		if (!starts_before(c, ring_at(&t->cq, before, sizeof(*c))))
+			break;
+		*(uint64_t *)ring_at(&t->starts, p, sizeof(*s)) = before;
+	}
+	*(uint64_t *)ring_at(&t->starts, p, sizeof(*s)) = pos;
 }
 
 /* ---- BPF records to events ---- */
@@ -199,9 +348,9 @@ static void on_syscall(struct hl_ebpf_engine *g, const struct mt_syscall *s)
 {
 	enum hl_kind kind = hl_kind_of_syscall(s->nr);
 	const struct hl_kind_info *ki = hl_kind_info(kind);
-	struct item *it;
+	struct kitem *it;
 
-	if (!ki || !(it = push(g, s->h.tid, s->h.pid, IT_SYSCALL, s->h.ts_ns)))
+	if (!ki || !(it = kpush(g, s->h.tid, s->h.pid, IT_SYSCALL, s->h.ts_ns)))
 		return;
 	it->ev.ts_ns = s->h.ts_ns;
 	it->ev.end_ns = s->exit_ns;
@@ -231,7 +380,7 @@ static void on_syscall(struct hl_ebpf_engine *g, const struct mt_syscall *s)
 
 static void on_fork(struct hl_ebpf_engine *g, const struct mt_fork *f)
 {
-	struct item *it = push(g, f->h.tid, f->h.pid, IT_OTHER, f->h.ts_ns);
+	struct kitem *it = kpush(g, f->h.tid, f->h.pid, IT_OTHER, f->h.ts_ns);
 
 	if (!it)
 		return;
@@ -274,7 +423,7 @@ static void exec_uprobes(struct hl_ebpf_engine *g, const struct mt_exec *x)
 
 static void on_exec(struct hl_ebpf_engine *g, const struct mt_exec *x)
 {
-	struct item *it;
+	struct kitem *it;
 
 	if (x->h.pid == (uint32_t)g->root)
 		g->started = 1;
@@ -283,7 +432,7 @@ static void on_exec(struct hl_ebpf_engine *g, const struct mt_exec *x)
 	/* A thread that was not the leader took the leader's tid. */
 	if (x->old_tid != x->h.tid)
 		mark_gone(g, x->old_tid);
-	it = push(g, x->h.tid, x->h.pid, IT_OTHER, x->h.ts_ns);
+	it = kpush(g, x->h.tid, x->h.pid, IT_OTHER, x->h.ts_ns);
 	if (!it)
 		return;
 	it->ev.ts_ns = it->ev.end_ns = x->h.ts_ns;
@@ -296,7 +445,7 @@ static void on_exec(struct hl_ebpf_engine *g, const struct mt_exec *x)
 
 static void on_exit_rec(struct hl_ebpf_engine *g, const struct mt_exit *x)
 {
-	struct item *it = push(g, x->h.tid, x->h.pid, IT_OTHER, x->h.ts_ns);
+	struct kitem *it = kpush(g, x->h.tid, x->h.pid, IT_OTHER, x->h.ts_ns);
 
 	if (!it)
 		return;
@@ -314,9 +463,9 @@ static void on_exit_rec(struct hl_ebpf_engine *g, const struct mt_exit *x)
 static void on_usdt(struct hl_ebpf_engine *g, const struct mt_usdt *u)
 {
 	const struct hl_kind_info *ki = hl_kind_info(u->probe);
-	struct item *it;
+	struct kitem *it;
 
-	if (!ki || !(it = push(g, u->h.tid, u->h.pid, IT_OTHER, u->h.ts_ns)))
+	if (!ki || !(it = kpush(g, u->h.tid, u->h.pid, IT_OTHER, u->h.ts_ns)))
 		return;
 	it->ev.ts_ns = it->ev.end_ns = u->h.ts_ns;
 	it->ev.pid = u->h.pid;
@@ -329,18 +478,16 @@ static void on_usdt(struct hl_ebpf_engine *g, const struct mt_usdt *u)
 /* A call seen by uprobes: the same record the tap would have written. */
 static void on_call(struct hl_ebpf_engine *g, const struct mt_call *c)
 {
-	struct item *it = push(g, c->h.tid, c->h.pid, IT_CALL, c->exit_ns);
+	struct hl_tap_rec rec = {
+		.ts_ns = c->h.ts_ns,
+		.end_ns = c->exit_ns,
+		.kind = c->fn,
+		.ret = c->fn == HL_EV_FREE ? 0 : (int64_t)c->ret,
+	};
 
-	if (!it)
-		return;
-	it->ev.ts_ns = c->h.ts_ns;
-	it->ev.end_ns = c->exit_ns;
-	it->ev.kind = c->fn;
 	for (int i = 0; i < 3; i++)
-		it->ev.args[i] = c->args[i];
-	it->ev.ret = c->fn == HL_EV_FREE ? 0 : (int64_t)c->ret;
-	it->ev.pid = c->h.pid;
-	it->ev.tid = c->h.tid;
+		rec.args[i] = c->args[i];
+	cpush(g, c->h.tid, c->h.pid, &rec);
 }
 
 static int on_record(const struct mt_hdr *h, void *ctx)
@@ -370,59 +517,116 @@ static int on_record(const struct mt_hdr *h, void *ctx)
 	return 0;
 }
 
-/* A record from the tap ring (an hl_tap_fn). */
-static void on_tap(void *ctx, uint32_t pid, uint32_t tid,
-		   const struct hl_tap_rec *rec)
-{
-	struct hl_ebpf_engine *g = ctx;
-	struct item *it = push(g, tid, pid, IT_CALL, rec->end_ns);
-
-	if (!it)
-		return;
-	it->ev.ts_ns = rec->ts_ns;
-	it->ev.end_ns = rec->end_ns;
-	it->ev.kind = rec->kind;
-	memcpy(it->ev.args, rec->args, sizeof(rec->args));
-	it->ev.ret = rec->ret;
-	it->ev.pid = pid;
-	it->ev.tid = tid;
-}
+/* ---- the tap's lanes ---- */
 
 /*
- * Writing the events can take longer than a busy thread takes to fill its
- * lane: while feeding, the lanes are emptied into a plain array, so a slow
- * output costs memory rather than dropped calls.
+ * A record drained (an hl_tap_fn; lock held): onto the chain, in a block
+ * from the spares when there is one, so a steady rate reuses its pages.
  */
 static void on_stage(void *ctx, uint32_t pid, uint32_t tid,
 		     const struct hl_tap_rec *rec)
 {
 	struct hl_ebpf_engine *g = ctx;
+	struct stage_blk *b = g->last;
 
-	if (g->nstage == g->capstage) {
-		size_t cap = g->capstage ? g->capstage * 2 : 4096;
-		struct staged *v = realloc(g->stage, cap * sizeof(*v));
-
-		if (!v) {
-			g->err = ENOMEM;
+	if (!b || b->n == STAGE_RECS) {
+		if ((b = g->spare))
+			g->spare = b->next;
+		else if (!(b = malloc(sizeof(*b)))) {
+			g->stage_err = ENOMEM;
 			return;
 		}
-		g->stage = v;
-		g->capstage = cap;
+		b->next = NULL;
+		b->n = 0;
+		if (g->last)
+			g->last->next = b;
+		else
+			g->first = b;
+		g->last = b;
 	}
-	g->stage[g->nstage++] = (struct staged){ pid, tid, *rec };
+	b->r[b->n++] = (struct staged){ pid, tid, *rec };
 }
 
-static void unstage(struct hl_ebpf_engine *g)
+/* Lock held: the chain so far, for the caller to unstage. */
+static struct stage_blk *take_chain(struct hl_ebpf_engine *g)
 {
-	for (size_t i = 0; i < g->nstage; i++)
-		on_tap(g, g->stage[i].pid, g->stage[i].tid, &g->stage[i].rec);
-	g->nstage = 0;
+	struct stage_blk *b = g->first;
+
+	g->first = g->last = NULL;
+	return b;
+}
+
+/* The records of chain B onto their threads' queues; the blocks to spare. */
+static void unstage(struct hl_ebpf_engine *g, struct stage_blk *b)
+{
+	struct stage_blk *end = NULL;
+
+	if (!b)
+		return;
+	for (struct stage_blk *x = b; x; x = x->next) {
+		for (size_t i = 0; i < x->n; i++)
+			cpush(g, x->r[i].tid, x->r[i].pid, &x->r[i].rec);
+		end = x;
+	}
+	pthread_mutex_lock(&g->lock);
+	end->next = g->spare;
+	g->spare = b;
+	pthread_mutex_unlock(&g->lock);
+}
+
+/*
+ * The drain thread: empties every lane, again until a pass finds nothing
+ * (each pass is short, so a few catch up with a thread that is writing), so
+ * the writer finds its lane empty and rewinds; then pauses.
+ */
+static void *drain_loop(void *arg)
+{
+	struct hl_ebpf_engine *g = arg;
+	const struct timespec pause = { 0, DRAIN_SLEEP_US * 1000 };
+
+	while (!atomic_load_explicit(&g->stop, memory_order_relaxed)) {
+		for (int i = 0; i < DRAIN_PASSES; i++) {
+			size_t n;
+
+			pthread_mutex_lock(&g->lock);
+			n = hl_tap_drain(g->o.tap, on_stage, g);
+			pthread_mutex_unlock(&g->lock);
+			if (!n)
+				break;
+		}
+		nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
+/* Signals stay with the main thread (its handlers end the trace). */
+static void drainer_start(struct hl_ebpf_engine *g)
+{
+	sigset_t all, old;
+
+	if (!g->o.tap)
+		return;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	atomic_store(&g->stop, 0);
+	g->draining = !pthread_create(&g->drainer, NULL, drain_loop, g);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* Without it the main loop's cycles still drain: slower, no loss. */
+}
+
+static void drainer_stop(struct hl_ebpf_engine *g)
+{
+	if (!g->draining)
+		return;
+	atomic_store(&g->stop, 1);
+	pthread_join(g->drainer, NULL);
+	g->draining = 0;
 }
 
 /* ---- feeding the timeline ---- */
 
 static void open_push(struct hl_ebpf_engine *g, struct thread *t,
-		      const struct item *it)
+		      const struct citem *c)
 {
 	struct open_call *o;
 
@@ -439,17 +643,17 @@ static void open_push(struct hl_ebpf_engine *g, struct thread *t,
 	}
 	o = &t->open[t->nopen++];
 	memset(o, 0, sizeof(*o));
-	o->id = it->order;
-	o->call.ts_ns = it->ev.ts_ns;
-	o->call.kind = it->ev.kind;
-	memcpy(o->call.args, it->ev.args, sizeof(o->call.args));
+	o->id = c->order;
+	o->call.ts_ns = c->rec.ts_ns;
+	o->call.kind = c->rec.kind;
+	memcpy(o->call.args, c->rec.args, sizeof(o->call.args));
 }
 
 /* The call returned: off the stack (from the top, where it should be). */
-static void open_pop(struct thread *t, const struct item *it)
+static void open_pop(struct thread *t, uint64_t id)
 {
 	for (size_t i = t->nopen; i-- > 0;) {
-		if (t->open[i].id != it->order)
+		if (t->open[i].id != id)
 			continue;
 		memmove(&t->open[i], &t->open[i + 1],
 			(t->nopen - i - 1) * sizeof(*t->open));
@@ -459,23 +663,32 @@ static void open_pop(struct thread *t, const struct item *it)
 }
 
 /*
- * Records go out in time order, a call both at its start (onto the open
- * stack) and at its return (to the timeline): a syscall's cause is then
- * the innermost call on the stack, by containment, at no search cost.
+ * The calls of T begun by KEY go on its open stack, outermost first: a
+ * record at KEY then finds its cause on top, by containment. (At equal
+ * times a call begins before what it contains.)
  */
-static void feed_one(struct hl_ebpf_engine *g, struct thread *t,
-		     struct item *it, int start)
+static void begin_calls(struct hl_ebpf_engine *g, struct thread *t,
+			uint64_t key)
+{
+	while (!ring_empty(&t->starts)) {
+		uint64_t pos = *(uint64_t *)ring_at(&t->starts, t->starts.head,
+						    sizeof(uint64_t));
+		struct citem *c = ring_at(&t->cq, pos, sizeof(*c));
+
+		if (start_of(c) > key)
+			break;
+		open_push(g, t, c);
+		t->starts.head++;
+	}
+}
+
+static void feed_kitem(struct hl_ebpf_engine *g, struct thread *t,
+		       struct kitem *it)
 {
 	struct hl_timeline *tl = g->o.tl;
-	struct hl_tap_rec rec;
 
-	if (start) {
-		open_push(g, t, it);
-		it->started = 1;
-		return;
-	}
-	switch (it->type) {
-	case IT_SYSCALL:
+	begin_calls(g, t, it->key);
+	if (it->type == IT_SYSCALL) {
 		if (it->inner)
 			hl_tl_syscall(tl, &it->ev, it->inner, it->outer_ts);
 		else if (t->nopen)
@@ -483,21 +696,20 @@ static void feed_one(struct hl_ebpf_engine *g, struct thread *t,
 				      t->open[0].call.ts_ns);
 		else
 			hl_tl_syscall(tl, &it->ev, NULL, 0);
-		break;
-	case IT_CALL:
-		open_pop(t, it);
-		memset(&rec, 0, sizeof(rec));
-		rec.ts_ns = it->ev.ts_ns;
-		rec.end_ns = it->ev.end_ns;
-		rec.kind = it->ev.kind;
-		memcpy(rec.args, it->ev.args, sizeof(rec.args));
-		rec.ret = it->ev.ret;
-		hl_tl_call(tl, it->ev.pid, it->ev.tid, &rec);
-		break;
-	default:
+	} else {
 		hl_tl_process(tl, &it->ev, it->str);
-		break;
 	}
+	free(it->str);
+	free(it->inner);
+}
+
+static void feed_citem(struct hl_ebpf_engine *g, struct thread *t,
+		       struct citem *c)
+{
+	/* Its own start included: no call returns before it began. */
+	begin_calls(g, t, c->rec.end_ns);
+	open_pop(t, c->order);
+	hl_tl_call(g->o.tl, c->pid, t->tid, &c->rec);
 }
 
 /* Forgets T once everything it did is out; its lanes were freed already. */
@@ -506,119 +718,114 @@ static void forget(struct hl_ebpf_engine *g, struct thread *t)
 	uint32_t tid = t->tid;
 
 	hl_tidmap_del(&g->threads, tid);
-	free(t->q[0].v);
-	free(t->q[1].v);
+	ring_free(&t->kq);
+	ring_free(&t->cq);
+	ring_free(&t->starts);
 	free(t->open);
 	free(t);
 	hl_tl_thread_gone(g->o.tl, tid);
 }
 
-struct ref {
-	uint64_t key, order;
-	struct item *it;
-	struct thread *t;
-	int start;		/* a call's start, not its return */
-};
-
-/* Sorted through pointers: qsort moves 8-byte elements much faster. */
-static int ref_by_key(const void *a, const void *b)
+static int waiting(const struct thread *t)
 {
-	const struct ref *x = *(struct ref *const *)a, *y = *(struct ref *const *)b;
-
-	if (x->key != y->key)
-		return x->key < y->key ? -1 : 1;
-	if (x->start != y->start)	/* a call opens before what it contains */
-		return x->start ? -1 : 1;
-	return x->order < y->order ? -1 : x->order > y->order;
+	return !ring_empty(&t->kq) || !ring_empty(&t->cq);
 }
 
-static size_t waiting(const struct thread *t)
+/*
+ * T's next record before F, if any: the earlier of its two rings' heads
+ * (at equal times, the one that arrived first), noted for the heap.
+ */
+static int next_record(struct thread *t, uint64_t f)
 {
-	return t->q[0].n - t->q[0].head + t->q[1].n - t->q[1].head;
-}
+	const struct kitem *k = NULL;
+	const struct citem *c = NULL;
 
-/* The waiting prefix of Q before F: its length. */
-static size_t prefix(const struct queue *q, uint64_t f)
-{
-	size_t j = q->head;
-
-	while (j < q->n && q->v[j].key < f)
-		j++;
-	return j - q->head;
-}
-
-static void drop_prefix(struct queue *q, size_t n)
-{
-	for (size_t j = q->head; j < q->head + n; j++) {
-		free(q->v[j].str);
-		free(q->v[j].inner);
+	if (!ring_empty(&t->kq)) {
+		k = ring_at(&t->kq, t->kq.head, sizeof(*k));
+		if (k->key >= f)
+			k = NULL;
 	}
-	q->head += n;
-	if (q->head == q->n)
-		q->head = q->n = 0;
+	if (!ring_empty(&t->cq)) {
+		c = ring_at(&t->cq, t->cq.head, sizeof(*c));
+		if (c->rec.end_ns >= f)
+			c = NULL;
+	}
+	if (!k && !c)
+		return 0;
+	t->next_call = !k || (c && (c->rec.end_ns != k->key ?
+				    c->rec.end_ns < k->key : c->order < k->order));
+	t->next_key = t->next_call ? c->rec.end_ns : k->key;
+	t->next_order = t->next_call ? c->order : k->order;
+	return 1;
+}
+
+static inline int heap_less(const struct thread *a, const struct thread *b)
+{
+	if (a->next_key != b->next_key)
+		return a->next_key < b->next_key;
+	return a->next_order < b->next_order;
+}
+
+static void sift_down(struct thread **h, size_t n, size_t i)
+{
+	struct thread *x = h[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && heap_less(h[c + 1], h[c]))
+			c++;
+		if (!heap_less(h[c], x))
+			break;
+		h[i] = h[c];
+		i = c;
+	}
+	h[i] = x;
 }
 
 /*
  * Gives the timeline every record before F, all threads merged in time
- * order (so a parent's start-up comes before its child's), then drops them.
+ * order (so a parent's start-up comes before its child's): each thread's
+ * rings are in order already, so a heap of threads by their next record
+ * is all the merge needs.
  */
 static void feed(struct hl_ebpf_engine *g, uint64_t f)
 {
-	size_t n = 0, cap = 0;
+	size_t n = 0;
 
-	hl_tidmap_each(&g->threads, i) {
-		struct thread *t = g->threads.vals[i];
+	if (g->threads.live > g->capheap) {
+		size_t cap = g->threads.live * 2;
+		struct thread **h = realloc(g->heap, cap * sizeof(*h));
 
-		cap += prefix(&t->q[0], f) + 2 * prefix(&t->q[1], f);
-	}
-	if (!cap)
-		return;
-	if (cap > g->caprefs) {
-		struct ref *r = realloc(g->refs, cap * sizeof(*r));
-		struct ref **o = r ? realloc(g->order_refs, cap * sizeof(*o)) : NULL;
-
-		if (r)
-			g->refs = r;
-		if (!o) {
+		if (!h) {
 			g->err = ENOMEM;
 			return;
 		}
-		g->order_refs = o;
-		g->caprefs = cap;
+		g->heap = h;
+		g->capheap = cap;
 	}
 	hl_tidmap_each(&g->threads, i) {
 		struct thread *t = g->threads.vals[i];
 
-		for (int k = 0; k < 2; k++) {
-			struct queue *q = &t->q[k];
-			size_t m = prefix(q, f);
-
-			for (size_t j = q->head; j < q->head + m; j++) {
-				struct item *it = &q->v[j];
-
-				if (it->type == IT_CALL && !it->started)
-					g->refs[n++] = (struct ref){ it->ev.ts_ns,
-						it->order, it, t, 1 };
-				g->refs[n++] = (struct ref){ it->key, it->order,
-							     it, t, 0 };
-			}
-		}
+		if (next_record(t, f))
+			g->heap[n++] = t;
 	}
-	for (size_t i = 0; i < n; i++)
-		g->order_refs[i] = &g->refs[i];
-	qsort(g->order_refs, n, sizeof(*g->order_refs), ref_by_key);
-	for (size_t i = 0; i < n; i++) {
-		struct ref *r = g->order_refs[i];
+	for (size_t i = n / 2; i-- > 0;)
+		sift_down(g->heap, n, i);
+	while (n) {
+		struct thread *t = g->heap[0];
 
-		feed_one(g, r->t, r->it, r->start);
-		if (g->o.tap && i % 16384 == 16383)
-			hl_tap_drain(g->o.tap, on_stage, g);
-	}
-	hl_tidmap_each(&g->threads, i) {
-		struct thread *t = g->threads.vals[i];
-
-		for (int k = 0; k < 2; k++)
-			drop_prefix(&t->q[k], prefix(&t->q[k], f));
+		if (t->next_call)
+			feed_citem(g, t, ring_at(&t->cq, t->cq.head++,
+						 sizeof(struct citem)));
+		else
+			feed_kitem(g, t, ring_at(&t->kq, t->kq.head++,
+						 sizeof(struct kitem)));
+		if (!next_record(t, f))
+			g->heap[0] = g->heap[--n];
+		sift_down(g->heap, n, 0);
 	}
 }
 
@@ -661,6 +868,35 @@ static uint64_t settled(const struct busy *busy, size_t n, uint32_t tid,
 }
 
 /*
+ * Everything the lanes hold now, and the lanes of threads that are gone
+ * (drained, then freed), onto the threads' queues after what the drain
+ * thread took before. FINAL: every thread is gone.
+ */
+static void take_tap(struct hl_ebpf_engine *g, int final)
+{
+	struct stage_blk *chain;
+
+	pthread_mutex_lock(&g->lock);
+	hl_tap_drain(g->o.tap, on_stage, g);
+	hl_tidmap_each(&g->threads, i) {
+		struct thread *t = g->threads.vals[i];
+
+		if (final)
+			t->gone = 1;
+		if (t->gone && t->frontier != NO_FRONTIER) {
+			/* Dead: what its lanes hold is all there will be. */
+			hl_tap_release_tid(g->o.tap, t->tid, on_stage, g);
+			t->frontier = NO_FRONTIER;
+		}
+	}
+	chain = take_chain(g);
+	if (g->stage_err && !g->err)
+		g->err = g->stage_err;
+	pthread_mutex_unlock(&g->lock);
+	unstage(g, chain);
+}
+
+/*
  * One drain cycle: take the time and note which threads are inside a call,
  * take in everything published since, then move each thread's frontier to
  * the previous cycle's time if that cycle saw it outside any call. Records
@@ -678,18 +914,15 @@ static void cycle(struct hl_ebpf_engine *g, int final)
 	if (hl_ebpf_poll(g->e, 0) < 0 && errno != EINTR && !g->err)
 		g->err = errno;
 	if (g->o.tap)
-		hl_tap_drain(g->o.tap, on_tap, g);
+		take_tap(g, final);
 	hl_tidmap_each(&g->threads, i) {
 		struct thread *t = g->threads.vals[i];
 
 		if (final)
 			t->gone = 1;
-		if (t->gone && t->frontier != NO_FRONTIER) {
-			/* Dead: what its lanes hold is all there will be. */
-			if (g->o.tap)
-				hl_tap_release_tid(g->o.tap, t->tid, on_tap, g);
+		if (t->gone)
 			t->frontier = NO_FRONTIER;
-		} else if (!t->gone && g->o.tap) {
+		else if (g->o.tap) {
 			t->frontier = t->zero_at;
 			t->zero_at = settled(busy, nbusy, t->tid, r);
 		}
@@ -697,7 +930,6 @@ static void cycle(struct hl_ebpf_engine *g, int final)
 			f = t->frontier;
 	}
 	feed(g, f);
-	unstage(g);
 	for (;;) {
 		struct thread *done = NULL;
 
@@ -856,8 +1088,10 @@ struct hl_ebpf_engine *hl_ebpf_engine_open(const struct hl_ebpf_run_opts *o,
 		return NULL;
 	}
 	g->o = *o;
+	pthread_mutex_init(&g->lock, NULL);
 	g->e = hl_ebpf_open(&eo, on_record, g, why, len);
 	if (!g->e) {
+		pthread_mutex_destroy(&g->lock);
 		free(g);
 		return NULL;
 	}
@@ -868,22 +1102,37 @@ void hl_ebpf_engine_close(struct hl_ebpf_engine *g)
 {
 	if (!g)
 		return;
+	drainer_stop(g);
 	hl_tidmap_each(&g->threads, i) {
 		struct thread *t = g->threads.vals[i];
 
-		for (int k = 0; k < 2; k++) {
-			drop_prefix(&t->q[k], t->q[k].n - t->q[k].head);
-			free(t->q[k].v);
+		for (uint64_t p = t->kq.head; p < t->kq.tail; p++) {
+			struct kitem *it = ring_at(&t->kq, p, sizeof(*it));
+
+			free(it->str);
+			free(it->inner);
 		}
+		ring_free(&t->kq);
+		ring_free(&t->cq);
+		ring_free(&t->starts);
 		free(t->open);
 		free(t);
 	}
 	hl_tidmap_free(&g->threads);
 	for (size_t i = 0; i < g->nstatic; i++)
 		free(g->statics[i]);
-	free(g->refs);
-	free(g->order_refs);
-	free(g->stage);
+	free(g->heap);
+	for (int k = 0; k < 2; k++) {
+		struct stage_blk *b = k ? g->spare : g->first;
+
+		while (b) {
+			struct stage_blk *next = b->next;
+
+			free(b);
+			b = next;
+		}
+	}
+	pthread_mutex_destroy(&g->lock);
 	hl_ebpf_close(g->e);
 	free(g);
 }
@@ -898,7 +1147,6 @@ static void end_early(struct hl_ebpf_engine *g)
 
 	cycle(g, 0);
 	feed(g, NO_FRONTIER);
-	unstage(g);
 	hl_tl_flush(g->o.tl);
 	if (g->o.on_interrupt)
 		g->o.on_interrupt(g->o.ctx);
@@ -997,6 +1245,7 @@ int hl_ebpf_engine_run(struct hl_ebpf_engine *g, struct hl_ebpf_result *r)
 	if (write(hold[1], "", 1) != 1)
 		hl_warn(g->o.cmd, "cannot release the target: %s", strerror(errno));
 	close(hold[1]);
+	drainer_start(g);
 
 	for (;;) {
 		hl_ebpf_poll(g->e, DRAIN_MS);
@@ -1025,6 +1274,7 @@ int hl_ebpf_engine_run(struct hl_ebpf_engine *g, struct hl_ebpf_result *r)
 				break;
 		}
 	}
+	drainer_stop(g);
 	cycle(g, 1);
 	hl_tl_flush(g->o.tl);
 	for (int i = 0; i < 3; i++)
