@@ -58,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -99,15 +100,38 @@ struct citem {
 };
 
 /*
- * A FIFO of fixed-size slots: positions [head, tail) wait, position p lives
- * in slot p & mask. What went out is reused in place; the array doubles
- * (slots re-placed by position, so positions held elsewhere stay valid)
- * only when the backlog outgrows it.
+ * Blocks of BLOCK_BYTES for every queue of the engine (the drain thread's
+ * chain and the main loop's rings alike, so memory one frees the other
+ * reuses), carved from regions the kernel may back with huge pages (a
+ * backlog of millions of records then costs a page fault per 2 MiB, not
+ * per 4 KiB), and kept on a free list once emptied.
+ */
+#define BLOCK_BYTES	40960
+#define REGION_BYTES	(16ul << 20)
+
+struct pool {
+	pthread_mutex_t lock;		/* both threads take and give blocks */
+	void *free;			/* emptied blocks, linked by their first word */
+	char *cur;			/* the region being carved */
+	size_t left;
+	void **regions;
+	size_t nregions;
+};
+
+/*
+ * A FIFO of slots in pool blocks: positions [head, tail) wait; position p
+ * is slot p & (2^shift - 1) of block p >> shift, found through a small
+ * table of the blocks held. Positions never move, so they can be kept
+ * elsewhere (the starts ring keeps calls' positions); a block goes back to
+ * the pool when its last slot is popped.
  */
 struct ring {
-	char *v;
+	char **blk;			/* by block number & bmask */
+	uint64_t bmask;
 	uint64_t head, tail;
-	uint64_t mask;			/* slots - 1 (v NULL: no slots) */
+	struct pool *pool;
+	uint32_t size;			/* of a slot */
+	uint32_t shift;			/* log2 of the slots in a block */
 };
 
 /* A call begun and not yet returned, as of the records fed so far. */
@@ -133,7 +157,7 @@ struct thread {
 };
 
 /* Tap records drained by the drain thread, for the main loop. */
-#define STAGE_RECS	1000
+#define STAGE_RECS	((BLOCK_BYTES - 16) / sizeof(struct staged))
 struct staged {
 	uint32_t pid, tid;
 	struct hl_tap_rec rec;
@@ -144,6 +168,7 @@ struct stage_blk {
 	size_t n;
 	struct staged r[STAGE_RECS];
 };
+_Static_assert(sizeof(struct stage_blk) <= BLOCK_BYTES, "a chain block is a pool block");
 
 struct hl_ebpf_engine {
 	struct hl_ebpf_run_opts o;
@@ -167,8 +192,8 @@ struct hl_ebpf_engine {
 	int draining;			/* the drain thread runs */
 	atomic_int stop;
 	struct stage_blk *first, *last;	/* drained, in drain order */
-	struct stage_blk *spare;	/* emptied, for reuse */
 	int stage_err;
+	struct pool pool;		/* the chain's and the rings' blocks */
 };
 
 static volatile sig_atomic_t interrupts, pass_on, first_sig;
@@ -193,44 +218,145 @@ static uint64_t now_ns(void)
 
 /* ---- rings ---- */
 
+static void pool_init(struct pool *p)
+{
+	memset(p, 0, sizeof(*p));
+	pthread_mutex_init(&p->lock, NULL);
+}
+
+static void *carve(struct pool *p)
+{
+	void **regions;
+	char *b;
+
+	if (p->left < BLOCK_BYTES) {
+		regions = realloc(p->regions, (p->nregions + 1) * sizeof(*regions));
+		if (!regions)
+			return NULL;
+		p->regions = regions;
+		b = mmap(NULL, REGION_BYTES, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (b == MAP_FAILED)
+			return NULL;
+		madvise(b, REGION_BYTES, MADV_HUGEPAGE);	/* a hint */
+		p->regions[p->nregions++] = b;
+		p->cur = b;
+		p->left = REGION_BYTES;
+	}
+	b = p->cur;
+	p->cur += BLOCK_BYTES;
+	p->left -= BLOCK_BYTES;
+	return b;
+}
+
+static void *pool_get(struct pool *p)
+{
+	void *b;
+
+	pthread_mutex_lock(&p->lock);
+	if ((b = p->free))
+		p->free = *(void **)b;
+	else
+		b = carve(p);
+	pthread_mutex_unlock(&p->lock);
+	return b;
+}
+
+static void pool_put(struct pool *p, void *b)
+{
+	pthread_mutex_lock(&p->lock);
+	*(void **)b = p->free;
+	p->free = b;
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void pool_fini(struct pool *p)
+{
+	for (size_t i = 0; i < p->nregions; i++)
+		munmap(p->regions[i], REGION_BYTES);
+	free(p->regions);
+	pthread_mutex_destroy(&p->lock);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Slots of SIZE bytes, as many to a block as a power of two allows. */
+static void ring_init(struct ring *r, struct pool *p, size_t size)
+{
+	memset(r, 0, sizeof(*r));
+	r->pool = p;
+	r->size = size;
+	while ((size << (r->shift + 1)) <= BLOCK_BYTES)
+		r->shift++;
+}
+
 static inline int ring_empty(const struct ring *r)
 {
 	return r->head == r->tail;
 }
 
-static inline void *ring_at(const struct ring *r, uint64_t pos, size_t size)
+static inline void *ring_at(const struct ring *r, uint64_t pos)
 {
-	return r->v + (size_t)(pos & r->mask) * size;
+	unsigned s = r->shift;
+
+	return r->blk[(pos >> s) & r->bmask] +
+	       (size_t)(pos & ((1ull << s) - 1)) * r->size;
 }
 
-static int ring_grow(struct ring *r, size_t size)
+/* The tail is at a block's start: room in the table for one more block. */
+static int ring_table(struct ring *r)
 {
-	uint64_t slots = r->v ? (r->mask + 1) * 2 : 64;
-	char *v = malloc(slots * size);
+	unsigned s = r->shift;
+	uint64_t first = r->head >> s, end = r->tail >> s;
+	uint64_t n = r->blk ? r->bmask + 1 : 0, nn = n ? n : 8;
+	char **v;
 
-	if (!v)
+	if (end - first + 1 <= n)
+		return 0;
+	while (nn < end - first + 1)
+		nn *= 2;
+	if (!(v = calloc(nn, sizeof(*v))))
 		return -1;
-	for (uint64_t p = r->head; p < r->tail; p++)
-		memcpy(v + (size_t)(p & (slots - 1)) * size, ring_at(r, p, size),
-		       size);
-	free(r->v);
-	r->v = v;
-	r->mask = slots - 1;
+	for (uint64_t b = first; b < end; b++)
+		v[b & (nn - 1)] = r->blk[b & r->bmask];
+	free(r->blk);
+	r->blk = v;
+	r->bmask = nn - 1;
 	return 0;
 }
 
 /* A new slot at the tail, or NULL when out of memory. */
-static inline void *ring_push(struct ring *r, size_t size)
+static inline void *ring_push(struct ring *r)
 {
-	if ((!r->v || r->tail - r->head > r->mask) && ring_grow(r, size) < 0)
-		return NULL;
-	return ring_at(r, r->tail++, size);
+	unsigned s = r->shift;
+	char *b;
+
+	if (!(r->tail & ((1ull << s) - 1))) {
+		if (ring_table(r) < 0 || !(b = pool_get(r->pool)))
+			return NULL;
+		r->blk[(r->tail >> s) & r->bmask] = b;
+	}
+	return ring_at(r, r->tail++);
+}
+
+/* The head slot is done with: its block goes back once all of it is. */
+static inline void ring_pop(struct ring *r)
+{
+	unsigned s = r->shift;
+
+	if (!(++r->head & ((1ull << s) - 1)))
+		pool_put(r->pool, r->blk[((r->head - 1) >> s) & r->bmask]);
 }
 
 static void ring_free(struct ring *r)
 {
-	free(r->v);
-	memset(r, 0, sizeof(*r));
+	unsigned s = r->shift;
+
+	if (r->head != r->tail || r->head & ((1ull << s) - 1))
+		for (uint64_t b = r->head >> s; b <= (r->tail - 1) >> s; b++)
+			pool_put(r->pool, r->blk[b & r->bmask]);
+	free(r->blk);
+	r->blk = NULL;
+	r->head = r->tail = 0;
 }
 
 /* ---- per-thread queues ---- */
@@ -250,6 +376,9 @@ static struct thread *thread_get(struct hl_ebpf_engine *g, uint32_t tid,
 	}
 	t->tid = tid;
 	t->pid = pid;
+	ring_init(&t->kq, &g->pool, sizeof(struct kitem));
+	ring_init(&t->cq, &g->pool, sizeof(struct citem));
+	ring_init(&t->starts, &g->pool, sizeof(uint64_t));
 	/* Without the tap no call can be pending: nothing to wait for. */
 	t->frontier = g->o.tap ? 0 : NO_FRONTIER;
 	return t;
@@ -269,17 +398,17 @@ static struct kitem *kpush(struct hl_ebpf_engine *g, uint32_t tid,
 
 	if (!t)
 		return NULL;
-	if (!(it = ring_push(&t->kq, sizeof(*it)))) {
+	if (!(it = ring_push(&t->kq))) {
 		g->err = ENOMEM;
 		return NULL;
 	}
 	for (p = t->kq.tail - 1; p > t->kq.head; p--) {
-		prev = ring_at(&t->kq, p - 1, sizeof(*prev));
+		prev = ring_at(&t->kq, p - 1);
 		if (prev->key <= key)
 			break;
-		*(struct kitem *)ring_at(&t->kq, p, sizeof(*it)) = *prev;
+		*(struct kitem *)ring_at(&t->kq, p) = *prev;
 	}
-	it = ring_at(&t->kq, p, sizeof(*it));
+	it = ring_at(&t->kq, p);
 	memset(it, 0, sizeof(*it));
 	it->type = type;
 	it->key = key;
@@ -314,10 +443,9 @@ static void cpush(struct hl_ebpf_engine *g, uint32_t tid, uint32_t pid,
 
 	if (!t)
 		return;
-	if (!(c = ring_push(&t->cq, sizeof(*c))) ||
-	    !(s = ring_push(&t->starts, sizeof(*s)))) {
+	if (!(c = ring_push(&t->cq)) || !(s = ring_push(&t->starts))) {
 		if (c)
-			t->cq.tail--;
+			t->cq.tail--;	/* its block stays held: harmless */
 		g->err = ENOMEM;
 		return;
 	}
@@ -328,13 +456,13 @@ static void cpush(struct hl_ebpf_engine *g, uint32_t tid, uint32_t pid,
 	c->order = g->order++;
 	c->pid = pid;
 	for (p = t->starts.tail - 1; p > t->starts.head; p--) {
-		uint64_t before = *(uint64_t *)ring_at(&t->starts, p - 1, sizeof(*s));
+		uint64_t before = *(uint64_t *)ring_at(&t->starts, p - 1);
 
-		if (!starts_before(c, ring_at(&t->cq, before, sizeof(*c))))
+		if (!starts_before(c, ring_at(&t->cq, before)))
 			break;
-		*(uint64_t *)ring_at(&t->starts, p, sizeof(*s)) = before;
+		*(uint64_t *)ring_at(&t->starts, p) = before;
 	}
-	*(uint64_t *)ring_at(&t->starts, p, sizeof(*s)) = pos;
+	*(uint64_t *)ring_at(&t->starts, p) = pos;
 }
 
 /* ---- BPF records to events ---- */
@@ -530,9 +658,7 @@ static void on_stage(void *ctx, uint32_t pid, uint32_t tid,
 	struct stage_blk *b = g->last;
 
 	if (!b || b->n == STAGE_RECS) {
-		if ((b = g->spare))
-			g->spare = b->next;
-		else if (!(b = malloc(sizeof(*b)))) {
+		if (!(b = pool_get(&g->pool))) {
 			g->stage_err = ENOMEM;
 			return;
 		}
@@ -559,19 +685,15 @@ static struct stage_blk *take_chain(struct hl_ebpf_engine *g)
 /* The records of chain B onto their threads' queues; the blocks to spare. */
 static void unstage(struct hl_ebpf_engine *g, struct stage_blk *b)
 {
-	struct stage_blk *end = NULL;
-
 	if (!b)
 		return;
-	for (struct stage_blk *x = b; x; x = x->next) {
+	for (struct stage_blk *x = b; x; x = x->next)
 		for (size_t i = 0; i < x->n; i++)
 			cpush(g, x->r[i].tid, x->r[i].pid, &x->r[i].rec);
-		end = x;
+	for (struct stage_blk *x = b, *next; x; x = next) {
+		next = x->next;
+		pool_put(&g->pool, x);
 	}
-	pthread_mutex_lock(&g->lock);
-	end->next = g->spare;
-	g->spare = b;
-	pthread_mutex_unlock(&g->lock);
 }
 
 /*
@@ -671,14 +793,13 @@ static void begin_calls(struct hl_ebpf_engine *g, struct thread *t,
 			uint64_t key)
 {
 	while (!ring_empty(&t->starts)) {
-		uint64_t pos = *(uint64_t *)ring_at(&t->starts, t->starts.head,
-						    sizeof(uint64_t));
-		struct citem *c = ring_at(&t->cq, pos, sizeof(*c));
+		uint64_t pos = *(uint64_t *)ring_at(&t->starts, t->starts.head);
+		struct citem *c = ring_at(&t->cq, pos);
 
 		if (start_of(c) > key)
 			break;
 		open_push(g, t, c);
-		t->starts.head++;
+		ring_pop(&t->starts);
 	}
 }
 
@@ -741,12 +862,12 @@ static int next_record(struct thread *t, uint64_t f)
 	const struct citem *c = NULL;
 
 	if (!ring_empty(&t->kq)) {
-		k = ring_at(&t->kq, t->kq.head, sizeof(*k));
+		k = ring_at(&t->kq, t->kq.head);
 		if (k->key >= f)
 			k = NULL;
 	}
 	if (!ring_empty(&t->cq)) {
-		c = ring_at(&t->cq, t->cq.head, sizeof(*c));
+		c = ring_at(&t->cq, t->cq.head);
 		if (c->rec.end_ns >= f)
 			c = NULL;
 	}
@@ -817,12 +938,13 @@ static void feed(struct hl_ebpf_engine *g, uint64_t f)
 	while (n) {
 		struct thread *t = g->heap[0];
 
-		if (t->next_call)
-			feed_citem(g, t, ring_at(&t->cq, t->cq.head++,
-						 sizeof(struct citem)));
-		else
-			feed_kitem(g, t, ring_at(&t->kq, t->kq.head++,
-						 sizeof(struct kitem)));
+		if (t->next_call) {
+			feed_citem(g, t, ring_at(&t->cq, t->cq.head));
+			ring_pop(&t->cq);
+		} else {
+			feed_kitem(g, t, ring_at(&t->kq, t->kq.head));
+			ring_pop(&t->kq);
+		}
 		if (!next_record(t, f))
 			g->heap[0] = g->heap[--n];
 		sift_down(g->heap, n, 0);
@@ -1089,8 +1211,10 @@ struct hl_ebpf_engine *hl_ebpf_engine_open(const struct hl_ebpf_run_opts *o,
 	}
 	g->o = *o;
 	pthread_mutex_init(&g->lock, NULL);
+	pool_init(&g->pool);
 	g->e = hl_ebpf_open(&eo, on_record, g, why, len);
 	if (!g->e) {
+		pool_fini(&g->pool);
 		pthread_mutex_destroy(&g->lock);
 		free(g);
 		return NULL;
@@ -1107,7 +1231,7 @@ void hl_ebpf_engine_close(struct hl_ebpf_engine *g)
 		struct thread *t = g->threads.vals[i];
 
 		for (uint64_t p = t->kq.head; p < t->kq.tail; p++) {
-			struct kitem *it = ring_at(&t->kq, p, sizeof(*it));
+			struct kitem *it = ring_at(&t->kq, p);
 
 			free(it->str);
 			free(it->inner);
@@ -1122,16 +1246,7 @@ void hl_ebpf_engine_close(struct hl_ebpf_engine *g)
 	for (size_t i = 0; i < g->nstatic; i++)
 		free(g->statics[i]);
 	free(g->heap);
-	for (int k = 0; k < 2; k++) {
-		struct stage_blk *b = k ? g->spare : g->first;
-
-		while (b) {
-			struct stage_blk *next = b->next;
-
-			free(b);
-			b = next;
-		}
-	}
+	pool_fini(&g->pool);
 	pthread_mutex_destroy(&g->lock);
 	hl_ebpf_close(g->e);
 	free(g);

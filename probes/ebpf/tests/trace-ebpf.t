@@ -126,6 +126,32 @@ if [ -f "$B/libheaplab.so" ] && readelf -n "$B/libheaplab.so" | grep -q 'Provide
 	$CHK "$J" valid; ok $? "-a heaplab: valid jsonl"
 	grep -q '"kind":"heap_grow"' "$J"; ok $? "-a heaplab: heap_grow events from its USDT probe"
 	grep -q '"kind":"trim"' "$J"; ok $? "-a heaplab: trim events from its USDT probe"
+	# A thread's first malloc under libheaplab gives it an arena of its own.
+	"$HEAPLAB" trace -e ebpf -a heaplab -f jsonl -o "$J" -- "$ET/mt_target" threads 4 2>/dev/null
+	is $? 0 "-a heaplab, 4 threads: exits 0"
+	python3 - "$J" <<'EOF'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1])]
+workers = {e["args"]["child"] for e in evs
+           if e["kind"] == "fork" and e["args"]["thread"]}
+news = [e for e in evs if e["kind"] == "arena_new"]
+calls = [e for e in evs if e["kind"] in ("malloc", "calloc", "realloc")]
+bad = []
+if not news:
+    bad.append("no arena_new event")
+for e in news:
+    a = e["args"]
+    inside = [c for c in calls if c["tid"] == e["tid"] and
+              c["ts_ns"] <= e["ts_ns"] <= c["end_ns"] and c["seq"] < e["seq"]]
+    if e["tid"] not in workers or a["arena"] < 1 or a["addr"] <= 0 or not inside:
+        bad.append(json.dumps(e))
+if len({e["args"]["arena"] for e in news}) != len(news):
+    bad.append("an arena created twice")
+for b in bad:
+    print("# " + b)
+sys.exit(1 if bad else 0)
+EOF
+	ok $? "-a heaplab: arena_new from its USDT probe, on worker threads, inside the malloc that made it"
 	"$HEAPLAB" trace -e ebpf -f jsonl -o "$J" -- "$T/cause" 2>/dev/null
 	! grep -q '"kind":"heap_grow"' "$J"; ok $? "glibc: no heaplab USDT events"
 else
