@@ -184,6 +184,7 @@ struct hl_ebpf *hl_ebpf_open(const struct hl_ebpf_opts *o, hl_ebpf_fn fn,
 	}
 	e->skel->rodata->trace_syscalls = o->syscalls;
 	e->skel->rodata->trace_calls = o->calls;
+	e->skel->rodata->hold_execs = o->hold_execs;
 	if (o->tap_path) {
 		struct stat st;
 

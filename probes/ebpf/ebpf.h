@@ -22,6 +22,8 @@ struct hl_ebpf_opts {
 	int syscalls;		/* trace the memory syscalls */
 	int calls;		/* allocator calls by uprobe (attach_calls) */
 	const char *tap_path;	/* heaplab's tap, for the "tap" cause, or NULL */
+	int hold_execs;		/* stop each exec'd image until continued
+				 * (mt_exec.held): the caller must SIGCONT it */
 	size_t ring_bytes;	/* 0: the default (16 MiB) */
 };
 

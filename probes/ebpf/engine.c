@@ -557,6 +557,10 @@ static void on_exec(struct hl_ebpf_engine *g, const struct mt_exec *x)
 		g->started = 1;
 	if (g->o.uprobes)
 		exec_uprobes(g, x);
+	/* Stopped by the kernel side before its first instruction. */
+	if (x->held && kill(x->h.pid, SIGCONT) < 0 && errno != ESRCH)
+		hl_warn(g->o.cmd, "cannot continue pid %u: %s", x->h.pid,
+			strerror(errno));
 	/* A thread that was not the leader took the leader's tid. */
 	if (x->old_tid != x->h.tid)
 		mark_gone(g, x->old_tid);
@@ -1169,7 +1173,8 @@ static int attach_static(struct hl_ebpf_engine *g, const char *exe, char *why,
  * allocator, else libc; and the program itself when statically linked.
  * Uprobes go on files, for every process, so an exec'd program using the
  * same libc is covered; another static program is attached to when its
- * exec is seen, which may miss its first calls.
+ * exec is seen, while the kernel side holds it stopped (hold_execs), so
+ * none of its calls is missed.
  */
 static int attach_calls(struct hl_ebpf_engine *g, char *why, size_t len)
 {
@@ -1203,6 +1208,9 @@ struct hl_ebpf_engine *hl_ebpf_engine_open(const struct hl_ebpf_run_opts *o,
 		.syscalls = o->syscalls,
 		.calls = o->uprobes,
 		.tap_path = o->tap_path,
+		/* --uprobes: a static program exec'd later is attached to
+		 * before it runs (see on_exec). */
+		.hold_execs = o->uprobes,
 	};
 
 	if (!g) {

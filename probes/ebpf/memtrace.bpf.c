@@ -29,6 +29,7 @@
 #include "memtrace.h"
 
 #define AT_BASE		7
+#define SIGSTOP_NR	19
 #define AUXV_PAIRS	28	/* saved_auxv[] holds 56 words */
 #define MAX_PROCS	8192
 #define MAX_THREADS	32768
@@ -42,6 +43,12 @@ const volatile int trace_calls = 0;	/* uprobes on the malloc family */
 const volatile unsigned long long tap_dev = 0, tap_ino = 0;
 /* Wake the reader only when this much is waiting (see submit()). */
 const volatile unsigned long long wake_bytes = 256 * 1024;
+/*
+ * Stop each exec'd image before its first instruction (SIGSTOP, pending as
+ * the exec returns) until the reader has looked at it: --uprobes must put
+ * uprobes on a statically linked program before it makes its first call.
+ */
+const volatile int hold_execs = 0;
 
 /* A traced process: struct mt_proc (memtrace.h). */
 
@@ -414,7 +421,9 @@ int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid,
 	BPF_CORE_READ_STR_INTO(&rec->comm, task, comm);
 	bpf_probe_read_kernel_str(rec->path, sizeof(rec->path),
 				  BPF_CORE_READ(bprm, filename));
-	submit(rec, 0);
+	/* Only with its record in the ring: the reader will continue it. */
+	rec->held = hold_execs && !bpf_send_signal(SIGSTOP_NR);
+	submit(rec, rec->held);
 	return 0;
 }
 

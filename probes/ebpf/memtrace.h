@@ -91,7 +91,7 @@ struct mt_fork {
 struct mt_exec {
 	struct mt_hdr h;
 	unsigned int old_tid;	/* a non-leader thread that exec'd had this tid */
-	unsigned int pad;
+	unsigned int held;	/* stopped (SIGSTOP) until the reader continues it */
 	unsigned long long interp_base;	/* AT_BASE: where ld.so was mapped */
 	char comm[MT_COMM_LEN];
 	char path[MT_PATH_LEN];

@@ -173,6 +173,19 @@ if [ -x "$ET/mt_static" ]; then
 	is $? 0 "--uprobes, static program: exits 0"
 	$CHK "$J" count malloc ge 65; ok $? "--uprobes, static: its own mallocs recorded"
 	$CHK "$J" mmap-by-malloc 200000; ok $? "--uprobes, static: malloc(200000) -> its mmap"
+	# Exec'd later by a dynamic program: held at its exec until attached.
+	"$HEAPLAB" trace -e ebpf --uprobes -f jsonl -o "$J" -- sh -c "exec '$ET/mt_static' basic" 2>"$TMP/err"
+	is $? 0 "--uprobes, static program exec'd by sh: exits 0"
+	python3 - "$J" <<'EOF'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1])]
+last = max(e["seq"] for e in evs if e["kind"] == "exec")
+n = sum(1 for e in evs if e["kind"] == "malloc" and e["seq"] > last)
+print("# %d mallocs after the last exec" % n)
+sys.exit(0 if n >= 65 else 1)
+EOF
+	ok $? "--uprobes, static program exec'd later: all its mallocs, from the first"
+	$CHK "$J" mmap-by-malloc 200000; ok $? "--uprobes, static program exec'd later: malloc(200000) -> its mmap"
 	strip -o "$TMP/stripped" "$ET/mt_static"
 	err=$("$HEAPLAB" trace -e ebpf --uprobes -o /dev/null -- "$TMP/stripped" basic 2>&1)
 	is $? 1 "--uprobes, static and stripped: exit 1"
