@@ -73,8 +73,11 @@
 /* Main loop: wait for the BPF ring at most this long between cycles. */
 #define DRAIN_MS	5
 /* Drain thread: pause between catch-ups. At ~10M calls/s a lane gets ~1k
- * records meanwhile: it rewinds at every catch-up and stays in ~20 pages. */
+ * records meanwhile: it rewinds at every catch-up and stays in ~20 pages.
+ * After a catch-up that found nothing, a longer one: an idle target costs
+ * a thousand wake-ups a second, not ten. */
 #define DRAIN_SLEEP_US	100
+#define DRAIN_IDLE_US	1000
 /* Passes of one catch-up: each takes in what came during the last one. */
 #define DRAIN_PASSES	16
 #define NO_FRONTIER	UINT64_MAX
@@ -708,19 +711,23 @@ static void unstage(struct hl_ebpf_engine *g, struct stage_blk *b)
 static void *drain_loop(void *arg)
 {
 	struct hl_ebpf_engine *g = arg;
-	const struct timespec pause = { 0, DRAIN_SLEEP_US * 1000 };
+	const struct timespec busy = { 0, DRAIN_SLEEP_US * 1000 };
+	const struct timespec idle = { 0, DRAIN_IDLE_US * 1000 };
 
 	while (!atomic_load_explicit(&g->stop, memory_order_relaxed)) {
+		size_t got = 0;
+
 		for (int i = 0; i < DRAIN_PASSES; i++) {
 			size_t n;
 
 			pthread_mutex_lock(&g->lock);
 			n = hl_tap_drain(g->o.tap, on_stage, g);
 			pthread_mutex_unlock(&g->lock);
+			got += n;
 			if (!n)
 				break;
 		}
-		nanosleep(&pause, NULL);
+		nanosleep(got ? &busy : &idle, NULL);
 	}
 	return NULL;
 }
