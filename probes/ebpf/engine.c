@@ -181,6 +181,7 @@ struct hl_ebpf_engine {
 	pid_t root;
 	int started;
 	int err;			/* out of memory while queueing */
+	struct thread *hot;		/* thread_get()'s last answer */
 	struct thread **heap;		/* feed()'s, kept */
 	size_t capheap;
 	/* --uprobes: statically linked programs already looked at. */
@@ -367,10 +368,13 @@ static void ring_free(struct ring *r)
 static struct thread *thread_get(struct hl_ebpf_engine *g, uint32_t tid,
 				 uint32_t pid)
 {
-	struct thread *t = hl_tidmap_get(&g->threads, tid);
+	struct thread *t = g->hot;
 
-	if (t)
+	/* Records come in runs of one thread's: ask the map once a run. */
+	if (t && t->tid == tid)
 		return t;
+	if ((t = hl_tidmap_get(&g->threads, tid)))
+		return g->hot = t;
 	t = calloc(1, sizeof(*t));
 	if (!t || hl_tidmap_put(&g->threads, tid, t) < 0) {
 		free(t);
@@ -835,12 +839,35 @@ static void feed_kitem(struct hl_ebpf_engine *g, struct thread *t,
 	free(it->inner);
 }
 
+/*
+ * A call returns. The calls begun before it that are not yet on the stack
+ * go on first (they contain it); the call itself, when its start is still
+ * waiting (nothing of its thread was fed while it ran, the common case),
+ * never needs to be on the stack at all.
+ */
 static void feed_citem(struct hl_ebpf_engine *g, struct thread *t,
 		       struct citem *c)
 {
-	/* Its own start included: no call returns before it began. */
-	begin_calls(g, t, c->rec.end_ns);
-	open_pop(t, c->order);
+	uint64_t self = t->cq.head;
+	int begun = 1;
+
+	while (!ring_empty(&t->starts)) {
+		uint64_t pos = *(uint64_t *)ring_at(&t->starts, t->starts.head);
+		struct citem *o;
+
+		if (pos == self) {
+			ring_pop(&t->starts);
+			begun = 0;
+			break;
+		}
+		o = ring_at(&t->cq, pos);
+		if (start_of(o) > c->rec.end_ns)
+			break;
+		open_push(g, t, o);
+		ring_pop(&t->starts);
+	}
+	if (begun)
+		open_pop(t, c->order);
 	hl_tl_call(g->o.tl, c->pid, t->tid, &c->rec);
 }
 
@@ -850,6 +877,8 @@ static void forget(struct hl_ebpf_engine *g, struct thread *t)
 	uint32_t tid = t->tid;
 
 	hl_tidmap_del(&g->threads, tid);
+	if (g->hot == t)
+		g->hot = NULL;
 	ring_free(&t->kq);
 	ring_free(&t->cq);
 	ring_free(&t->starts);
