@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
- * tapbench [-n PAIRS] [-r ROUNDS] — what the tap adds to an allocator call.
+ * tapbench [-n PAIRS] [-r ROUNDS] [-d MS] — what the tap adds to an
+ * allocator call.
  *
  * Each round runs a malloc(32..95)/free loop of PAIRS pairs three ways, one
  * after the other: without the tap ("plain"), under the tap stamping with
  * clock_gettime ("monotonic") and under the tap stamping with rdtsc ("tsc",
  * where the reader allows it).  Under the tap this process plays the
- * tracer: it creates the ring (reader.c), drains it every millisecond as a
- * tracer that keeps up would, and the lane rewinds.  The child times its own
+ * tracer: it creates the ring (reader.c) and drains it every MS milliseconds
+ * (default 1: a tracer that keeps up, the lane rewinds; 20: as the ebpf
+ * engine, the lane jumps back to its start, ring.h).  The child times its own
  * loop (CLOCK_MONOTONIC) and reports ns per call; the medians over the
  * rounds are printed, and what the tap adds over plain.
  *
@@ -30,6 +32,7 @@
 
 #define MAX_ROUNDS 64
 
+static long drain_ms = 1;
 enum { PLAIN, MONO, TSC, NMODES };
 static const char *const mode_name[NMODES] = { "plain", "monotonic", "tsc" };
 
@@ -73,10 +76,10 @@ static void nothing(void *ctx, uint32_t pid, uint32_t tid,
 
 /* One run: ns per call as the child measured it, CPU of the child. */
 static int run(const char *self, const char *tap, int mode, long pairs,
-	       double *ns, double *cpu)
+	       double *ns, double *cpu, double *flt)
 {
 	struct hl_tap_reader r = { .fd = -1 };
-	struct timespec ms = { 0, 1000000 };
+	struct timespec ms = { 0, drain_ms * 1000000L };
 	struct rusage ru;
 	char arg[32], out[64] = "";
 	int pfd[2], status = 0;
@@ -132,6 +135,7 @@ static int run(const char *self, const char *tap, int mode, long pairs,
 	if (n <= 0 || !WIFEXITED(status) || WEXITSTATUS(status))
 		return -1;
 	*ns = atof(out);
+	*flt = (double)ru.ru_minflt;
 	*cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 	return 0;
@@ -153,6 +157,7 @@ static double median(double *v, int n)
 int main(int argc, char **argv)
 {
 	double ns[NMODES][MAX_ROUNDS], cpu[NMODES][MAX_ROUNDS];
+	double flt[NMODES][MAX_ROUNDS];
 	char self[PATH_MAX], dir[PATH_MAX], tap[PATH_MAX + 32];
 	long pairs = 2000000;
 	int rounds = 5, have[NMODES] = { 0 }, opt;
@@ -160,15 +165,18 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && !strcmp(argv[1], "--loop"))
 		return child_loop(atol(argv[2]));
-	while ((opt = getopt(argc, argv, "n:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:r:d:")) != -1) {
 		if (opt == 'n')
 			pairs = atol(optarg);
+		else if (opt == 'd')
+			drain_ms = atol(optarg);
 		else if (opt == 'r')
 			rounds = atoi(optarg);
 		else
 			goto usage;
 	}
-	if (pairs < 1 || rounds < 1 || rounds > MAX_ROUNDS)
+	if (pairs < 1 || rounds < 1 || rounds > MAX_ROUNDS || drain_ms < 1 ||
+	    drain_ms > 1000)
 		goto usage;
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n < 0)
@@ -183,7 +191,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < rounds; i++)
 		for (int m = 0; m < NMODES; m++) {
 			int rc = run(self, tap, m, pairs, &ns[m][have[m]],
-				     &cpu[m][have[m]]);
+				     &cpu[m][have[m]], &flt[m][have[m]]);
 
 			if (rc < 0) {
 				fprintf(stderr, "tapbench: %s run failed\n",
@@ -195,8 +203,8 @@ int main(int argc, char **argv)
 		}
 	printf("tapbench: %ld malloc/free pairs, %d rounds interleaved, "
 	       "medians\n", pairs, rounds);
-	printf("%-10s %10s %12s %14s\n", "mode", "ns/call", "tap ns/call",
-	       "child cpu s");
+	printf("%-10s %10s %12s %14s %13s\n", "mode", "ns/call",
+	       "tap ns/call", "child cpu s", "child faults");
 	for (int m = 0; m < NMODES; m++) {
 		double base = median(ns[PLAIN], have[PLAIN]);
 
@@ -204,14 +212,14 @@ int main(int argc, char **argv)
 			printf("%-10s (no safe TSC here)\n", mode_name[m]);
 			continue;
 		}
-		printf("%-10s %10.2f %12.2f %14.3f\n", mode_name[m],
+		printf("%-10s %10.2f %12.2f %14.3f %13.0f\n", mode_name[m],
 		       median(ns[m], have[m]),
 		       m ? median(ns[m], have[m]) - base : 0.0,
-		       median(cpu[m], have[m]));
+		       median(cpu[m], have[m]), median(flt[m], have[m]));
 	}
 	return 0;
 usage:
-	fprintf(stderr, "usage: tapbench [-n PAIRS] [-r ROUNDS (<= %d)]\n",
-		MAX_ROUNDS);
+	fprintf(stderr, "usage: tapbench [-n PAIRS] [-r ROUNDS (<= %d)] "
+		"[-d DRAIN_MS]\n", MAX_ROUNDS);
 	return 2;
 }
