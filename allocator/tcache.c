@@ -62,6 +62,7 @@ struct tcache *tcache_create(void)
 	memset(tc, 0, sizeof(*tc));
 	for (size_t i = 0; i < TCACHE_BINS; i++)
 		tc->limits[i] = (uint16_t)mp.tcache_count;
+	tc->arena = av;
 	pthread_mutex_lock(&tcache_list_lock);
 	tc->next = tcache_list;
 	if (tcache_list)

@@ -31,6 +31,7 @@ struct tcache {
 	uint64_t overflowed;		/* bins a free found full since their last miss */
 	uint64_t busy;			/* bins that overflowed or missed since the last gc */
 	unsigned ticks;			/* trips to the arena since the last gc */
+	struct arena *arena;		/* the thread's own arena */
 	uint16_t gc_counts[TCACHE_BINS];	/* each bin as the last gc saw it */
 	struct tcache_entry *gc_heads[TCACHE_BINS];
 	struct hl_calls calls;
@@ -118,7 +119,7 @@ static inline void *tcache_get(size_t nb)
  * Cheap checks that the chunk is one of ours and in use, without a lock;
  * anything doubtful goes to the arena's free, which checks it fully.
  */
-static inline __attribute__((always_inline)) int plausible(struct chunk *p, size_t size)
+static inline __attribute__((always_inline)) struct arena *plausible(struct chunk *p, size_t size)
 {
 	struct arena *av;
 
@@ -127,18 +128,20 @@ static inline __attribute__((always_inline)) int plausible(struct chunk *p, size
 
 		if (!heap_registered(h) || (char *)p < h->first ||
 		    size > (size_t)((char *)h + h->size - (char *)p))
-			return 0;
+			return NULL;
 		av = h->ar_ptr;
 	} else {
 		uintptr_t a = (uintptr_t)p;
 
 		if (a < __atomic_load_n(&main_heap_lo, __ATOMIC_RELAXED) ||
 		    a + size > __atomic_load_n(&main_heap_hi, __ATOMIC_RELAXED))
-			return 0;
+			return NULL;
 		av = &main_arena;
 	}
 	/* A chunk merged into top has no next chunk to read. */
-	return p != __atomic_load_n(&av->top, __ATOMIC_RELAXED) && inuse_at(p, size);
+	if (p == __atomic_load_n(&av->top, __ATOMIC_RELAXED) || !inuse_at(p, size))
+		return NULL;
+	return av;
 }
 
 static inline __attribute__((always_inline)) int tcache_put(struct chunk *p, size_t size, const char *fn)
@@ -146,6 +149,7 @@ static inline __attribute__((always_inline)) int tcache_put(struct chunk *p, siz
 	struct tcache *tc = tcache;
 	size_t i = tidx(size);
 	struct tcache_entry *e;
+	struct arena *av;
 
 	/* i wraps past TCACHE_BINS for a size below MINSIZE. */
 	if (!tc || i >= TCACHE_BINS)
@@ -159,7 +163,16 @@ static inline __attribute__((always_inline)) int tcache_put(struct chunk *p, siz
 		tcache_overflowed(tc, i);
 		return 0;
 	}
-	if (unlikely(!plausible(p, size)))
+	av = plausible(p, size);
+	if (unlikely(!av))
+		return 0;
+	/*
+	 * Another arena's chunk: a grown bin keeps no more of them than the
+	 * base count. Holding them would make their arena grow meanwhile
+	 * (a thread that frees what others allocated, sh8bench: peak RSS
+	 * +44%); past the base count they go home.
+	 */
+	if (tc->counts[i] >= mp.tcache_count && av != tc->arena)
 		return 0;
 	e->key = tcache_key;
 	e->next = protect(&e->next, tc->entries[i]);
