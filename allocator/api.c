@@ -177,7 +177,12 @@ static void remote_push(struct arena *av, struct chunk *p, const char *fn)
 					      __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
-/* Free a non-mmapped chunk the thread cache did not take: to its arena. */
+/*
+ * Free a non-mmapped chunk the thread cache did not take: to its arena. If
+ * the arena is busy (its own thread, most likely, allocating), the chunk is
+ * left on its pending list: the next holder of the lock takes it, and when
+ * that is the arena's thread, into its cache.
+ */
 static void __attribute__((noinline)) free_to_arena(struct chunk *p, size_t size, const char *fn)
 {
 	struct arena *av;
@@ -186,7 +191,7 @@ static void __attribute__((noinline)) free_to_arena(struct chunk *p, size_t size
 	av = arena_of(p, fn);
 	CALL_ADD(in_use, -(int64_t)size);
 	if (likely(!mp.check && !arena_trylock(av))) {
-		/* Busy (its owner, most likely): leave the chunk pending... */
+		/* Busy: leave the chunk pending... */
 		remote_push(av, p, fn);
 		/* ...unless the holder has gone meanwhile: then free them now. */
 		if (arena_trylock(av))
@@ -214,9 +219,16 @@ static void hl_free(void *mem, const char *fn)
 		CALL_ADD(in_use, -(int64_t)size);
 		munmap_chunk(p, fn);
 		errno = saved_errno;
-	} else if (tcache_put(p, size, fn)) {
-		CALL_ADD(in_use, -(int64_t)size);
 	} else {
+		struct tcache *tc = tcache;
+		int r = tc ? tcache_put(tc, p, size, fn) : 0;
+
+		if (r == TCACHE_PUT_OK) {
+			CALL_ADD(in_use, -(int64_t)size);
+			return;
+		}
+		if (r == TCACHE_PUT_FULL)
+			tcache_overflowed(tc, tidx(size));
 		free_to_arena(p, size, fn);
 	}
 }
@@ -300,9 +312,21 @@ static void * __attribute__((noinline)) malloc_miss(struct tcache *tc, size_t nb
 {
 	struct chunk *p;
 
+	struct arena *av = arena_get();
+	void *mem;
+
 	tc->calls.malloc++;
 	tcache_missed(tc, tidx(nb));
-	p = arena_alloc(nb, 0, "malloc");
+	/*
+	 * Taking the lock takes the chunks other threads freed into our
+	 * arena, into this cache: one of them may be the size wanted.
+	 */
+	lock_and_check(av, "malloc");
+	mem = tcache_take(tc, nb);
+	p = mem ? mem2chunk(mem) : arena_malloc(av, nb, "malloc");
+	arena_unlock(av);
+	if (unlikely(!p))
+		p = arena_alloc(nb, 0, "malloc");	/* another arena, or ENOMEM */
 	if (unlikely(!p))
 		return NULL;
 	tc->calls.in_use += (int64_t)chunksize(p);
@@ -333,29 +357,47 @@ HL_API void *malloc(size_t bytes)
 	return hl_malloc(bytes, "malloc");
 }
 
+/* free() off its fast path: no cache yet, NULL, unaligned, mmapped. */
+static void __attribute__((noinline)) free_slow(void *mem)
+{
+	struct tcache *tc = tcache;
+
+	/* A thread that only frees gets its cache too (as in glibc's free). */
+	if (tc == NULL && mem != NULL && __atomic_load_n(&mp.initialized, __ATOMIC_ACQUIRE))
+		tc = tcache_create();
+	CALL_INC(free);
+	if (mem)
+		hl_free(mem, "free");
+}
+
+/* free() found the chunk's cache bin full. */
+static void __attribute__((noinline)) free_overflow(struct tcache *tc, struct chunk *p, size_t size)
+{
+	tcache_overflowed(tc, tidx(size));
+	free_to_arena(p, size, "free");
+}
+
 HL_API void free(void *mem)
 {
 	struct tcache *tc = tcache;
 	struct chunk *p = mem2chunk(mem);
 	size_t size;
+	int r;
 
-	/* A thread that only frees gets its cache too (as in glibc's free). */
-	if (unlikely(tc == NULL) && mem != NULL &&
-	    __atomic_load_n(&mp.initialized, __ATOMIC_ACQUIRE))
-		tc = tcache_create();
+	/* Every way off the fast path is a tail call: no frame here. */
 	if (unlikely(tc == NULL || mem == NULL || !aligned_ok((uintptr_t)mem) ||
-		     chunk_is_mmapped(p))) {
-		CALL_INC(free);
-		if (mem)
-			hl_free(mem, "free");
-		return;
-	}
+		     chunk_is_mmapped(p)))
+		return free_slow(mem);
 	tc->calls.free++;
 	size = chunksize(p);
-	if (tcache_put(p, size, "free"))
+	r = tcache_put(tc, p, size, "free");
+	if (likely(r == TCACHE_PUT_OK)) {
 		tc->calls.in_use -= (int64_t)size;
-	else
-		free_to_arena(p, size, "free");
+		return;
+	}
+	if (r == TCACHE_PUT_FULL)
+		return free_overflow(tc, p, size);
+	free_to_arena(p, size, "free");
 }
 
 HL_API void *calloc(size_t n, size_t size)

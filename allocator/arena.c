@@ -514,10 +514,16 @@ static void release_pages(struct arena *av, struct chunk *p, size_t size)
 	errno = saved_errno;
 }
 
-/* Free the chunks other threads left pending on av (lock held). */
+/*
+ * Take the chunks other threads left pending on av (lock held): the thread
+ * that owns av keeps what its cache has room for (they were freed for it
+ * to reuse, and it is about to allocate), the rest is freed.
+ */
 void arena_drain_remote(struct arena *av)
 {
 	struct chunk *p = __atomic_exchange_n(&av->remote, NULL, __ATOMIC_ACQUIRE);
+	struct tcache *tc = tcache;
+	int mine = tc && tc->arena == av;
 
 	while (p) {
 		struct tcache_entry *e = chunk2mem(p);
@@ -525,8 +531,10 @@ void arena_drain_remote(struct arena *av)
 
 		if (unlikely(!aligned_ok((uintptr_t)next) || e->key != tcache_key))
 			hl_corrupt("free", "corrupted pending free list", e);
-		e->key = 0;
-		arena_free(av, p, "free");
+		if (!mine || !tcache_adopt(tc, p)) {
+			e->key = 0;
+			arena_free(av, p, "free");
+		}
 		p = next ? mem2chunk(next) : NULL;
 	}
 }

@@ -123,8 +123,9 @@ struct arena {
 	/*
 	 * Chunks freed by threads that found the lock taken, pushed without
 	 * it (a LIFO of in-use chunks linked through their memory, marked
-	 * with tcache_key like cached ones); freed in one batch by the next
-	 * holder of the lock.
+	 * with tcache_key like cached ones). The next holder of the lock
+	 * takes the whole list: the arena's own thread into its cache as far
+	 * as there is room, the rest through the ordinary arena_free.
 	 */
 	struct chunk *remote;
 };

@@ -144,25 +144,30 @@ static inline __attribute__((always_inline)) struct arena *plausible(struct chun
 	return av;
 }
 
-static inline __attribute__((always_inline)) int tcache_put(struct chunk *p, size_t size, const char *fn)
+/*
+ * Park chunk p (size size) in cache tc: TCACHE_PUT_OK, or TCACHE_PUT_FULL
+ * (its bin is full: the caller marks the overflow, tcache_overflowed), or
+ * 0 (not a cache size, or doubtful: the arena frees it, checking it fully).
+ */
+#define TCACHE_PUT_OK	1
+#define TCACHE_PUT_FULL	2
+static inline __attribute__((always_inline)) int tcache_put(struct tcache *tc, struct chunk *p,
+							    size_t size, const char *fn)
 {
-	struct tcache *tc = tcache;
 	size_t i = tidx(size);
 	struct tcache_entry *e;
 	struct arena *av;
 
 	/* i wraps past TCACHE_BINS for a size below MINSIZE. */
-	if (!tc || i >= TCACHE_BINS)
+	if (i >= TCACHE_BINS)
 		return 0;
 	e = chunk2mem(p);
 	/* Only a cached chunk has the key (the user's data would need to
 	 * hold this random word by chance). */
 	if (unlikely(e->key == tcache_key))
 		hl_corrupt(fn, "double free detected", e);
-	if (unlikely(tc->counts[i] >= tc->limits[i])) {
-		tcache_overflowed(tc, i);
-		return 0;
-	}
+	if (unlikely(tc->counts[i] >= tc->limits[i]))
+		return TCACHE_PUT_FULL;
 	av = plausible(p, size);
 	if (unlikely(!av))
 		return 0;
@@ -175,6 +180,33 @@ static inline __attribute__((always_inline)) int tcache_put(struct chunk *p, siz
 	if (tc->counts[i] >= mp.tcache_count && av != tc->arena)
 		return 0;
 	e->key = tcache_key;
+	e->next = protect(&e->next, tc->entries[i]);
+	tc->entries[i] = e;
+	tc->counts[i]++;
+	return TCACHE_PUT_OK;
+}
+
+/*
+ * Called by the arena, under its lock, with a chunk another thread freed
+ * (marked with the key) into this thread's arena: cached if its bin has
+ * room and it looks sane; otherwise (0) the arena frees it, with every
+ * check. A chunk in a fast bin (a double free) or free for its
+ * neighbours fails plausible() or the mark test and goes to arena_free,
+ * which reports it.
+ */
+static inline int tcache_adopt(struct tcache *tc, struct chunk *p)
+{
+	size_t size = chunksize(p), i = tidx(size);
+	struct tcache_entry *e = chunk2mem(p);
+
+	if (i >= TCACHE_BINS || (p->size & (CHUNK_CACHED | IS_MMAPPED)))
+		return 0;
+	if (tc->counts[i] >= tc->limits[i]) {
+		tc->overflowed |= 1ULL << i;	/* grow on the next miss */
+		return 0;
+	}
+	if (!plausible(p, size))
+		return 0;
 	e->next = protect(&e->next, tc->entries[i]);
 	tc->entries[i] = e;
 	tc->counts[i]++;
