@@ -63,6 +63,11 @@ struct tcache *tcache_create(void)
 	for (size_t i = 0; i < TCACHE_BINS; i++)
 		tc->limits[i] = (uint16_t)mp.tcache_count;
 	tc->arena = av;
+	/*
+	 * A thread arena's struct sits in its first heap (arenas.c); for the
+	 * main arena, an address no heap has (heaps are 64 MiB aligned).
+	 */
+	tc->home = av->index ? heap_for_ptr(av) : (struct heap_info *)MALLOC_ALIGNMENT;
 	pthread_mutex_lock(&tcache_list_lock);
 	tc->next = tcache_list;
 	if (tcache_list)

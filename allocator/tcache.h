@@ -32,6 +32,7 @@ struct tcache {
 	uint64_t busy;			/* bins that overflowed or missed since the last gc */
 	unsigned ticks;			/* trips to the arena since the last gc */
 	struct arena *arena;		/* the thread's own arena */
+	struct heap_info *home;		/* its first heap (never unmapped) */
 	uint16_t gc_counts[TCACHE_BINS];	/* each bin as the last gc saw it */
 	struct tcache_entry *gc_heads[TCACHE_BINS];
 	struct hl_calls calls;
@@ -119,14 +120,16 @@ static inline void *tcache_get(size_t nb)
  * Cheap checks that the chunk is one of ours and in use, without a lock;
  * anything doubtful goes to the arena's free, which checks it fully.
  */
-static inline __attribute__((always_inline)) struct arena *plausible(struct chunk *p, size_t size)
+static inline __attribute__((always_inline)) struct arena *plausible(const struct tcache *tc,
+								     struct chunk *p, size_t size)
 {
 	struct arena *av;
 
 	if (chunk_non_main_arena(p)) {
 		struct heap_info *h = heap_for_ptr(p);
 
-		if (!heap_registered(h) || (char *)p < h->first ||
+		/* The first heap of the thread's own arena is ours for good. */
+		if ((h != tc->home && !heap_registered(h)) || (char *)p < h->first ||
 		    size > (size_t)((char *)h + h->size - (char *)p))
 			return NULL;
 		av = h->ar_ptr;
@@ -168,7 +171,7 @@ static inline __attribute__((always_inline)) int tcache_put(struct tcache *tc, s
 		hl_corrupt(fn, "double free detected", e);
 	if (unlikely(tc->counts[i] >= tc->limits[i]))
 		return TCACHE_PUT_FULL;
-	av = plausible(p, size);
+	av = plausible(tc, p, size);
 	if (unlikely(!av))
 		return 0;
 	/*
@@ -177,7 +180,7 @@ static inline __attribute__((always_inline)) int tcache_put(struct tcache *tc, s
 	 * (a thread that frees what others allocated, sh8bench: peak RSS
 	 * +44%); past the base count they go home.
 	 */
-	if (tc->counts[i] >= mp.tcache_count && av != tc->arena)
+	if (av != tc->arena && tc->counts[i] >= mp.tcache_count)
 		return 0;
 	e->key = tcache_key;
 	e->next = protect(&e->next, tc->entries[i]);
@@ -205,7 +208,7 @@ static inline int tcache_adopt(struct tcache *tc, struct chunk *p)
 		tc->overflowed |= 1ULL << i;	/* grow on the next miss */
 		return 0;
 	}
-	if (!plausible(p, size))
+	if (!plausible(tc, p, size))
 		return 0;
 	e->next = protect(&e->next, tc->entries[i]);
 	tc->entries[i] = e;
