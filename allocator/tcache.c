@@ -20,9 +20,10 @@
  * finds it empty, the program works in batches larger than the bin, and
  * each of those chunks makes a trip through the arena (boundary-tag checks,
  * coalescing, then the bins again): the bin doubles, up to TCACHE_BIN_BYTES
- * of chunks. A single burst of frees does not grow anything, so a program
- * that frees many blocks once still sees glibc's 7 held back and the rest
- * coalesced. Every TCACHE_GC_TICKS trips to the arena, a grown bin that
+ * of chunks, as long as all the bins' limits together stay within
+ * TCACHE_TOTAL_BYTES. A single burst of frees does not grow anything, so a
+ * program that frees many blocks once still sees glibc's 7 held back and
+ * the rest coalesced. Every TCACHE_GC_TICKS trips to the arena, a grown bin that
  * neither overflowed, missed nor changed since the last look gives half of
  * its chunks back to the arena and halves its limit, so memory parked in
  * a size the program stopped using goes back to be coalesced.
@@ -132,11 +133,22 @@ static unsigned bin_cap(size_t i)
 	return cap > 0xffff ? 0xffff : (unsigned)cap;
 }
 
+/*
+ * Double bin i, within its own cap and the thread's: the bins' limits
+ * together may not hold more than TCACHE_TOTAL_BYTES (a bin stays as it is
+ * until the gc has shrunk others).
+ */
 void tcache_grow(struct tcache *tc, size_t i)
 {
 	unsigned limit = 2u * tc->limits[i], cap = bin_cap(i);
+	size_t total = 0;
 
-	tc->limits[i] = (uint16_t)(limit < cap ? limit : cap);
+	if (limit > cap)
+		limit = cap;
+	for (size_t j = 0; j < TCACHE_BINS; j++)
+		total += (size_t)(j == i ? limit : tc->limits[j]) * (MINSIZE + j * MALLOC_ALIGNMENT);
+	if (total <= TCACHE_TOTAL_BYTES)
+		tc->limits[i] = (uint16_t)limit;
 }
 
 /* An idle grown bin: keep its newer half, give back the rest. */

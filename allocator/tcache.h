@@ -14,8 +14,12 @@
 #define TCACHE_DEFAULT_COUNT	7
 /* mp.tcache_count when no option set it: adaptive bins (tcache.c). */
 #define TCACHE_COUNT_AUTO	UINT32_MAX
-/* An adaptive bin grows to at most this many bytes of chunks (and 7 at least). */
-#define TCACHE_BIN_BYTES	(128 * 1024)
+/*
+ * An adaptive bin grows to at most this many bytes of chunks (and 7 at
+ * least), and all the bins of a thread together to TCACHE_TOTAL_BYTES.
+ */
+#define TCACHE_BIN_BYTES	(512 * 1024)
+#define TCACHE_TOTAL_BYTES	(4 * 1024 * 1024)
 /* Trips to the arena between two looks for idle bins that grew. */
 #define TCACHE_GC_TICKS		256
 
