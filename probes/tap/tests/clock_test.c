@@ -113,7 +113,7 @@ int main(void)
 {
 	struct hl_tap_reader r;
 	const char *why = hl_tap_tsc_unusable();
-	uint64_t s = 0, v = 0;
+	uint64_t s, v;
 
 	unsetenv(HL_TAP_CLOCK_ENV);
 	if (hl_tap_create(&r, 2, 1024) < 0)
@@ -130,26 +130,47 @@ int main(void)
 		   atomic_load(&r.hdr->floor_ns) + 1000000000ull > mono(),
 		   "the floor the tap copies is a CLOCK_MONOTONIC time, past");
 		/* Drains for 400 ms, each taking an anchor 10 us or more
-		 * after the last: pruned to the last 100 ms, and a recent
-		 * stamp keeps its value across the pruning. */
+		 * after the last: pruned to those of the last 100 ms, so at
+		 * most 2 x 100 ms / 10 us are ever kept (the array grows to
+		 * twice what a pruning left). */
 		uint64_t until = mono() + 400000000ull, t0 = r.nanchors_taken;
 
-		while (mono() < until) {
-			if (until - mono() < 50000000ull && !s) {
-				s = raw(&r);
-				v = hl_tap_stamp_ns(&r, s);
-			}
+		while (mono() < until)
 			hl_tap_drain(&r, on_rec, NULL);
+		diag("%lu anchors taken in 400 ms, %zu kept",
+		     (unsigned long)(r.nanchors_taken - t0), r.nanchor);
+		ok(r.nanchor <= 20002 &&
+		   (r.nanchors_taken - t0 <= 8192 ||
+		    r.nanchor < r.nanchors_taken - t0),
+		   "anchors are pruned: at most 20002 kept");
+		/* An open call read at a "syscall stop", then 300 ms of
+		 * drains: its stamp converts the same, the anchors around it
+		 * kept however old (the record will need them). */
+		{
+			struct hl_tap_lane *l = hl_tap_lane(r.hdr, 1);
+			struct hl_tap_open in;
+			uint64_t outer;
+
+			atomic_store(&l->owner, 4343u);
+			l->open[0].stamp = raw(&r);
+			l->open[0].kind = 7;
+			l->depth = 1;
+			hl_tap_open_calls(&r, 4343, &in, &outer);
+			v = in.ts_ns;
+			until = mono() + 300000000ull;
+			while (mono() < until)
+				hl_tap_drain(&r, on_rec, NULL);
+			hl_tap_open_calls(&r, 4343, &in, &outer);
+			ok(in.ts_ns == v && outer == v,
+			   "an open call converts the same after 300 ms of "
+			   "drains and prunings (%lu, %lu)",
+			   (unsigned long)v, (unsigned long)in.ts_ns);
+			l->depth = 0;
+			hl_tap_release_tid(&r, 4343, on_rec, NULL);
 		}
-		diag("%lu anchors taken, %zu kept", (unsigned long)(r.nanchors_taken - t0),
-		     r.nanchor);
-		ok(r.nanchors_taken - t0 > 8192 && r.nanchor <= 8192 &&
-		   r.nanchor < r.nanchors_taken - t0,
-		   "anchors taken in 400 ms of drains are pruned (at most 8192 kept)");
-		ok(hl_tap_stamp_ns(&r, s) == v,
-		   "a stamp of the last 50 ms converts the same after pruning");
 	} else {
-		ok(1, "no TSC: nothing to anchor");
+		ok(hl_tap_stamp_ns(&r, 12345) == 12345 && !r.nanchor,
+		   "no TSC: stamps are ns already, no anchors taken");
 	}
 	hl_tap_destroy(&r);
 
