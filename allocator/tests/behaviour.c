@@ -450,6 +450,9 @@ static int mmap_cache_child(void)
 		bad |= 1 << 1;
 	if (malloc_usable_size(q) != usable)
 		bad |= 1 << 2;
+	q = realloc(q, BIG + 8 * MIB);	/* a recycled mapping reallocs as any */
+	if (!q || q[0] != 0x33 || q[BIG - 1] != 0x33 || malloc_usable_size(q) < BIG + 8 * MIB)
+		bad |= 1 << 2;
 	free(q);
 	r = calloc(1, BIG);		/* the same mapping, full of 0x33: zeroed */
 	for (size_t off = 0; off < BIG; off += 4096)
@@ -488,7 +491,7 @@ static void test_mmap_cache(void)
 		r = 255;
 	ok(!(r & 1 << 0), "a freed 40 MiB mapping is kept in the mmap cache, not unmapped");
 	ok(!(r & 1 << 1), "the next malloc(40 MiB) reuses it: no mmap, no page faults");
-	ok(!(r & 1 << 2), "... with the usable size a fresh mapping has");
+	ok(!(r & 1 << 2), "... with the usable size a fresh mapping has, and realloc keeps its data");
 	ok(!(r & 1 << 3), "calloc given the recycled mapping zeroes it");
 	ok(!(r & 1 << 4), "a larger request grows the cached mapping with mremap");
 	ok(!(r & 1 << 5), "the cache never holds more than its bound (64 MiB)");
