@@ -406,6 +406,21 @@ static void test_tcache(void)
 	free(guard);
 }
 
+/* realloc that moves a chunk leaves the old one in the cache, as glibc. */
+static void test_realloc_to_tcache(void)
+{
+	char *p = malloc(300), *guard = malloc(300), *q;
+
+	memset(p, 7, 300);
+	q = realloc(p, 5000);	/* the guard stops it growing in place */
+	ok(q != p && q[299] == 7, "realloc(300 -> 5000) moved the block, contents kept");
+	ok(strcmp(chunk_state(p, NULL), "free tcache") == 0,
+	   "the chunk it left waits in the thread cache (%s)", chunk_state(p, NULL));
+	ok(malloc(300) == p, "the next malloc(300) takes it back");
+	free(q);
+	free(guard);
+}
+
 static int cached_among(void **p, int n)
 {
 	int cached = 0;
@@ -515,6 +530,7 @@ int main(int argc, char **argv)
 		return batches();
 	setvbuf(stdout, NULL, _IONBF, 0);
 	test_tcache();
+	test_realloc_to_tcache();
 	test_tcache_adapts();
 	test_stress();
 	test_producer_consumer();
