@@ -105,9 +105,10 @@ struct citem {
 /*
  * Blocks of BLOCK_BYTES for every queue of the engine (the drain thread's
  * chain and the main loop's rings alike, so memory one frees the other
- * reuses), carved from regions the kernel may back with huge pages (a
- * backlog of millions of records then costs a page fault per 2 MiB, not
- * per 4 KiB), and kept on a free list once emptied.
+ * reuses), carved from 16 MiB regions and kept on a free list once
+ * emptied: a backlog costs fresh pages only past its largest size so far.
+ * (MADV_HUGEPAGE on the regions was tried: fewer faults, but no faster
+ * here and with slow outliers, 2 MiB clears in a VM; see bench/README.md.)
  */
 #define BLOCK_BYTES	40960
 #define REGION_BYTES	(16ul << 20)
@@ -242,7 +243,6 @@ static void *carve(struct pool *p)
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (b == MAP_FAILED)
 			return NULL;
-		madvise(b, REGION_BYTES, MADV_HUGEPAGE);	/* a hint */
 		p->regions[p->nregions++] = b;
 		p->cur = b;
 		p->left = REGION_BYTES;
