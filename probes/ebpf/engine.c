@@ -29,14 +29,13 @@
  * in a third, start-ordered ring (an insertion only passes the calls nested
  * inside the new one).
  *
- *	thread ──┬─ kq: syscall, fork, exec, exit, USDT   (key: entry)  ──┐
- *	         ├─ cq: calls                           (key: return) ──┼─> heap of
- *	         └─ starts: positions in cq             (key: start)    │   threads ─> timeline
- *	thread ──── ...                                                 ──┘
+ *	thread ─┬─ kq: syscall, fork, exec, exit, USDT (by entry) ─┐
+ *	        ├─ cq: calls                        (by return) ─┼─> heap of threads
+ *	        └─ starts: positions in cq           (by start)  │   ─> timeline
+ *	thread ─── ...                                           ─┘
  *
- * The rings reuse their slots (positions only grow; a slot is position &
- * mask), so a steady backlog stays in the same pages; they double only when
- * the backlog outgrows them.
+ * The rings are made of blocks from one pool, given back as they empty, so
+ * a steady backlog stays in the same pages and nothing is ever moved.
  *
  * A drain thread empties the tap's lanes every DRAIN_SLEEP_US into a chain
  * of blocks (reused through a free list) that the main loop takes at each
