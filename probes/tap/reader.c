@@ -9,7 +9,8 @@
  * interpolates a stamp linearly between the two anchors around it.  An
  * anchor is taken at every full drain and whenever a stamp is newer than
  * the newest anchor, so every stamp lies between two anchors read at most
- * one drain apart (20 ms for the ebpf engine, one syscall stop for ptrace).
+ * one drain apart (the ebpf engine's drain thread passes every 100 us to
+ * 1 ms; ptrace drains at each syscall stop).
  * Over such a span CLOCK_MONOTONIC is a straight line in the TSC even
  * while NTP slews it (the kernel changes its slope in small steps, at most
  * once a tick), so the error is the anchors' own, half a bracket: ~20 ns.
