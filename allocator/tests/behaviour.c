@@ -379,9 +379,17 @@ static int top_decay_child(void)
 		bad |= 1 << 2;
 	for (int i = 2; i >= 0; i--)
 		free(p[i]);
-	/* A period where all of it was used, then one where only 12 MiB was. */
+	/*
+	 * A period in which all of top was used, then one in which only 12
+	 * MiB was. Only the sleeps are timed, each longer than a period (50
+	 * ms): the free of p[0] after each ends the period begun before it,
+	 * however long the allocations in between took.
+	 */
 	sleep_ms(80);
-	free(malloc(BLK));
+	for (int i = 0; i < 3; i++)
+		p[i] = malloc(BLK);
+	for (int i = 2; i >= 0; i--)
+		free(p[i]);
 	if ((char *)sbrk(0) < brk1 - MIB)
 		bad |= 1 << 3;
 	sleep_ms(80);
