@@ -652,7 +652,7 @@ static int cut_back(struct hl_sink *s, int rfd, uint64_t free)
  * whole line and say there that the trace is incomplete, and why.  If the
  * trace_end record does not fit there, a few more lines go to make room (a
  * file system frees a whole block at a time).  Only a file can be cut; a
- * pipe or terminal keeps what it got.
+ * pipe or terminal keeps what it got, and heaplab's warning says why.
  */
 static void recover(struct hl_sink *s, const struct hl_trace_end *e)
 {
@@ -661,7 +661,12 @@ static void recover(struct hl_sink *s, const struct hl_trace_end *e)
 	const char *why = strerror(s->err);
 	int rfd;
 
-	if (s->base < 0 || s->err == EPIPE)
+	/*
+	 * Only a file the trace has to itself: stdout and stderr are the
+	 * target's too (and its writes would move the offset under ours).
+	 */
+	if (s->base < 0 || s->err == EPIPE || s->fd <= STDERR_FILENO ||
+	    lseek(s->fd, 0, SEEK_CUR) != s->base + (int64_t)s->out)
 		return;
 	/* The trace is open write-only: read it back through /proc. */
 	p = hl_fmt_u64(HL_FMT_LIT(path, "/proc/self/fd/"), (uint64_t)s->fd);
