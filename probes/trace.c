@@ -395,7 +395,8 @@ static void detach_ext(struct run *r)
 	if (r->summary_out && fclose(r->summary_out))
 		err = errno;
 	if (err && err != EPIPE)
-		hl_warn(CMD, "writing the trace: %s", strerror(err));
+		hl_warn(CMD, "writing the trace failed: %s (it is "
+			"incomplete)", strerror(err));
 }
 
 /* LD_PRELOAD = tap (when calls are traced) in front of the allocator. */
@@ -453,7 +454,8 @@ static int trace_run(struct run *r, const struct trace_opts *t, char *path,
 			  res.interrupted ? "interrupted" : NULL);
 	}
 	if (r->sink.err && r->sink.err != EPIPE)
-		hl_warn(CMD, "writing the trace: %s", strerror(r->sink.err));
+		hl_warn(CMD, "writing the trace failed: %s (it is "
+			"incomplete)", strerror(r->sink.err));
 	hl_tl_fini(&r->tl);
 	return res.status;
 }
@@ -500,7 +502,8 @@ static int render(const struct trace_opts *t)
 		hl_warn(CMD, "%s: %s", t->input, why);
 	hl_sink_close(&r->sink);
 	if (r->sink.err && r->sink.err != EPIPE)
-		hl_warn(CMD, "writing the trace: %s", strerror(r->sink.err));
+		hl_warn(CMD, "writing the trace failed: %s (it is "
+			"incomplete)", strerror(r->sink.err));
 out:
 	detach_ext(r);
 	if (fd > STDERR_FILENO)

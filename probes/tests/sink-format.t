@@ -73,7 +73,7 @@ fi
 # incomplete trace_end that says why; heaplab says so on stderr.
 err=$("$HEAPLAB" trace -e ptrace -o /dev/full -- true 2>&1)
 is $? 0 "-o /dev/full: CMD's status still"
-like "$err" "writing the trace: No space left on device" "-o /dev/full: said"
+like "$err" "writing the trace failed: No space left on device \(it is incomplete\)" "-o /dev/full: said"
 if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
 	mkdir -p "$TMP/mnt"
 	unshare -m sh -c '
@@ -85,7 +85,7 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
 		"$2" trace -e ptrace -o "$1/t.text" -- "$3" heavy 20000 2>"$4/err.text"
 		cp "$1/t.text" "$4/full.text"' sh "$TMP/mnt" "$HEAPLAB" "$B/tests/ebpf/mt_target" "$TMP"
 	is "$(cat "$TMP/rc")" 0 "full disk: CMD's status still"
-	like "$(cat "$TMP/err.jsonl")" "writing the trace: No space left on device" "full disk: said on stderr"
+	like "$(cat "$TMP/err.jsonl")" "writing the trace failed: No space left on device \(it is incomplete\)" "full disk: said on stderr"
 	$CHK "$TMP/full.jsonl" valid; ok $? "full disk: the jsonl is whole lines, seq 1..N, trace_end last"
 	$CHK "$TMP/full.jsonl" complete false; ok $? "full disk: trace_end says incomplete"
 	like "$(tail -1 "$TMP/full.jsonl")" '"reason":"writing the trace failed \(No space left on device\) after [0-9]+ of [0-9]+ events"' \
