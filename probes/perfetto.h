@@ -12,7 +12,7 @@
  *                        and the bytes mapped by mmap/mremap (less munmap)
  *   names                process_name/thread_name metadata from exec
  *
- * Timestamps are microseconds from the first event, with three decimals:
+ * Timestamps are CLOCK_MONOTONIC in microseconds, with three decimals:
  * nanoseconds survive exactly.
  */
 #ifndef HEAPLAB_PROBES_PERFETTO_H
