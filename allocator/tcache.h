@@ -101,7 +101,7 @@ static inline __attribute__((always_inline)) void *tcache_take(struct tcache *tc
 	if (unlikely(!aligned_ok((uintptr_t)e)))
 		hl_corrupt("malloc", "unaligned tcache chunk detected", e);
 	p = mem2chunk(e);
-	if (unlikely(e->key != tcache_key || tidx(chunksize(p)) != i))
+	if (unlikely(e->key != tcache_key || chunksize(p) != nb))
 		hl_corrupt("malloc", "corrupted tcache chunk", e);
 	tc->entries[i] = protect(&e->next, e->next);
 	tc->counts[i]--;
