@@ -587,6 +587,7 @@ HL_API int malloc_trim(size_t pad)
 	int released = 0;
 
 	ensure_init();
+	tcache_trim();
 	for (struct arena *av = &main_arena; av; av = av->next) {
 		lock_and_check(av, "malloc_trim");
 		released |= arena_trim(av, pad);

@@ -151,21 +151,44 @@ void tcache_grow(struct tcache *tc, size_t i)
 		tc->limits[i] = (uint16_t)limit;
 }
 
-/* An idle grown bin: keep its newer half, give back the rest. */
-static void tcache_shrink(struct tcache *tc, size_t i)
+/* Keep the keep (>= 1, < count) newest chunks of bin i, give back the rest. */
+static void bin_cut(struct tcache *tc, size_t i, unsigned keep)
 {
-	unsigned keep = tc->counts[i] / 2, limit = tc->limits[i] / 2u;
 	struct tcache_entry *e = tc->entries[i], *rest;
 
-	if (keep < TCACHE_DEFAULT_COUNT)
-		keep = TCACHE_DEFAULT_COUNT;
 	for (unsigned n = 1; n < keep; n++)
 		e = protect(&e->next, e->next);
 	rest = protect(&e->next, e->next);
 	e->next = protect(&e->next, NULL);
 	tc->counts[i] = (uint16_t)keep;
-	tc->limits[i] = (uint16_t)(limit < TCACHE_DEFAULT_COUNT ? TCACHE_DEFAULT_COUNT : limit);
 	give_back(rest);
+}
+
+/* An idle grown bin: keep its newer half, give back the rest. */
+static void tcache_shrink(struct tcache *tc, size_t i)
+{
+	unsigned keep = tc->counts[i] / 2, limit = tc->limits[i] / 2u;
+
+	tc->limits[i] = (uint16_t)(limit < TCACHE_DEFAULT_COUNT ? TCACHE_DEFAULT_COUNT : limit);
+	bin_cut(tc, i, keep < TCACHE_DEFAULT_COUNT ? TCACHE_DEFAULT_COUNT : keep);
+}
+
+/*
+ * malloc_trim: the calling thread's grown bins go back to the base count,
+ * the rest of their chunks to the arenas, before those are trimmed.
+ */
+void tcache_trim(void)
+{
+	struct tcache *tc = tcache;
+
+	if (!tc || !tcache_adaptive)
+		return;
+	for (size_t i = 0; i < TCACHE_BINS; i++) {
+		if (tc->limits[i] > TCACHE_DEFAULT_COUNT)
+			tc->limits[i] = TCACHE_DEFAULT_COUNT;
+		if (tc->counts[i] > TCACHE_DEFAULT_COUNT)
+			bin_cut(tc, i, TCACHE_DEFAULT_COUNT);
+	}
 }
 
 void tcache_gc(struct tcache *tc)

@@ -49,6 +49,7 @@ extern int tcache_adaptive HL_HIDDEN;
 struct tcache *tcache_create(void) HL_HIDDEN;
 void tcache_grow(struct tcache *tc, size_t i) HL_HIDDEN;
 void tcache_gc(struct tcache *tc) HL_HIDDEN;
+void tcache_trim(void) HL_HIDDEN;
 
 /*
  * A malloc of size class i found its bin empty, or a free found it full:

@@ -466,6 +466,9 @@ static void test_tcache_adapts(void)
 	   strcmp(chunk_state(p[50], NULL), "free tcache") == 0 &&
 	   strcmp(chunk_state(p[49], NULL), "free tcache") != 0,
 	   "the newest stayed, the oldest went to the arena");
+	malloc_trim(0);
+	ok(cached_among(p, 100) == 7, "malloc_trim leaves the base 7 (%d still cached)",
+	   cached_among(p, 100));
 	for (int i = 0; i < n && i < 700; i++)
 		free(other[i]);
 	free(guard);
