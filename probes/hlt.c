@@ -441,6 +441,7 @@ struct reader {
 	struct cursor c;
 	struct hlt_state st;
 	struct hl_sink *sink;
+	struct hl_trace_end end;	/* the file's end record, once read */
 	char str[HLT_MAX_STR], str2[HLT_MAX_STR];
 };
 
@@ -497,21 +498,18 @@ static int read_event(struct reader *r, unsigned tag)
 
 static int read_end(struct reader *r)
 {
-	struct hl_trace_end e = { 0 };
-	uint64_t complete;
+	struct hl_trace_end *e = &r->end;
 	int64_t status;
 	unsigned b;
 
-	if (get_varint(&r->c, &e.seq) < 0 || get_varint(&r->c, &e.ts_ns) < 0 ||
-	    get_byte(&r->c, &b) < 0 || get_varint(&r->c, &e.dropped) < 0 ||
+	if (get_varint(&r->c, &e->seq) < 0 || get_varint(&r->c, &e->ts_ns) < 0 ||
+	    get_byte(&r->c, &b) < 0 || get_varint(&r->c, &e->dropped) < 0 ||
 	    get_signed(&r->c, &status) < 0 ||
-	    get_str(&r->c, r->str2, &e.engine) < 0 ||
-	    get_str(&r->c, r->str, &e.reason) < 0)
+	    get_str(&r->c, r->str2, &e->engine) < 0 ||
+	    get_str(&r->c, r->str, &e->reason) < 0)
 		return -1;
-	complete = b;
-	e.complete = complete != 0;
-	e.status = (int)status;
-	hl_sink_end(r->sink, &e);
+	e->complete = b != 0;
+	e->status = (int)status;
 	return 0;
 }
 
@@ -613,7 +611,9 @@ int hlt_read(int fd, struct hl_sink *sink, const char **why)
 	r->c.p = r->c.start + 8;
 	r->c.end = r->c.start + len;
 	rc = read_records(r, why);
-	if (rc < 0) {
+	if (rc == 0) {
+		hl_sink_end(sink, &r->end);
+	} else {
 		struct hl_trace_end e = {
 			.seq = r->st.seq + 1, .ts_ns = r->st.ts, .complete = 0,
 			.status = -1, .engine = "unknown", .reason = *why,

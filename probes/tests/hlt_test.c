@@ -161,6 +161,15 @@ static char *replay(int fd, enum hl_format fmt, int *rc, const char **why,
 	return buf;
 }
 
+static int count(const char *s, const char *needle)
+{
+	int n = 0;
+
+	for (; (s = strstr(s, needle)); s++)
+		n++;
+	return n;
+}
+
 /* Cut short at AT bytes: a prefix of the whole, then an incomplete end. */
 static void check_cut(FILE *hlt, size_t at, const char *whole, size_t wlen)
 {
@@ -239,6 +248,25 @@ int main(void)
 		   "an unknown record is refused: %s", why);
 		free(got);
 		fclose(junk);
+	}
+	{
+		/* A whole file with a byte after its end: one end, incomplete. */
+		FILE *f = tmpfile();
+		struct hlt_writer *w = hlt_open(fileno(f));
+		struct hl_event ev = { .kind = HL_EV_MALLOC, .seq = 1, .pid = 1,
+				       .tid = 1, .args = { 10 } };
+
+		hlt_event(w, &ev, NULL, NULL);
+		hlt_end(w, &the_end);
+		if (hlt_close(w) || write(fileno(f), "", 1) != 1)
+			return 2;
+		got = replay(fileno(f), HL_FMT_JSONL, &rc, &why, &glen);
+		ok(rc == -1 && strstr(why, "data after the end record") &&
+		   count(got, "trace_end") == 1 &&
+		   strstr(got, "\"complete\":false"),
+		   "bytes after the end record: one end, incomplete (%s)", why);
+		free(got);
+		fclose(f);
 	}
 	return tap_done();
 }
