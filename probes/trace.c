@@ -215,6 +215,16 @@ static void end_trace(struct run *r, int complete, int status,
 	hl_sink_end(&r->sink, &e);
 }
 
+/* The tap sees only processes that load it: say when none did, rather
+ * than hand over a trace that looks like a program without calls. */
+static void check_tap_loaded(struct run *r)
+{
+	if (r->use_tap && !hl_tap_attached(&r->tap))
+		hl_warn(CMD, "no traced process loaded the call tap (statically "
+			"linked, or LD_PRELOAD dropped): no allocator calls "
+			"were recorded; --uprobes records them without it");
+}
+
 static void interrupted(void *ctx)
 {
 	end_trace(ctx, 0, -1, "interrupted");
@@ -452,6 +462,7 @@ static int trace_run(struct run *r, const struct trace_opts *t, char *path,
 		hl_tl_flush(&r->tl);
 		end_trace(r, !res.interrupted, res.status,
 			  res.interrupted ? "interrupted" : NULL);
+		check_tap_loaded(r);
 	}
 	if (r->sink.err && r->sink.err != EPIPE)
 		hl_warn(CMD, "writing the trace failed: %s (it is "

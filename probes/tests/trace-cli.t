@@ -78,4 +78,14 @@ $CHK "$TMP/t.jsonl" valid; ok $? "jsonl with a chatty target: valid"
 tr -o - -- sh -c 'sleep 0.2; exit 6' 2>/dev/null | head -c 1 >/dev/null
 is "${PIPESTATUS[0]}" 6 "closed output pipe: the target still runs to its end"
 
+# A program that does not load the tap (statically linked): said, not a
+# trace that silently looks like a program without calls.
+ST=$B/tests/ebpf/mt_static
+err=$(tr -o /dev/null -- "$ST" basic 2>&1); is $? 0 "a static program: traced, exit 0"
+like "$err" "no traced process loaded the call tap \(statically linked" \
+	"a static program: no calls recorded, said"
+err=$(tr -o /dev/null -- "$T/cause" 2>&1)
+is "$err" "" "a dynamic program: nothing said"
+err=$(tr --events syscalls -o /dev/null -- "$ST" basic 2>&1)
+is "$err" "" "--events syscalls: no tap, nothing said"
 done_testing
