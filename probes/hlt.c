@@ -50,9 +50,7 @@ struct hlt_state {
 };
 
 struct hlt_writer {
-	int fd, err;
-	unsigned char *buf;
-	size_t len;
+	struct hl_sink out;		/* the sinks' buffer and writes */
 	struct hlt_state st;
 	struct hl_tidmap index;		/* tid -> thread index + 1 */
 };
@@ -97,75 +95,55 @@ static int add_thread(struct hlt_state *st, uint32_t pid, uint32_t tid)
 	return (int)st->nthreads++;
 }
 
-/* ---- writer ---- */
+/* ---- writer: records go through the sink's reserve/commit cursor ---- */
 
-static void flush(struct hlt_writer *w)
+static char *put_byte(char *c, unsigned v)
 {
-	size_t off = 0;
-
-	while (off < w->len && !w->err) {
-		ssize_t n = write(w->fd, w->buf + off, w->len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			w->err = n < 0 ? errno : EIO;
-		else
-			off += (size_t)n;
-	}
-	w->len = 0;
+	*c = (char)v;
+	return c + 1;
 }
 
-static void room(struct hlt_writer *w, size_t n)
+static char *put_varint(char *c, uint64_t v)
 {
-	if (w->len + n > HLT_BUF)
-		flush(w);
-}
-
-static void put_byte(struct hlt_writer *w, unsigned v)
-{
-	w->buf[w->len++] = (unsigned char)v;
-}
-
-static void put_varint(struct hlt_writer *w, uint64_t v)
-{
-	unsigned char *p = w->buf + w->len;
-
 	while (v >= 0x80) {
-		*p++ = (unsigned char)(v | 0x80);
+		*c++ = (char)(v | 0x80);
 		v >>= 7;
 	}
-	*p++ = (unsigned char)v;
-	w->len = (size_t)(p - w->buf);
+	*c++ = (char)v;
+	return c;
 }
 
-static void put_str(struct hlt_writer *w, const char *s)
+static size_t str_len(const char *s)
 {
-	size_t n = s ? strnlen(s, HLT_MAX_STR - 1) : 0;
+	return s ? strnlen(s, HLT_MAX_STR - 1) : 0;
+}
 
-	room(w, n + 16);
-	put_varint(w, s ? n + 1 : 0);
-	memcpy(w->buf + w->len, s ? s : "", n);
-	w->len += n;
+static char *put_str(char *c, const char *s)
+{
+	size_t n = str_len(s);
+
+	c = put_varint(c, s ? n + 1 : 0);
+	return hl_fmt_mem(c, s ? s : "", n);
 }
 
 struct hlt_writer *hlt_open(int fd)
 {
 	struct hlt_writer *w = calloc(1, sizeof(*w));
+	char *c;
 
-	if (!w || !(w->buf = malloc(HLT_BUF))) {
+	if (!w || hl_sink_open(&w->out, fd, HL_FMT_JSONL) < 0) {
 		free(w);
 		return NULL;
 	}
-	w->fd = fd;
 	w->st.cur = UINT32_MAX;
-	memcpy(w->buf, HLT_MAGIC, 8);
-	w->len = 8;
+	c = hl_sink_reserve(&w->out, sizeof(HLT_MAGIC));
+	hl_sink_commit(&w->out, hl_fmt_mem(c, HLT_MAGIC, 8));
 	return w;
 }
 
-/* The thread index of EV, defined in the file when new; -1: no memory. */
-static int64_t thread_of(struct hlt_writer *w, const struct hl_event *ev)
+/* The thread index of EV, defined at *C when new; -1: no memory. */
+static int64_t thread_of(struct hlt_writer *w, const struct hl_event *ev,
+			 char **c)
 {
 	struct hlt_state *st = &w->st;
 	uintptr_t i;
@@ -181,37 +159,37 @@ static int64_t thread_of(struct hlt_writer *w, const struct hl_event *ev)
 	if (n < 0 || hl_tidmap_put(&w->index, ev->tid,
 				   (void *)(uintptr_t)(n + 1)) < 0)
 		return -1;
-	put_byte(w, HLT_TAG_THREAD);
-	put_varint(w, ev->pid);
-	put_varint(w, ev->tid);
+	*c = put_byte(*c, HLT_TAG_THREAD);
+	*c = put_varint(*c, ev->pid);
+	*c = put_varint(*c, ev->tid);
 	return n;
 }
 
-static void put_addr(struct hlt_writer *w, struct hlt_thread *t, uint64_t a)
+static char *put_addr(char *c, struct hlt_thread *t, uint64_t a)
 {
-	put_varint(w, zigzag((int64_t)(a - t->last_addr)));
+	c = put_varint(c, zigzag((int64_t)(a - t->last_addr)));
 	t->last_addr = a;
+	return c;
 }
 
 /* ts (as a delta from BASE), duration, args and ret of EV. */
-static void put_body(struct hlt_writer *w, struct hlt_thread *t,
-		     const struct hl_event *ev, uint64_t base, int allargs)
+static char *put_body(char *c, struct hlt_thread *t, const struct hl_event *ev,
+		      uint64_t base, int allargs)
 {
 	const struct hl_kind_info *ki = hl_kind_info(ev->kind);
 	int n = allargs ? HL_EV_ARGS : nargs_of(ki);
 
-	put_varint(w, zigzag((int64_t)(ev->ts_ns - base)));
-	put_varint(w, zigzag((int64_t)(ev->end_ns - ev->ts_ns)));
+	c = put_varint(c, zigzag((int64_t)(ev->ts_ns - base)));
+	c = put_varint(c, zigzag((int64_t)(ev->end_ns - ev->ts_ns)));
 	for (int i = 0; i < n; i++) {
 		if (is_addr_arg(ki, (unsigned)i))
-			put_addr(w, t, ev->args[i]);
+			c = put_addr(c, t, ev->args[i]);
 		else
-			put_varint(w, zigzag((int64_t)ev->args[i]));
+			c = put_varint(c, zigzag((int64_t)ev->args[i]));
 	}
 	if (ret_is_addr(ki))
-		put_addr(w, t, (uint64_t)ev->ret);
-	else
-		put_varint(w, zigzag(ev->ret));
+		return put_addr(c, t, (uint64_t)ev->ret);
+	return put_varint(c, zigzag(ev->ret));
 }
 
 /* Args beyond the kind's own are zero in every event the engines make;
@@ -226,21 +204,34 @@ static int needs_allargs(const struct hl_event *ev)
 	return !ki;
 }
 
+/* The cause of a syscall, whole (kind 0: the engine named none). */
+static char *put_cause(char *c, struct hlt_thread *t, const struct hl_event *ev,
+		       const struct hl_event *cause, int allargs)
+{
+	c = put_varint(c, zigzag((int64_t)(ev->seq - ev->cause_seq)));
+	c = put_byte(c, cause ? cause->kind & HLT_KIND_MASK : 0);
+	if (!cause)
+		return c;
+	c = put_varint(c, cause->seq);
+	c = put_byte(c, cause->flags);
+	return put_body(c, t, cause, ev->ts_ns, allargs);
+}
+
 void hlt_event(struct hlt_writer *w, const struct hl_event *ev,
 	       const char *str, const struct hl_event *cause)
 {
-	int has_cause = ev->cause == HL_CAUSE_CALL;
 	unsigned extra = ev->cause & HLT_X_CAUSE;
 	unsigned tag = ev->kind & HLT_KIND_MASK;
 	struct hlt_thread *t;
 	int64_t ti;
+	char *c;
 
-	if (w->err)
+	if (w->out.err ||
+	    !(c = hl_sink_reserve(&w->out, HLT_MAX_EVENT + str_len(str))))
 		return;
-	room(w, HLT_MAX_EVENT);
-	ti = thread_of(w, ev);
+	ti = thread_of(w, ev, &c);
 	if (ti < 0) {
-		w->err = ENOMEM;
+		w->out.err = ENOMEM;
 		return;
 	}
 	if (ev->flags)
@@ -255,30 +246,22 @@ void hlt_event(struct hlt_writer *w, const struct hl_event *ev,
 		tag |= HLT_NEW_THREAD;
 	if (extra)
 		tag |= HLT_EXTRA;
-	put_byte(w, tag);
+	c = put_byte(c, tag);
 	if (tag & HLT_NEW_THREAD)
-		put_varint(w, (uint64_t)ti);
+		c = put_varint(c, (uint64_t)ti);
 	if (extra)
-		put_byte(w, extra);
+		c = put_byte(c, extra);
 	if (extra & HLT_X_SEQ)
-		put_varint(w, zigzag((int64_t)(ev->seq - w->st.seq)));
+		c = put_varint(c, zigzag((int64_t)(ev->seq - w->st.seq)));
 	t = &w->st.threads[ti];
-	put_body(w, t, ev, w->st.ts, !!(extra & HLT_X_ALLARGS));
-	if (has_cause) {
-		/* kind 0: the engine named no cause event (none to print) */
-		put_varint(w, zigzag((int64_t)(ev->seq - ev->cause_seq)));
-		put_byte(w, cause ? cause->kind & HLT_KIND_MASK : 0);
-		if (cause) {
-			put_varint(w, cause->seq);
-			put_byte(w, cause->flags);
-			put_body(w, t, cause, ev->ts_ns,
-				 !!(extra & HLT_X_ALLARGS));
-		}
-	}
+	c = put_body(c, t, ev, w->st.ts, !!(extra & HLT_X_ALLARGS));
+	if (ev->cause == HL_CAUSE_CALL)
+		c = put_cause(c, t, ev, cause, !!(extra & HLT_X_ALLARGS));
 	if (extra & HLT_X_FLAGS)
-		put_byte(w, ev->flags);
+		c = put_byte(c, ev->flags);
 	if (str)
-		put_str(w, str);
+		c = put_str(c, str);
+	hl_sink_commit(&w->out, c);
 	w->st.seq = ev->seq;
 	w->st.ts = ev->ts_ns;
 	w->st.cur = (uint32_t)ti;
@@ -286,16 +269,21 @@ void hlt_event(struct hlt_writer *w, const struct hl_event *ev,
 
 void hlt_end(struct hlt_writer *w, const struct hl_trace_end *e)
 {
-	room(w, 64);
-	put_byte(w, HLT_TAG_END);
-	put_varint(w, e->seq);
-	put_varint(w, e->ts_ns);
-	put_byte(w, !!e->complete);
-	put_varint(w, e->dropped);
-	put_varint(w, zigzag(e->status));
-	put_str(w, e->engine);
-	put_str(w, e->reason);
-	flush(w);
+	char *c = hl_sink_reserve(&w->out, 64 + str_len(e->engine) +
+				  str_len(e->reason));
+
+	if (!c)
+		return;
+	c = put_byte(c, HLT_TAG_END);
+	c = put_varint(c, e->seq);
+	c = put_varint(c, e->ts_ns);
+	c = put_byte(c, !!e->complete);
+	c = put_varint(c, e->dropped);
+	c = put_varint(c, zigzag(e->status));
+	c = put_str(c, e->engine);
+	c = put_str(c, e->reason);
+	hl_sink_commit(&w->out, c);
+	hl_sink_flush(&w->out);
 }
 
 int hlt_close(struct hlt_writer *w)
@@ -304,9 +292,8 @@ int hlt_close(struct hlt_writer *w)
 
 	if (!w)
 		return 0;
-	flush(w);
-	err = w->err;
-	free(w->buf);
+	hl_sink_close(&w->out);
+	err = w->out.err;
 	free(w->st.threads);
 	hl_tidmap_free(&w->index);
 	free(w);
