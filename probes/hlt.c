@@ -551,8 +551,6 @@ static int read_records(struct reader *r, const char **why)
 	unsigned tag;
 
 	while (r->c.p < r->c.end) {
-		int rc;
-
 		tag = *r->c.p++;
 		if (tag == HLT_TAG_END) {
 			if (read_end(r) == 0)
@@ -561,7 +559,7 @@ static int read_records(struct reader *r, const char **why)
 		} else if (tag == HLT_TAG_THREAD) {
 			if (read_thread(r) == 0)
 				continue;
-		} else if ((rc = read_event(r, tag)) == 0) {
+		} else if (read_event(r, tag) == 0) {
 			continue;
 		}
 		break;

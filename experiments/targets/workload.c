@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "experiments/targets/footprint.h"
+#include "lab/xorshift.h"
 
 #define MAX_SLOTS 65536
 
@@ -29,25 +30,17 @@ static char *slot[MAX_SLOTS];
 static size_t slot_size[MAX_SLOTS];
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
-static uint64_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
 static size_t pick_size(void)
 {
-	unsigned r = next() % 1000;
+	unsigned r = hl_xorshift(&rng) % 1000;
 
 	if (r < 700)
-		return 16 + next() % 113;
+		return 16 + hl_xorshift(&rng) % 113;
 	if (r < 950)
-		return 128 + next() % 3969;
+		return 128 + hl_xorshift(&rng) % 3969;
 	if (r < 995)
-		return 4096 + next() % 61441;
-	return 131072 + next() % 393217;
+		return 4096 + hl_xorshift(&rng) % 61441;
+	return 131072 + hl_xorshift(&rng) % 393217;
 }
 
 static long long ns_now(void)
@@ -72,7 +65,7 @@ int main(int argc, char **argv)
 	footprint_start(&f);
 	t0 = ns_now();
 	for (long i = 0; i < ops; i++) {
-		long s = next() % slots;
+		long s = hl_xorshift(&rng) % slots;
 		size_t n;
 
 		if (!slot[s]) {
@@ -83,7 +76,7 @@ int main(int argc, char **argv)
 			memset(slot[s], (int)i, n);
 			slot_size[s] = n;
 			live += n;
-		} else if (next() % 8 == 0) {
+		} else if (hl_xorshift(&rng) % 8 == 0) {
 			char *p;
 
 			n = pick_size();

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "lab/tests/tap.h"
+#include "lab/xorshift.h"
 #include "probes/hlt.h"
 #include "probes/sink.h"
 
@@ -21,17 +22,9 @@
 
 static uint64_t rng = 88172645463325252ull;
 
-static uint64_t rnd(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
 static uint64_t pick(uint64_t n)
 {
-	return rnd() % n;
+	return hl_xorshift(&rng) % n;
 }
 
 struct gen {
@@ -45,7 +38,7 @@ static uint64_t gen_arg(struct gen *g, int tiny)
 	case 0: return 0;
 	case 1: return pick(200);
 	case 2: return (uint64_t)-(int64_t)pick(40);	/* -errno, fd -1 */
-	case 3: return tiny ? pick(70000) : rnd();
+	case 3: return tiny ? pick(70000) : hl_xorshift(&rng);
 	default: return g->addr[pick(4)] += pick(8192) * 16 - 65536;
 	}
 }
@@ -71,7 +64,7 @@ static void gen_event(struct gen *g, struct hl_event *ev, struct hl_event *cause
 	for (int i = 0; i < ki->nargs; i++)
 		ev->args[i] = gen_arg(g, 0);
 	if (!pick(100))
-		ev->args[HL_EV_ARGS - 1] = rnd();	/* past the kind's own */
+		ev->args[HL_EV_ARGS - 1] = hl_xorshift(&rng);	/* past the kind's own */
 	ev->ret = (int64_t)gen_arg(g, 0);
 	ev->cause = (uint8_t)pick(4);
 	*cp = NULL;

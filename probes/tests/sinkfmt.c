@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lab/xorshift.h"
 #include "probes/event.h"
 #include "probes/perfetto.h"
 #include "probes/sink.h"
@@ -72,14 +73,6 @@ static struct item *push(void)
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
-static uint64_t next_rand(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
 static uint64_t clock_ns = 1700000000123ull;
 static uint64_t seq;
 
@@ -87,9 +80,9 @@ static struct item *ev_new(unsigned kind, uint32_t pid, uint32_t tid)
 {
 	struct item *it = push();
 
-	clock_ns += 40 + next_rand() % 400;
+	clock_ns += 40 + hl_xorshift(&rng) % 400;
 	it->ev.ts_ns = clock_ns;
-	it->ev.end_ns = clock_ns + 20 + next_rand() % 300;
+	it->ev.end_ns = clock_ns + 20 + hl_xorshift(&rng) % 300;
 	it->ev.seq = ++seq;
 	it->ev.pid = pid;
 	it->ev.tid = tid;
@@ -241,7 +234,7 @@ static void synth_mix(size_t n)
 	uint64_t top = 0x555555600000;
 
 	while (nitems < n) {
-		uint64_t r = next_rand();
+		uint64_t r = hl_xorshift(&rng);
 		uint32_t tid = tids[r % 3];
 		uint64_t size = 16 + (r >> 8) % 4000;
 		struct item *c = ev_new(HL_EV_MALLOC, P, tid), *e;
@@ -586,7 +579,7 @@ static int check_numbers(void)
 		for (int d = -2; d <= 2; d++)
 			bad |= check_one((1ull << i) + (uint64_t)d);
 	for (int i = 0; i < 1000000; i++)
-		bad |= check_one(next_rand() >> (next_rand() % 64));
+		bad |= check_one(hl_xorshift(&rng) >> (hl_xorshift(&rng) % 64));
 	return bad;
 }
 
