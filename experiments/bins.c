@@ -5,7 +5,6 @@
  * reuse, one fresh process per probe; the names printed beside them are
  * glibc's names for the behaviour observed, chosen from what was measured.
  */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -328,28 +327,14 @@ static void bins_help(FILE *out)
 
 static int bins_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "alloc", required_argument, NULL, 'a' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
 	const char *alloc_name = "glibc";
 	struct bins_result r;
 	struct hl_alloc alloc;
-	int c, json = 0;
+	int rc, json = 0;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":a:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'a': alloc_name = optarg; break;
-		case 'j': json = 1; break;
-		case 'h': bins_help(stdout); return 0;
-		default: return hl_getopt_error("bins", c, argv);
-		}
-	}
-	if (optind < argc)
-		return hl_usage("bins", "unexpected argument '%s'", argv[optind]);
+	rc = hl_exp_parse("bins", argc, argv, bins_help, &alloc_name, &json);
+	if (rc >= 0)
+		return rc;
 	if (hl_alloc_resolve("bins", alloc_name, &alloc) < 0)
 		return HL_EXIT_USAGE;
 	hl_target_path(probe_path, sizeof(probe_path), "binprobe");

@@ -5,6 +5,7 @@
  * The drivers themselves are one file each beside this one; to add one,
  * define its struct hl_cmd there and list it below.
  */
+#include <getopt.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,6 +41,31 @@ const struct hl_cmd *hl_experiment_find(const char *name)
 		if (strcmp((*e)->name, name) == 0)
 			return *e;
 	return NULL;
+}
+
+int hl_exp_parse(const char *cmd, int argc, char **argv,
+		 void (*help)(FILE *), const char **alloc, int *json)
+{
+	static const struct option opts[] = {
+		{ "alloc", required_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":a:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a': *alloc = optarg; break;
+		case 'j': *json = 1; break;
+		case 'h': help(stdout); return 0;
+		default: return hl_getopt_error(cmd, c, argv);
+		}
+	}
+	if (optind < argc)
+		return hl_usage(cmd, "unexpected argument '%s'", argv[optind]);
+	return -1;
 }
 
 char *hl_target_path(char *buf, size_t len, const char *name)

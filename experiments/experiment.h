@@ -24,6 +24,14 @@ extern const struct hl_cmd *const hl_experiments[];
 
 const struct hl_cmd *hl_experiment_find(const char *name);
 
+/*
+ * Parses the options of an experiment that takes only -a ALLOC, --json and
+ * --help: *ALLOC keeps its default unless -a is given. Returns -1 to go on,
+ * else the exit status to return (help printed, or a usage error).
+ */
+int hl_exp_parse(const char *cmd, int argc, char **argv,
+		 void (*help)(FILE *), const char **alloc, int *json);
+
 /* The path of target program NAME into buf (dies if it is not built). */
 char *hl_target_path(char *buf, size_t len, const char *name);
 

@@ -6,7 +6,6 @@
  * mmap-served when every malloc of it after the first (which may still fit
  * in the top) caused an mmap of its own, at least as long as the request.
  */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -433,28 +432,15 @@ static int run_one(const char *name, int json, struct json *arr)
 
 static int threshold_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "alloc", required_argument, NULL, 'a' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
 	const char *alloc_name = "glibc";
 	struct json *o = NULL, *arr = NULL;
-	int c, json = 0, rc = 0;
+	int json = 0, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":a:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'a': alloc_name = optarg; break;
-		case 'j': json = 1; break;
-		case 'h': threshold_help(stdout); return 0;
-		default: return hl_getopt_error("threshold", c, argv);
-		}
-	}
-	if (optind < argc)
-		return hl_usage("threshold", "unexpected argument '%s'",
-				argv[optind]);
+	rc = hl_exp_parse("threshold", argc, argv, threshold_help,
+			  &alloc_name, &json);
+	if (rc >= 0)
+		return rc;
+	rc = 0;
 	hl_target_path(probe_path, sizeof(probe_path), "threshprobe");
 	if (json) {
 		o = json_obj();
