@@ -1,6 +1,7 @@
 # probes/ — the event model, the tap, the ptrace engine and `heaplab trace`.
 
-PROBES_SRCS := probes/event.c probes/hlt.c probes/sink.c probes/timeline.c probes/trace.c \
+PROBES_SRCS := probes/event.c probes/hlt.c probes/merge.c probes/sink.c probes/timeline.c \
+	probes/trace.c \
 	probes/tap/reader.c probes/ptrace/engine.c probes/ptrace/maps.c
 TOOL_OBJS += $(PROBES_SRCS:%.c=$(BUILD)/obj/%.o)
 TOOL_LIBS += -lseccomp
@@ -43,7 +44,8 @@ $(BUILD)/tests/probes/timeline_test: $(BUILD)/obj/probes/tests/timeline_test.o \
 PROBES_UNIT += $(BUILD)/tests/probes/hlt_test
 TESTS += $(BUILD)/tests/probes/hlt_test
 $(BUILD)/tests/probes/hlt_test: $(BUILD)/obj/probes/tests/hlt_test.o \
-		$(BUILD)/obj/probes/hlt.o $(BUILD)/obj/probes/sink.o \
+		$(BUILD)/obj/probes/hlt.o $(BUILD)/obj/probes/merge.o \
+		$(BUILD)/obj/probes/timeline.o $(BUILD)/obj/probes/sink.o \
 		$(BUILD)/obj/probes/event.o
 	@mkdir -p $(dir $@)
 	$(CC) $(TOOL_LDFLAGS) -o $@ $^

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "probes/merge.h"
 #include "probes/tidmap.h"
 
 #define HLT_BUF		(1u << 20)
@@ -53,6 +54,9 @@ struct hlt_writer {
 	struct hl_sink out;		/* the sinks' buffer and writes */
 	struct hlt_state st;
 	struct hl_tidmap index;		/* tid -> thread index + 1 */
+	int started;			/* the magic is out */
+	int raw;			/* HLTRACE2: the engine's inputs */
+	int ended;			/* the end record is out: no more */
 };
 
 static uint64_t zigzag(int64_t v)
@@ -129,16 +133,26 @@ static char *put_str(char *c, const char *s)
 struct hlt_writer *hlt_open(int fd)
 {
 	struct hlt_writer *w = calloc(1, sizeof(*w));
-	char *c;
 
 	if (!w || hl_sink_open(&w->out, fd, HL_FMT_JSONL) < 0) {
 		free(w);
 		return NULL;
 	}
 	w->st.cur = UINT32_MAX;
-	c = hl_sink_reserve(&w->out, sizeof(HLT_MAGIC));
-	hl_sink_commit(&w->out, hl_fmt_mem(c, HLT_MAGIC, 8));
 	return w;
+}
+
+/* The magic goes out with the first record: which one, the engine decides
+ * (hlt_raw_start) before anything is written. */
+static void start(struct hlt_writer *w, const char *magic)
+{
+	char *c;
+
+	if (w->started)
+		return;
+	w->started = 1;
+	if ((c = hl_sink_reserve(&w->out, 8)))
+		hl_sink_commit(&w->out, hl_fmt_mem(c, magic, 8));
 }
 
 /* The thread index of EV, defined at *C when new; -1: no memory. */
@@ -226,7 +240,8 @@ void hlt_event(struct hlt_writer *w, const struct hl_event *ev,
 	int64_t ti;
 	char *c;
 
-	if (w->out.err ||
+	start(w, HLT_MAGIC);
+	if (w->out.err || w->raw || w->ended ||
 	    !(c = hl_sink_reserve(&w->out, HLT_MAX_EVENT + str_len(str))))
 		return;
 	ti = thread_of(w, ev, &c);
@@ -269,9 +284,14 @@ void hlt_event(struct hlt_writer *w, const struct hl_event *ev,
 
 void hlt_end(struct hlt_writer *w, const struct hl_trace_end *e)
 {
-	char *c = hl_sink_reserve(&w->out, 64 + str_len(e->engine) +
-				  str_len(e->reason));
+	char *c;
 
+	start(w, HLT_MAGIC);
+	if (w->ended)
+		return;
+	w->ended = 1;
+	c = hl_sink_reserve(&w->out, 64 + str_len(e->engine) +
+			    str_len(e->reason));
 	if (!c)
 		return;
 	c = put_byte(c, HLT_TAG_END);
@@ -298,6 +318,186 @@ int hlt_close(struct hlt_writer *w)
 	hl_tidmap_free(&w->index);
 	free(w);
 	return err;
+}
+
+/* ---- raw writer (HLTRACE2): the ebpf engine's inputs, joined when read ---- */
+
+enum {
+	HLT_TAG_CALLS = 0xE0,		/* pid, tid, calls..., 0 */
+	HLT_TAG_KERNEL = 0xE1,
+	HLT_TAG_GONE = 0xE2,
+	HLT_TAG_CYCLE = 0xE3,
+	HLT_TAG_EARLY = 0xE4,
+	HLT_C_KIND_ESC = 0x3F,		/* the kind follows as a varint */
+	HLT_C_ALLARGS = 0x40,		/* all four args, not the kind's own */
+	HLT_RAW_TAP = 0x01,		/* header flag: calls come from the tap */
+};
+
+void hlt_raw_start(struct hlt_writer *w, int tap)
+{
+	char *c;
+
+	if (w->started)
+		return;
+	w->raw = 1;
+	start(w, HLT_MAGIC_RAW);
+	if ((c = hl_sink_reserve(&w->out, 1)))
+		hl_sink_commit(&w->out, put_byte(c, tap ? HLT_RAW_TAP : 0));
+}
+
+char *hlt_calls_begin(char *c, struct hlt_calls *s, uint32_t pid, uint32_t tid)
+{
+	s->ts = s->addr = 0;
+	c = put_byte(c, HLT_TAG_CALLS);
+	c = put_varint(c, pid);
+	return put_varint(c, tid);
+}
+
+static char *put_caddr(char *c, struct hlt_calls *s, uint64_t a)
+{
+	c = put_varint(c, zigzag((int64_t)(a - s->addr)));
+	s->addr = a;
+	return c;
+}
+
+/* The args a call record carries: the kind's own, or all four when one
+ * past them is set (or the kind is not a call's). */
+static int call_nargs(const struct hl_kind_info *ki, const struct hl_tap_rec *r,
+		      int *all)
+{
+	int n = ki && ki->nargs < HL_TAP_ARGS ? ki->nargs : HL_TAP_ARGS;
+
+	*all = !ki;
+	for (int i = n; i < HL_TAP_ARGS; i++)
+		if (r->args[i])
+			*all = 1;
+	return *all ? HL_TAP_ARGS : n;
+}
+
+char *hlt_calls_put(char *c, struct hlt_calls *s, const struct hl_tap_rec *r)
+{
+	const struct hl_kind_info *ki = hl_kind_info(r->kind);
+	int all, n = call_nargs(ki, r, &all);
+	unsigned lead = r->kind && r->kind < HLT_C_KIND_ESC ? r->kind :
+			HLT_C_KIND_ESC;
+
+	c = put_byte(c, lead | (all ? HLT_C_ALLARGS : 0));
+	if (lead == HLT_C_KIND_ESC)
+		c = put_varint(c, r->kind);
+	c = put_varint(c, zigzag((int64_t)(r->ts_ns - s->ts)));
+	c = put_varint(c, zigzag((int64_t)(r->end_ns - r->ts_ns)));
+	s->ts = r->ts_ns;
+	for (int i = 0; i < n; i++)
+		c = is_addr_arg(ki, (unsigned)i) ? put_caddr(c, s, r->args[i]) :
+		    put_varint(c, zigzag((int64_t)r->args[i]));
+	if (ret_is_addr(ki))
+		return put_caddr(c, s, (uint64_t)r->ret);
+	return put_varint(c, zigzag(r->ret));
+}
+
+char *hlt_calls_end(char *c)
+{
+	return put_byte(c, 0);
+}
+
+void hlt_raw_bytes(struct hlt_writer *w, const void *p, size_t n)
+{
+	char *c;
+
+	if (w->out.err || w->ended || !(c = hl_sink_reserve(&w->out, n)))
+		return;
+	hl_sink_commit(&w->out, hl_fmt_mem(c, p, n));
+}
+
+void hlt_raw_call(struct hlt_writer *w, uint32_t pid, uint32_t tid,
+		  const struct hl_tap_rec *rec)
+{
+	char buf[HLT_CALLS_HEAD_MAX + HLT_CALL_MAX + 1], *c;
+	struct hlt_calls s;
+
+	c = hlt_calls_begin(buf, &s, pid, tid);
+	c = hlt_calls_put(c, &s, rec);
+	c = hlt_calls_end(c);
+	hlt_raw_bytes(w, buf, (size_t)(c - buf));
+}
+
+/* Room for a raw record of NEED bytes (NULL: the file is done or failed). */
+static char *raw_reserve(struct hlt_writer *w, size_t need)
+{
+	if (w->out.err || w->ended)
+		return NULL;
+	return hl_sink_reserve(&w->out, need);
+}
+
+void hlt_raw_kernel(struct hlt_writer *w, uint32_t tid, uint32_t pid,
+		    const struct hl_merge_kin *k)
+{
+	const struct hl_event *ev = &k->ev;
+	char *c = raw_reserve(w, 256 + str_len(k->str));
+
+	if (!c)
+		return;
+	c = put_byte(c, HLT_TAG_KERNEL);
+	c = put_varint(c, tid);
+	c = put_varint(c, pid);
+	c = put_byte(c, k->type);
+	c = put_varint(c, k->key);
+	c = put_varint(c, ev->ts_ns);
+	c = put_varint(c, zigzag((int64_t)(ev->end_ns - ev->ts_ns)));
+	c = put_varint(c, ev->pid);
+	c = put_varint(c, ev->tid);
+	c = put_varint(c, ev->kind);
+	for (int i = 0; i < HL_EV_ARGS; i++)
+		c = put_varint(c, zigzag((int64_t)ev->args[i]));
+	c = put_varint(c, zigzag(ev->ret));
+	c = put_byte(c, ev->cause);
+	c = put_byte(c, ev->flags);
+	c = put_byte(c, !!k->inner);
+	if (k->inner) {
+		c = put_varint(c, k->inner->ts_ns);
+		c = put_varint(c, k->inner->kind);
+		for (int i = 0; i < HL_TAP_ARGS; i++)
+			c = put_varint(c, k->inner->args[i]);
+		c = put_varint(c, k->outer_ts);
+	}
+	c = put_str(c, k->str);
+	hl_sink_commit(&w->out, c);
+}
+
+void hlt_raw_gone(struct hlt_writer *w, uint32_t tid)
+{
+	char *c = raw_reserve(w, 16);
+
+	if (!c)
+		return;
+	c = put_byte(c, HLT_TAG_GONE);
+	hl_sink_commit(&w->out, put_varint(c, tid));
+}
+
+void hlt_raw_cycle(struct hlt_writer *w, uint64_t r,
+		   const struct hl_merge_busy *busy, size_t n, int final)
+{
+	char *c = raw_reserve(w, 32 + n * 20);
+
+	if (!c)
+		return;
+	c = put_byte(c, HLT_TAG_CYCLE);
+	c = put_varint(c, r);
+	c = put_byte(c, !!final);
+	c = put_varint(c, n);
+	for (size_t i = 0; i < n; i++) {
+		c = put_varint(c, busy[i].tid);
+		c = put_varint(c, busy[i].since);
+	}
+	hl_sink_commit(&w->out, c);
+}
+
+void hlt_raw_early(struct hlt_writer *w)
+{
+	char *c = raw_reserve(w, 1);
+
+	if (c)
+		hl_sink_commit(&w->out, put_byte(c, HLT_TAG_EARLY));
 }
 
 /* ---- reader ---- */
@@ -500,6 +700,246 @@ static int read_end(struct reader *r)
 	return 0;
 }
 
+/* ---- raw reader (HLTRACE2): the inputs replayed through the merge ---- */
+
+struct replay {
+	struct hl_merge *m;
+	struct hl_timeline tl;
+	uint64_t last_r;		/* the last cycle's time */
+};
+
+static int get_u32(struct cursor *c, uint32_t *v)
+{
+	uint64_t x;
+
+	if (get_varint(c, &x) < 0 || x > UINT32_MAX)
+		return -1;
+	*v = (uint32_t)x;
+	return 0;
+}
+
+static int get_caddr(struct cursor *c, struct hlt_calls *s, uint64_t *a)
+{
+	int64_t d;
+
+	if (get_signed(c, &d) < 0)
+		return -1;
+	*a = s->addr + (uint64_t)d;
+	s->addr = *a;
+	return 0;
+}
+
+/* One call record after its lead byte. */
+static int get_call(struct cursor *c, struct hlt_calls *s, unsigned lead,
+		    struct hl_tap_rec *r)
+{
+	const struct hl_kind_info *ki;
+	uint64_t kind = lead & HLT_C_KIND_ESC;
+	int64_t d, dur;
+	int all, n;
+
+	memset(r, 0, sizeof(*r));
+	if (kind == HLT_C_KIND_ESC && get_varint(c, &kind) < 0)
+		return -1;
+	if (kind > UINT16_MAX)
+		return -1;
+	r->kind = (uint16_t)kind;
+	ki = hl_kind_info(r->kind);
+	if (get_signed(c, &d) < 0 || get_signed(c, &dur) < 0)
+		return -1;
+	r->ts_ns = s->ts + (uint64_t)d;
+	r->end_ns = r->ts_ns + (uint64_t)dur;
+	s->ts = r->ts_ns;
+	n = call_nargs(ki, r, &all);
+	if (lead & HLT_C_ALLARGS)
+		n = HL_TAP_ARGS;
+	for (int i = 0; i < n; i++)
+		if (is_addr_arg(ki, (unsigned)i) ? get_caddr(c, s, &r->args[i]) :
+		    get_signed(c, (int64_t *)&r->args[i]))
+			return -1;
+	if (ret_is_addr(ki))
+		return get_caddr(c, s, (uint64_t *)&r->ret);
+	return get_signed(c, &r->ret);
+}
+
+static int read_calls(struct reader *r, struct replay *p)
+{
+	struct hlt_calls s = { 0, 0 };
+	struct hl_tap_rec rec;
+	uint32_t pid, tid;
+	unsigned lead;
+
+	if (get_u32(&r->c, &pid) < 0 || get_u32(&r->c, &tid) < 0)
+		return -1;
+	for (;;) {
+		if (get_byte(&r->c, &lead) < 0)
+			return -1;
+		if (!lead)
+			return 0;
+		if (get_call(&r->c, &s, lead, &rec) < 0)
+			return -1;
+		hl_merge_call(p->m, pid, tid, &rec);
+	}
+}
+
+static int read_kernel(struct reader *r, struct replay *p)
+{
+	struct hl_merge_kin k = { 0 };
+	struct hl_event *ev = &k.ev;
+	struct hl_tap_open inner = { 0 };
+	uint64_t kind, key, ts, v;
+	uint32_t tid, pid, epid, etid;
+	unsigned type, cause, flags, has;
+	int64_t dur;
+
+	if (get_u32(&r->c, &tid) < 0 || get_u32(&r->c, &pid) < 0 ||
+	    get_byte(&r->c, &type) < 0 || get_varint(&r->c, &key) < 0 ||
+	    get_varint(&r->c, &ts) < 0 || get_signed(&r->c, &dur) < 0 ||
+	    get_u32(&r->c, &epid) < 0 || get_u32(&r->c, &etid) < 0 ||
+	    get_varint(&r->c, &kind) < 0 || kind > UINT16_MAX)
+		return -1;
+	k.type = (uint8_t)type;
+	k.key = key;
+	ev->ts_ns = ts;
+	ev->end_ns = ts + (uint64_t)dur;
+	ev->pid = epid;
+	ev->tid = etid;
+	ev->kind = (uint16_t)kind;
+	for (int i = 0; i < HL_EV_ARGS; i++)
+		if (get_signed(&r->c, (int64_t *)&ev->args[i]) < 0)
+			return -1;
+	if (get_signed(&r->c, &ev->ret) < 0 || get_byte(&r->c, &cause) < 0 ||
+	    get_byte(&r->c, &flags) < 0 || get_byte(&r->c, &has) < 0)
+		return -1;
+	ev->cause = (uint8_t)cause;
+	ev->flags = (uint8_t)flags;
+	if (has) {
+		if (get_varint(&r->c, &inner.ts_ns) < 0 ||
+		    get_varint(&r->c, &v) < 0 || v > UINT32_MAX)
+			return -1;
+		inner.kind = (uint32_t)v;
+		for (int i = 0; i < HL_TAP_ARGS; i++)
+			if (get_varint(&r->c, &inner.args[i]) < 0)
+				return -1;
+		if (get_varint(&r->c, &k.outer_ts) < 0)
+			return -1;
+		k.inner = &inner;
+	}
+	if (get_str(&r->c, r->str, &k.str) < 0)
+		return -1;
+	hl_merge_kernel(p->m, tid, pid, &k);
+	return 0;
+}
+
+static int read_cycle(struct reader *r, struct replay *p)
+{
+	struct hl_merge_busy busy[HL_TAP_LANES * 4];
+	uint64_t t, n;
+	unsigned final;
+
+	if (get_varint(&r->c, &t) < 0 || get_byte(&r->c, &final) < 0 ||
+	    get_varint(&r->c, &n) < 0 || n > sizeof(busy) / sizeof(busy[0]))
+		return -1;
+	for (uint64_t i = 0; i < n; i++)
+		if (get_u32(&r->c, &busy[i].tid) < 0 ||
+		    get_varint(&r->c, &busy[i].since) < 0)
+			return -1;
+	hl_merge_cycle(p->m, t, busy, n, final);
+	p->last_r = t;
+	return 0;
+}
+
+/*
+ * The records of a raw file, each applied to the merge as the engine did.
+ * What goes out at each cycle is what went out live; a file cut short
+ * stops after its last whole cycle (what the merge still held then is not
+ * passed on, so the output is a prefix of the whole file's).
+ */
+static int replay_records(struct reader *r, struct replay *p, const char **why)
+{
+	unsigned tag;
+	uint32_t tid;
+	int rc;
+
+	while (r->c.p < r->c.end) {
+		tag = *r->c.p++;
+		switch (tag) {
+		case HLT_TAG_CALLS:
+			rc = read_calls(r, p);
+			break;
+		case HLT_TAG_KERNEL:
+			rc = read_kernel(r, p);
+			break;
+		case HLT_TAG_GONE:
+			rc = get_u32(&r->c, &tid);
+			if (!rc)
+				hl_merge_gone(p->m, tid);
+			break;
+		case HLT_TAG_CYCLE:
+			rc = read_cycle(r, p);
+			break;
+		case HLT_TAG_EARLY:
+			/* Ctrl-C while tracing: what the engine knew went out. */
+			hl_merge_out(p->m);
+			hl_tl_flush(&p->tl);
+			rc = 0;
+			break;
+		case HLT_TAG_END:
+			if (read_end(r) < 0)
+				break;
+			return r->c.p == r->c.end ? 0 :
+			       (*why = "data after the end record", -1);
+		default:
+			rc = -1;
+		}
+		if (rc < 0)
+			break;
+		if (hl_merge_err(p->m)) {
+			*why = "out of memory";
+			return -1;
+		}
+	}
+	*why = r->c.short_read || r->c.p >= r->c.end ?
+	       "the file ends early (cut short while it was written)" :
+	       "the file is corrupt";
+	return -1;
+}
+
+static int replay_raw(struct reader *r, const char **why)
+{
+	struct replay p = { 0 };
+	unsigned flags;
+	int rc;
+
+	if (get_byte(&r->c, &flags) < 0) {
+		*why = "the file ends early (cut short while it was written)";
+		flags = 0;
+	}
+	hl_tl_init(&p.tl, r->sink);
+	if (!(p.m = hl_merge_new(&p.tl, flags & HLT_RAW_TAP))) {
+		*why = "out of memory";
+		return -1;
+	}
+	rc = replay_records(r, &p, why);
+	if (rc == 0) {
+		/* As the tracer did before writing its end. */
+		hl_tl_flush(&p.tl);
+		r->end.seq = p.tl.seq + 1;
+		hl_sink_end(r->sink, &r->end);
+	} else {
+		struct hl_trace_end e = {
+			.seq = p.tl.seq + 1, .ts_ns = p.last_r, .complete = 0,
+			.status = -1, .engine = "ebpf", .reason = *why,
+		};
+
+		p.tl.recording = 0;	/* what was held stays held */
+		hl_sink_end(r->sink, &e);
+	}
+	hl_tl_fini(&p.tl);
+	hl_merge_free(p.m);
+	return rc;
+}
+
 /* The whole file in memory: mapped when it is a regular file, else read. */
 static void *load(int fd, size_t *len, int *mapped)
 {
@@ -586,7 +1026,8 @@ int hlt_read(int fd, struct hl_sink *sink, const char **why)
 		free(r);
 		return -1;
 	}
-	if (len < 8 || memcmp(data, HLT_MAGIC, 8)) {
+	if (len < 8 || (memcmp(data, HLT_MAGIC, 8) &&
+			memcmp(data, HLT_MAGIC_RAW, 8))) {
 		*why = "not a heaplab trace (-f hlt) file";
 		goto out;
 	}
@@ -595,6 +1036,10 @@ int hlt_read(int fd, struct hl_sink *sink, const char **why)
 	r->c.start = data;
 	r->c.p = r->c.start + 8;
 	r->c.end = r->c.start + len;
+	if (!memcmp(data, HLT_MAGIC_RAW, 8)) {
+		rc = replay_raw(r, why);
+		goto out;
+	}
 	rc = read_records(r, why);
 	if (rc == 0) {
 		hl_sink_end(sink, &r->end);

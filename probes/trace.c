@@ -60,7 +60,13 @@ static void trace_help(FILE *out)
 "                     break and mapped bytes as counters); hlt: heaplab's\n"
 "                     compact binary trace (about 10 bytes an event where\n"
 "                     jsonl takes 150, the cheapest way to record every\n"
-"                     call; needs -o), for -i to turn into the others\n"
+"                     call; needs -o), for -i to turn into the others.\n"
+"                     Under -e ebpf, hlt records what the engine took in\n"
+"                     (the tap's calls and the kernel's records, as they\n"
+"                     came) and -i joins them, each syscall to its cause,\n"
+"                     when it reads the file; under ptrace it records the\n"
+"                     joined events.  Either way -i writes what the live\n"
+"                     format would have\n"
 "  -i, --input FILE   read a trace recorded with -f hlt instead of running a\n"
 "                     command, and write it with -f / -c: the same output as\n"
 "                     if it had been written so while tracing\n"
@@ -458,6 +464,7 @@ static int trace_run(struct run *r, const struct trace_opts *t, char *path,
 	r->er.engine = t->engine;
 	r->er.alloc_path = alloc_path;
 	r->er.uprobes = t->uprobes;
+	r->er.hlt = r->hlt;
 	if (hl_engine_run(&r->er, &po, &res) == 0 || res.started) {
 		hl_tl_flush(&r->tl);
 		end_trace(r, !res.interrupted, res.status,

@@ -1,47 +1,25 @@
 // SPDX-License-Identifier: MIT
 /*
- * engine.c — the ebpf engine (engine.h): launch, drain, merge, feed.
+ * engine.c — the ebpf engine (engine.h): launch, drain, and hand the
+ * records to the merge (probes/merge.h), which joins each syscall to the
+ * call open on its thread and merges the threads by time.
  *
  * The kernel's records come through the BPF ring, the allocator calls
- * through the tap's lanes, each asynchronously. A syscall's cause is the
- * call open on its thread when it entered, but that call's record is only
- * written when it returns. So each thread's records wait here until its
- * *frontier*: a time at which the tap showed the thread with no call open
- * (lane depth 0). Every call begun before then has returned, so every
- * syscall before it can be given its cause by containment, and the thread's
- * records up to it go to the timeline in the order the ptrace engine would
- * give them: a syscall at its entry, a call at its return.
- *
- * When the lane shows calls open, the outermost one's start will do: calls
- * nest, so all begun before it have returned. The tap lowers depth just
- * before it publishes the record, so the frontier lags one drain cycle
- * behind the observation, by which time the record is out. A thread that
- * has exited has no frontier: all it did is in. Records go out once the
- * lowest frontier of all threads has passed them, merged in time order, so
- * a parent's start-up still comes before its child's.
- *
- * Each thread's records arrive already in time order per source, so the
- * merge needs no sort: per thread a ring of kernel records (by entry) and a
- * ring of calls (by return), and a small heap of threads keyed by their
- * next record picks the earliest of all. A call also *begins*, onto its
- * thread's open stack, before the next record of its thread that follows
- * its start; nested calls return inner first, so the calls' starts are kept
- * in a third, start-ordered ring (an insertion only passes the calls nested
- * inside the new one).
- *
- *	thread ─┬─ kq: syscall, fork, exec, exit, USDT (by entry) ─┐
- *	        ├─ cq: calls                        (by return) ─┼─> heap of threads
- *	        └─ starts: positions in cq           (by start)  │   ─> timeline
- *	thread ─── ...                                           ─┘
- *
- * The rings are made of blocks from one pool, given back as they empty, so
- * a steady backlog stays in the same pages and nothing is ever moved.
+ * through the tap's lanes, each asynchronously. Each drain cycle notes the
+ * time and which threads the tap shows inside a call, takes in everything
+ * published since, and gives the merge that cycle (merge.c says how the
+ * frontier follows from it).
  *
  * A drain thread empties the tap's lanes every DRAIN_SLEEP_US into a chain
  * of blocks (reused through a free list) that the main loop takes at each
  * cycle, so the lanes stay nearly empty and rewind to their first pages
  * (probes/tap/ring.h): the target writes into memory that is mapped and in
  * cache, and a slow output costs the tracer memory, never dropped calls.
+ *
+ * With -f hlt the merge does not run here: the same inputs, in the same
+ * order, go to the file (hlt.h, HLTRACE2) and `heaplab trace -i` joins
+ * them. The drain thread then packs the calls straight into the file's
+ * format, a few ns each, and the main loop writes the blocks out whole.
  *
  * With --uprobes there is no tap: the BPF side notes the call open at each
  * syscall's entry (as ptrace reads it from the tap).
@@ -68,6 +46,8 @@
 #include "probes/ebpf/ebpf.h"
 #include "probes/ebpf/engine.h"
 #include "probes/event.h"
+#include "probes/hlt.h"
+#include "probes/merge.h"
 
 /* Main loop: wait for the BPF ring at most this long between cycles. */
 #define DRAIN_MS	5
@@ -79,88 +59,14 @@
 #define DRAIN_IDLE_US	1000
 /* Passes of one catch-up: each takes in what came during the last one. */
 #define DRAIN_PASSES	16
-#define NO_FRONTIER	UINT64_MAX
-
-enum { IT_SYSCALL, IT_OTHER };
-
-/* A kernel record (syscall at entry, process or USDT event) waiting. */
-struct kitem {
-	uint64_t key;			/* entry (syscall) or when it happened */
-	uint64_t order;			/* arrival: ties keep it */
-	struct hl_event ev;
-	char *str;			/* exec: the path */
-	struct hl_tap_open *inner;	/* --uprobes: the call open at entry */
-	uint64_t outer_ts;
-	uint8_t type;
-};
-
-/* A call waiting, as the tap wrote it (uprobes: as it would have). */
-struct citem {
-	struct hl_tap_rec rec;		/* depth 0: the merge orders nesting */
-	uint64_t order;
-	uint32_t pid;
-};
 
 /*
- * Blocks of BLOCK_BYTES for every queue of the engine (the drain thread's
- * chain and the main loop's rings alike, so memory one frees the other
- * reuses), carved from 16 MiB regions and kept on a free list once
- * emptied: a backlog costs fresh pages only past its largest size so far.
- * (MADV_HUGEPAGE on the regions was tried: fewer faults, but no faster
- * here and with slow outliers, 2 MiB clears in a VM; see bench/README.md.)
+ * Tap records drained by the drain thread, for the main loop: as they are
+ * (struct staged) for the merge, or packed into the file's calls blocks
+ * (hlt.h) with -f hlt. One block of the merge's pool each.
  */
-#define BLOCK_BYTES	40960
-#define REGION_BYTES	(16ul << 20)
-
-struct pool {
-	pthread_mutex_t lock;		/* both threads take and give blocks */
-	void *free;			/* emptied blocks, linked by their first word */
-	char *cur;			/* the region being carved */
-	size_t left;
-	void **regions;
-	size_t nregions;
-};
-
-/*
- * A FIFO of slots in pool blocks: positions [head, tail) wait; position p
- * is slot p & (2^shift - 1) of block p >> shift, found through a small
- * table of the blocks held. Positions never move, so they can be kept
- * elsewhere (the starts ring keeps calls' positions); a block goes back to
- * the pool when its last slot is popped.
- */
-struct ring {
-	char **blk;			/* by block number & bmask */
-	uint64_t bmask;
-	uint64_t head, tail;
-	struct pool *pool;
-	uint32_t size;			/* of a slot */
-	uint32_t shift;			/* log2 of the slots in a block */
-};
-
-/* A call begun and not yet returned, as of the records fed so far. */
-struct open_call {
-	uint64_t id;			/* the call's order */
-	struct hl_tap_open call;
-};
-
-struct thread {
-	uint32_t tid, pid;
-	struct ring kq;			/* struct kitem, by key */
-	struct ring cq;			/* struct citem, by return */
-	struct ring starts;		/* uint64_t cq positions, by start */
-	uint64_t zero_at;		/* last drain that saw no call open */
-	uint64_t frontier;		/* records before this can go */
-	int gone;
-	/* Calls open at the last record fed, outermost first. */
-	struct open_call *open;
-	size_t nopen, capopen;
-	/* feed()'s heap: the next record to go, and from which ring. */
-	uint64_t next_key, next_order;
-	int next_call;
-};
-
-/* Tap records drained by the drain thread, for the main loop. */
-#define STAGE_RECS	((BLOCK_BYTES - 16) / sizeof(struct staged))
+#define STAGE_BYTES	(HL_MERGE_BLOCK - 16)
+#define STAGE_RECS	(STAGE_BYTES / sizeof(struct staged))
 struct staged {
 	uint32_t pid, tid;
 	struct hl_tap_rec rec;
@@ -168,22 +74,26 @@ struct staged {
 
 struct stage_blk {
 	struct stage_blk *next;
-	size_t n;
-	struct staged r[STAGE_RECS];
+	size_t n;			/* records, or bytes when packed */
+	union {
+		struct staged r[STAGE_RECS];
+		char bytes[STAGE_BYTES];
+	};
 };
-_Static_assert(sizeof(struct stage_blk) <= BLOCK_BYTES, "a chain block is a pool block");
+_Static_assert(sizeof(struct stage_blk) <= HL_MERGE_BLOCK,
+	       "a chain block is a pool block");
 
 struct hl_ebpf_engine {
 	struct hl_ebpf_run_opts o;
 	struct hl_ebpf *e;
-	struct hl_tidmap threads;	/* tid -> struct thread */
-	uint64_t order;
+	struct hl_merge *m;		/* its pool serves the chain too */
+	struct hlt_writer *raw;		/* -f hlt: the inputs go there */
 	pid_t root;
 	int started;
-	int err;			/* out of memory while queueing */
-	struct thread *hot;		/* thread_get()'s last answer */
-	struct thread **heap;		/* feed()'s, kept */
-	size_t capheap;
+	int err;
+	/* Threads gone since the last cycle: their lanes are freed then. */
+	uint32_t *gone;
+	size_t ngone, capgone;
 	/* --uprobes: statically linked programs already looked at. */
 	char *statics[64];
 	size_t nstatic;
@@ -197,7 +107,10 @@ struct hl_ebpf_engine {
 	atomic_int stop;
 	struct stage_blk *first, *last;	/* drained, in drain order */
 	int stage_err;
-	struct pool pool;		/* the chain's and the rings' blocks */
+	/* -f hlt: the calls block open at the end of the chain, if any. */
+	struct hlt_calls pack;
+	uint32_t pack_pid, pack_tid;
+	int packing;
 };
 
 static volatile sig_atomic_t interrupts, pass_on, first_sig;
@@ -220,255 +133,37 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* ---- rings ---- */
+/* ---- the merge's inputs: to the merge, or to the file ---- */
 
-static void pool_init(struct pool *p)
+static void in_kernel(struct hl_ebpf_engine *g, uint32_t tid, uint32_t pid,
+		      const struct hl_merge_kin *k)
 {
-	memset(p, 0, sizeof(*p));
-	pthread_mutex_init(&p->lock, NULL);
-}
-
-static void *carve(struct pool *p)
-{
-	void **regions;
-	char *b;
-
-	if (p->left < BLOCK_BYTES) {
-		regions = realloc(p->regions, (p->nregions + 1) * sizeof(*regions));
-		if (!regions)
-			return NULL;
-		p->regions = regions;
-		b = mmap(NULL, REGION_BYTES, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (b == MAP_FAILED)
-			return NULL;
-		p->regions[p->nregions++] = b;
-		p->cur = b;
-		p->left = REGION_BYTES;
-	}
-	b = p->cur;
-	p->cur += BLOCK_BYTES;
-	p->left -= BLOCK_BYTES;
-	return b;
-}
-
-static void *pool_get(struct pool *p)
-{
-	void *b;
-
-	pthread_mutex_lock(&p->lock);
-	if ((b = p->free))
-		p->free = *(void **)b;
+	if (g->raw)
+		hlt_raw_kernel(g->raw, tid, pid, k);
 	else
-		b = carve(p);
-	pthread_mutex_unlock(&p->lock);
-	return b;
+		hl_merge_kernel(g->m, tid, pid, k);
 }
 
-static void pool_put(struct pool *p, void *b)
+/* TID will do nothing more: its lanes are freed at the next cycle. */
+static void in_gone(struct hl_ebpf_engine *g, uint32_t tid)
 {
-	pthread_mutex_lock(&p->lock);
-	*(void **)b = p->free;
-	p->free = b;
-	pthread_mutex_unlock(&p->lock);
-}
+	if (g->ngone == g->capgone) {
+		size_t cap = g->capgone ? g->capgone * 2 : 16;
+		uint32_t *v = realloc(g->gone, cap * sizeof(*v));
 
-static void pool_fini(struct pool *p)
-{
-	for (size_t i = 0; i < p->nregions; i++)
-		munmap(p->regions[i], REGION_BYTES);
-	free(p->regions);
-	pthread_mutex_destroy(&p->lock);
-	memset(p, 0, sizeof(*p));
-}
-
-/* Slots of SIZE bytes, as many to a block as a power of two allows. */
-static void ring_init(struct ring *r, struct pool *p, size_t size)
-{
-	memset(r, 0, sizeof(*r));
-	r->pool = p;
-	r->size = size;
-	while ((size << (r->shift + 1)) <= BLOCK_BYTES)
-		r->shift++;
-}
-
-static inline int ring_empty(const struct ring *r)
-{
-	return r->head == r->tail;
-}
-
-static inline void *ring_at(const struct ring *r, uint64_t pos)
-{
-	unsigned s = r->shift;
-
-	return r->blk[(pos >> s) & r->bmask] +
-	       (size_t)(pos & ((1ull << s) - 1)) * r->size;
-}
-
-/* The tail is at a block's start: room in the table for one more block. */
-static int ring_table(struct ring *r)
-{
-	unsigned s = r->shift;
-	uint64_t first = r->head >> s, end = r->tail >> s;
-	uint64_t n = r->blk ? r->bmask + 1 : 0, nn = n ? n : 8;
-	char **v;
-
-	if (end - first + 1 <= n)
-		return 0;
-	while (nn < end - first + 1)
-		nn *= 2;
-	if (!(v = calloc(nn, sizeof(*v))))
-		return -1;
-	for (uint64_t b = first; b < end; b++)
-		v[b & (nn - 1)] = r->blk[b & r->bmask];
-	free(r->blk);
-	r->blk = v;
-	r->bmask = nn - 1;
-	return 0;
-}
-
-/* A new slot at the tail, or NULL when out of memory. */
-static inline void *ring_push(struct ring *r)
-{
-	unsigned s = r->shift;
-	char *b;
-
-	if (!(r->tail & ((1ull << s) - 1))) {
-		if (ring_table(r) < 0 || !(b = pool_get(r->pool)))
-			return NULL;
-		r->blk[(r->tail >> s) & r->bmask] = b;
+		if (v) {
+			g->gone = v;
+			g->capgone = cap;
+		}
 	}
-	return ring_at(r, r->tail++);
-}
-
-/* The head slot is done with: its block goes back once all of it is. */
-static inline void ring_pop(struct ring *r)
-{
-	unsigned s = r->shift;
-
-	if (!(++r->head & ((1ull << s) - 1)))
-		pool_put(r->pool, r->blk[((r->head - 1) >> s) & r->bmask]);
-}
-
-static void ring_free(struct ring *r)
-{
-	unsigned s = r->shift;
-
-	if (r->head != r->tail || r->head & ((1ull << s) - 1))
-		for (uint64_t b = r->head >> s; b <= (r->tail - 1) >> s; b++)
-			pool_put(r->pool, r->blk[b & r->bmask]);
-	free(r->blk);
-	r->blk = NULL;
-	r->head = r->tail = 0;
-}
-
-/* ---- per-thread queues ---- */
-
-static struct thread *thread_get(struct hl_ebpf_engine *g, uint32_t tid,
-				 uint32_t pid)
-{
-	struct thread *t = g->hot;
-
-	/* Records come in runs of one thread's: ask the map once a run. */
-	if (t && t->tid == tid)
-		return t;
-	if ((t = hl_tidmap_get(&g->threads, tid)))
-		return g->hot = t;
-	t = calloc(1, sizeof(*t));
-	if (!t || hl_tidmap_put(&g->threads, tid, t) < 0) {
-		free(t);
-		g->err = ENOMEM;
-		return NULL;
-	}
-	t->tid = tid;
-	t->pid = pid;
-	ring_init(&t->kq, &g->pool, sizeof(struct kitem));
-	ring_init(&t->cq, &g->pool, sizeof(struct citem));
-	ring_init(&t->starts, &g->pool, sizeof(uint64_t));
-	/* Without the tap no call can be pending: nothing to wait for. */
-	t->frontier = g->o.tap ? 0 : NO_FRONTIER;
-	return t;
-}
-
-/*
- * A kernel record of TID. Each thread's come in time order (its syscalls
- * one after the other, in the kernel's one ring); one that does not is put
- * in its place, so the merge can trust the order.
- */
-static struct kitem *kpush(struct hl_ebpf_engine *g, uint32_t tid,
-			   uint32_t pid, int type, uint64_t key)
-{
-	struct thread *t = thread_get(g, tid, pid);
-	struct kitem *it, *prev;
-	uint64_t p;
-
-	if (!t)
-		return NULL;
-	if (!(it = ring_push(&t->kq))) {
-		g->err = ENOMEM;
-		return NULL;
-	}
-	for (p = t->kq.tail - 1; p > t->kq.head; p--) {
-		prev = ring_at(&t->kq, p - 1);
-		if (prev->key <= key)
-			break;
-		*(struct kitem *)ring_at(&t->kq, p) = *prev;
-	}
-	it = ring_at(&t->kq, p);
-	memset(it, 0, sizeof(*it));
-	it->type = type;
-	it->key = key;
-	it->order = g->order++;
-	return it;
-}
-
-/* A call's start for the merge: never after its return. */
-static inline uint64_t start_of(const struct citem *c)
-{
-	return c->rec.ts_ns < c->rec.end_ns ? c->rec.ts_ns : c->rec.end_ns;
-}
-
-static inline int starts_before(const struct citem *a, const struct citem *b)
-{
-	uint64_t x = start_of(a), y = start_of(b);
-
-	return x != y ? x < y : a->order < b->order;
-}
-
-/*
- * A call of TID, at its return. Its start goes in the start-ordered ring:
- * behind every call begun before it, which only passes the calls that
- * returned inside it (nesting is shallow).
- */
-static void cpush(struct hl_ebpf_engine *g, uint32_t tid, uint32_t pid,
-		  const struct hl_tap_rec *rec)
-{
-	struct thread *t = thread_get(g, tid, pid);
-	struct citem *c;
-	uint64_t *s, pos, p;
-
-	if (!t)
-		return;
-	if (!(c = ring_push(&t->cq)) || !(s = ring_push(&t->starts))) {
-		if (c)
-			t->cq.tail--;	/* its block stays held: harmless */
-		g->err = ENOMEM;
-		return;
-	}
-	pos = t->cq.tail - 1;
-	c->rec = *rec;
-	c->rec.depth = 0;
-	c->rec._pad32 = 0;
-	c->order = g->order++;
-	c->pid = pid;
-	for (p = t->starts.tail - 1; p > t->starts.head; p--) {
-		uint64_t before = *(uint64_t *)ring_at(&t->starts, p - 1);
-
-		if (!starts_before(c, ring_at(&t->cq, before)))
-			break;
-		*(uint64_t *)ring_at(&t->starts, p) = before;
-	}
-	*(uint64_t *)ring_at(&t->starts, p) = pos;
+	if (g->ngone < g->capgone)
+		g->gone[g->ngone++] = tid;
+	else
+		g->err = ENOMEM;	/* its lane is freed at the end */
+	if (g->raw)
+		hlt_raw_gone(g->raw, tid);
+	else
+		hl_merge_gone(g->m, tid);
 }
 
 /* ---- BPF records to events ---- */
@@ -482,59 +177,52 @@ static void on_syscall(struct hl_ebpf_engine *g, const struct mt_syscall *s)
 {
 	enum hl_kind kind = hl_kind_of_syscall(s->nr);
 	const struct hl_kind_info *ki = hl_kind_info(kind);
-	struct kitem *it;
+	struct hl_merge_kin k = { .type = HL_MERGE_SYSCALL, .key = s->h.ts_ns };
+	struct hl_tap_open inner = { 0 };
 
-	if (!ki || !(it = kpush(g, s->h.tid, s->h.pid, IT_SYSCALL, s->h.ts_ns)))
+	if (!ki)
 		return;
-	it->ev.ts_ns = s->h.ts_ns;
-	it->ev.end_ns = s->exit_ns;
-	it->ev.pid = s->h.pid;
-	it->ev.tid = s->h.tid;
-	it->ev.kind = kind;
+	k.ev.ts_ns = s->h.ts_ns;
+	k.ev.end_ns = s->exit_ns;
+	k.ev.pid = s->h.pid;
+	k.ev.tid = s->h.tid;
+	k.ev.kind = kind;
 	/* Only the syscall's own arguments: the other registers are noise. */
 	for (unsigned i = 0; i < ki->nargs; i++)
-		it->ev.args[i] = s->args[i];
-	it->ev.ret = s->ret;
+		k.ev.args[i] = s->args[i];
+	k.ev.ret = s->ret;
 	if (s->flags & MT_F_LOADER)
-		it->ev.cause = HL_CAUSE_LOADER;
+		k.ev.cause = HL_CAUSE_LOADER;
 	else if (s->flags & MT_F_TAP)
-		it->ev.cause = HL_CAUSE_TAP;
+		k.ev.cause = HL_CAUSE_TAP;
 	if (s->flags & MT_F_UNFINISHED) {
-		it->ev.flags |= HL_EVF_UNFINISHED;
-		it->ev.ret = 0;
+		k.ev.flags |= HL_EVF_UNFINISHED;
+		k.ev.ret = 0;
 	}
-	if (s->flags & MT_F_CAUSE && (it->inner = calloc(1, sizeof(*it->inner)))) {
-		it->inner->ts_ns = s->cause_ts;
-		it->inner->kind = s->cause_fn;
+	if (s->flags & MT_F_CAUSE) {
+		inner.ts_ns = s->cause_ts;
+		inner.kind = s->cause_fn;
 		for (int i = 0; i < 3; i++)
-			it->inner->args[i] = s->cause_args[i];
-		it->outer_ts = s->outer_ts;
+			inner.args[i] = s->cause_args[i];
+		k.inner = &inner;
+		k.outer_ts = s->outer_ts;
 	}
+	in_kernel(g, s->h.tid, s->h.pid, &k);
 }
 
 static void on_fork(struct hl_ebpf_engine *g, const struct mt_fork *f)
 {
-	struct kitem *it = kpush(g, f->h.tid, f->h.pid, IT_OTHER, f->h.ts_ns);
+	struct hl_merge_kin k = { .type = HL_MERGE_OTHER, .key = f->h.ts_ns };
 
-	if (!it)
-		return;
-	it->ev.ts_ns = it->ev.end_ns = f->h.ts_ns;
-	it->ev.pid = f->h.pid;
-	it->ev.tid = f->h.tid;
-	it->ev.kind = HL_EV_FORK;
-	it->ev.args[0] = f->thread ? f->child_tid : f->child_pid;
-	it->ev.args[1] = f->vfork;
-	it->ev.args[2] = f->thread;
-	it->ev.ret = it->ev.args[0];
-}
-
-/* TID will do nothing more: once its records are out, it is forgotten. */
-static void mark_gone(struct hl_ebpf_engine *g, uint32_t tid)
-{
-	struct thread *t = thread_get(g, tid, 0);
-
-	if (t)
-		t->gone = 1;
+	k.ev.ts_ns = k.ev.end_ns = f->h.ts_ns;
+	k.ev.pid = f->h.pid;
+	k.ev.tid = f->h.tid;
+	k.ev.kind = HL_EV_FORK;
+	k.ev.args[0] = f->thread ? f->child_tid : f->child_pid;
+	k.ev.args[1] = f->vfork;
+	k.ev.args[2] = f->thread;
+	k.ev.ret = k.ev.args[0];
+	in_kernel(g, f->h.tid, f->h.pid, &k);
 }
 
 static int attach_static(struct hl_ebpf_engine *g, const char *exe, char *why,
@@ -557,7 +245,8 @@ static void exec_uprobes(struct hl_ebpf_engine *g, const struct mt_exec *x)
 
 static void on_exec(struct hl_ebpf_engine *g, const struct mt_exec *x)
 {
-	struct kitem *it;
+	struct hl_merge_kin k = { .type = HL_MERGE_OTHER, .key = x->h.ts_ns };
+	char path[sizeof(x->path) + 1];
 
 	if (x->h.pid == (uint32_t)g->root)
 		g->started = 1;
@@ -569,48 +258,48 @@ static void on_exec(struct hl_ebpf_engine *g, const struct mt_exec *x)
 			strerror(errno));
 	/* A thread that was not the leader took the leader's tid. */
 	if (x->old_tid != x->h.tid)
-		mark_gone(g, x->old_tid);
-	it = kpush(g, x->h.tid, x->h.pid, IT_OTHER, x->h.ts_ns);
-	if (!it)
-		return;
-	it->ev.ts_ns = it->ev.end_ns = x->h.ts_ns;
-	it->ev.pid = x->h.pid;
-	it->ev.tid = x->h.tid;
-	it->ev.kind = HL_EV_EXEC;
-	it->ev.args[0] = x->old_tid != x->h.tid ? x->old_tid : 0;
-	it->str = strndup(x->path, sizeof(x->path));
+		in_gone(g, x->old_tid);
+	k.ev.ts_ns = k.ev.end_ns = x->h.ts_ns;
+	k.ev.pid = x->h.pid;
+	k.ev.tid = x->h.tid;
+	k.ev.kind = HL_EV_EXEC;
+	k.ev.args[0] = x->old_tid != x->h.tid ? x->old_tid : 0;
+	memcpy(path, x->path, sizeof(x->path));
+	path[sizeof(x->path)] = '\0';
+	k.str = path;
+	in_kernel(g, x->h.tid, x->h.pid, &k);
 }
 
 static void on_exit_rec(struct hl_ebpf_engine *g, const struct mt_exit *x)
 {
-	struct kitem *it = kpush(g, x->h.tid, x->h.pid, IT_OTHER, x->h.ts_ns);
+	struct hl_merge_kin k = { .type = HL_MERGE_OTHER, .key = x->h.ts_ns };
 
-	if (!it)
-		return;
-	it->ev.ts_ns = it->ev.end_ns = x->h.ts_ns;
-	it->ev.pid = x->h.pid;
-	it->ev.tid = x->h.tid;
-	it->ev.kind = HL_EV_EXIT;
-	it->ev.args[0] = (x->code >> 8) & 0xff;
-	it->ev.args[1] = x->code & 0x7f;
-	it->ev.ret = status_of(x->code);
+	k.ev.ts_ns = k.ev.end_ns = x->h.ts_ns;
+	k.ev.pid = x->h.pid;
+	k.ev.tid = x->h.tid;
+	k.ev.kind = HL_EV_EXIT;
+	k.ev.args[0] = (x->code >> 8) & 0xff;
+	k.ev.args[1] = x->code & 0x7f;
+	k.ev.ret = status_of(x->code);
+	in_kernel(g, x->h.tid, x->h.pid, &k);
 	/* Its last record: the ring keeps each thread's records in order. */
-	mark_gone(g, x->h.tid);
+	in_gone(g, x->h.tid);
 }
 
 static void on_usdt(struct hl_ebpf_engine *g, const struct mt_usdt *u)
 {
 	const struct hl_kind_info *ki = hl_kind_info(u->probe);
-	struct kitem *it;
+	struct hl_merge_kin k = { .type = HL_MERGE_OTHER, .key = u->h.ts_ns };
 
-	if (!ki || !(it = kpush(g, u->h.tid, u->h.pid, IT_OTHER, u->h.ts_ns)))
+	if (!ki)
 		return;
-	it->ev.ts_ns = it->ev.end_ns = u->h.ts_ns;
-	it->ev.pid = u->h.pid;
-	it->ev.tid = u->h.tid;
-	it->ev.kind = u->probe;
+	k.ev.ts_ns = k.ev.end_ns = u->h.ts_ns;
+	k.ev.pid = u->h.pid;
+	k.ev.tid = u->h.tid;
+	k.ev.kind = u->probe;
 	for (unsigned i = 0; i < ki->nargs && i < MT_USDT_ARGS; i++)
-		it->ev.args[i] = u->args[i];
+		k.ev.args[i] = u->args[i];
+	in_kernel(g, u->h.tid, u->h.pid, &k);
 }
 
 /* A call seen by uprobes: the same record the tap would have written. */
@@ -625,7 +314,10 @@ static void on_call(struct hl_ebpf_engine *g, const struct mt_call *c)
 
 	for (int i = 0; i < 3; i++)
 		rec.args[i] = c->args[i];
-	cpush(g, c->h.tid, c->h.pid, &rec);
+	if (g->raw)
+		hlt_raw_call(g->raw, c->h.pid, c->h.tid, &rec);
+	else
+		hl_merge_call(g->m, c->h.pid, c->h.tid, &rec);
 }
 
 static int on_record(const struct mt_hdr *h, void *ctx)
@@ -657,9 +349,28 @@ static int on_record(const struct mt_hdr *h, void *ctx)
 
 /* ---- the tap's lanes ---- */
 
+/* A fresh block at the end of the chain (lock held); NULL: no memory. */
+static struct stage_blk *stage_new(struct hl_ebpf_engine *g)
+{
+	struct stage_blk *b = hl_merge_block_get(g->m);
+
+	if (!b) {
+		g->stage_err = ENOMEM;
+		return NULL;
+	}
+	b->next = NULL;
+	b->n = 0;
+	if (g->last)
+		g->last->next = b;
+	else
+		g->first = b;
+	g->last = b;
+	return b;
+}
+
 /*
  * A record drained (an hl_tap_fn; lock held): onto the chain, in a block
- * from the spares when there is one, so a steady rate reuses its pages.
+ * from the pool, so a steady rate reuses its pages.
  */
 static void on_stage(void *ctx, uint32_t pid, uint32_t tid,
 		     const struct hl_tap_rec *rec)
@@ -667,20 +378,59 @@ static void on_stage(void *ctx, uint32_t pid, uint32_t tid,
 	struct hl_ebpf_engine *g = ctx;
 	struct stage_blk *b = g->last;
 
-	if (!b || b->n == STAGE_RECS) {
-		if (!(b = pool_get(&g->pool))) {
-			g->stage_err = ENOMEM;
-			return;
-		}
-		b->next = NULL;
-		b->n = 0;
-		if (g->last)
-			g->last->next = b;
-		else
-			g->first = b;
-		g->last = b;
-	}
+	if ((!b || b->n == STAGE_RECS) && !(b = stage_new(g)))
+		return;
 	b->r[b->n++] = (struct staged){ pid, tid, *rec };
+}
+
+/* -f hlt: the calls block open at the chain's end is closed (lock held). */
+static void pack_close(struct hl_ebpf_engine *g)
+{
+	struct stage_blk *b = g->last;
+
+	if (!g->packing)
+		return;
+	b->n = (size_t)(hlt_calls_end(b->bytes + b->n) - b->bytes);
+	g->packing = 0;
+}
+
+/*
+ * -f hlt: a record drained, packed into the file's calls blocks (hlt.h)
+ * at the chain's end: a block per run of one thread's records, a new one
+ * where the chain block is full (room is always kept for the end byte).
+ */
+static void on_pack(void *ctx, uint32_t pid, uint32_t tid,
+		    const struct hl_tap_rec *rec)
+{
+	struct hl_ebpf_engine *g = ctx;
+	struct stage_blk *b = g->last;
+	size_t need = HLT_CALL_MAX + 1;
+	char *c;
+
+	if (g->packing && (g->pack_tid != tid || g->pack_pid != pid))
+		pack_close(g);
+	if (!g->packing)
+		need += HLT_CALLS_HEAD_MAX;
+	if (!b || b->n + need > STAGE_BYTES) {
+		pack_close(g);
+		if (!(b = stage_new(g)))
+			return;
+		need = HLT_CALLS_HEAD_MAX + HLT_CALL_MAX + 1;
+	}
+	c = b->bytes + b->n;
+	if (!g->packing) {
+		c = hlt_calls_begin(c, &g->pack, pid, tid);
+		g->packing = 1;
+		g->pack_pid = pid;
+		g->pack_tid = tid;
+	}
+	c = hlt_calls_put(c, &g->pack, rec);
+	b->n = (size_t)(c - b->bytes);
+}
+
+static void drain(struct hl_ebpf_engine *g, size_t *n)
+{
+	*n = hl_tap_drain(g->o.tap, g->raw ? on_pack : on_stage, g);
 }
 
 /* Lock held: the chain so far, for the caller to unstage. */
@@ -688,21 +438,27 @@ static struct stage_blk *take_chain(struct hl_ebpf_engine *g)
 {
 	struct stage_blk *b = g->first;
 
+	if (g->raw)
+		pack_close(g);
 	g->first = g->last = NULL;
 	return b;
 }
 
-/* The records of chain B onto their threads' queues; the blocks to spare. */
+/* The records of chain B to the merge or the file; the blocks to spare. */
 static void unstage(struct hl_ebpf_engine *g, struct stage_blk *b)
 {
-	if (!b)
-		return;
-	for (struct stage_blk *x = b; x; x = x->next)
+	for (struct stage_blk *x = b; x; x = x->next) {
+		if (g->raw) {
+			hlt_raw_bytes(g->raw, x->bytes, x->n);
+			continue;
+		}
 		for (size_t i = 0; i < x->n; i++)
-			cpush(g, x->r[i].tid, x->r[i].pid, &x->r[i].rec);
+			hl_merge_call(g->m, x->r[i].pid, x->r[i].tid,
+				      &x->r[i].rec);
+	}
 	for (struct stage_blk *x = b, *next; x; x = next) {
 		next = x->next;
-		pool_put(&g->pool, x);
+		hl_merge_block_put(g->m, x);
 	}
 }
 
@@ -724,7 +480,7 @@ static void *drain_loop(void *arg)
 			size_t n;
 
 			pthread_mutex_lock(&g->lock);
-			n = hl_tap_drain(g->o.tap, on_stage, g);
+			drain(g, &n);
 			pthread_mutex_unlock(&g->lock);
 			got += n;
 			if (!n)
@@ -759,248 +515,10 @@ static void drainer_stop(struct hl_ebpf_engine *g)
 	g->draining = 0;
 }
 
-/* ---- feeding the timeline ---- */
-
-static void open_push(struct hl_ebpf_engine *g, struct thread *t,
-		      const struct citem *c)
-{
-	struct open_call *o;
-
-	if (t->nopen == t->capopen) {
-		size_t cap = t->capopen ? t->capopen * 2 : 8;
-
-		o = realloc(t->open, cap * sizeof(*o));
-		if (!o) {
-			g->err = ENOMEM;
-			return;
-		}
-		t->open = o;
-		t->capopen = cap;
-	}
-	o = &t->open[t->nopen++];
-	memset(o, 0, sizeof(*o));
-	o->id = c->order;
-	o->call.ts_ns = c->rec.ts_ns;
-	o->call.kind = c->rec.kind;
-	memcpy(o->call.args, c->rec.args, sizeof(o->call.args));
-}
-
-/* The call returned: off the stack (from the top, where it should be). */
-static void open_pop(struct thread *t, uint64_t id)
-{
-	for (size_t i = t->nopen; i-- > 0;) {
-		if (t->open[i].id != id)
-			continue;
-		memmove(&t->open[i], &t->open[i + 1],
-			(t->nopen - i - 1) * sizeof(*t->open));
-		t->nopen--;
-		return;
-	}
-}
-
-/*
- * The calls of T begun by KEY go on its open stack, outermost first: a
- * record at KEY then finds its cause on top, by containment. (At equal
- * times a call begins before what it contains.)
- */
-static void begin_calls(struct hl_ebpf_engine *g, struct thread *t,
-			uint64_t key)
-{
-	while (!ring_empty(&t->starts)) {
-		uint64_t pos = *(uint64_t *)ring_at(&t->starts, t->starts.head);
-		struct citem *c = ring_at(&t->cq, pos);
-
-		if (start_of(c) > key)
-			break;
-		open_push(g, t, c);
-		ring_pop(&t->starts);
-	}
-}
-
-static void feed_kitem(struct hl_ebpf_engine *g, struct thread *t,
-		       struct kitem *it)
-{
-	struct hl_timeline *tl = g->o.tl;
-
-	begin_calls(g, t, it->key);
-	if (it->type == IT_SYSCALL) {
-		if (it->inner)
-			hl_tl_syscall(tl, &it->ev, it->inner, it->outer_ts);
-		else if (t->nopen)
-			hl_tl_syscall(tl, &it->ev, &t->open[t->nopen - 1].call,
-				      t->open[0].call.ts_ns);
-		else
-			hl_tl_syscall(tl, &it->ev, NULL, 0);
-	} else {
-		hl_tl_process(tl, &it->ev, it->str);
-	}
-	free(it->str);
-	free(it->inner);
-}
-
-/*
- * A call returns. The calls begun before it that are not yet on the stack
- * go on first (they contain it); the call itself, when its start is still
- * waiting (nothing of its thread was fed while it ran, the common case),
- * never needs to be on the stack at all.
- */
-static void feed_citem(struct hl_ebpf_engine *g, struct thread *t,
-		       struct citem *c)
-{
-	uint64_t self = t->cq.head;
-	int begun = 1;
-
-	while (!ring_empty(&t->starts)) {
-		uint64_t pos = *(uint64_t *)ring_at(&t->starts, t->starts.head);
-		struct citem *o;
-
-		if (pos == self) {
-			ring_pop(&t->starts);
-			begun = 0;
-			break;
-		}
-		o = ring_at(&t->cq, pos);
-		if (start_of(o) > c->rec.end_ns)
-			break;
-		open_push(g, t, o);
-		ring_pop(&t->starts);
-	}
-	if (begun)
-		open_pop(t, c->order);
-	hl_tl_call(g->o.tl, c->pid, t->tid, &c->rec);
-}
-
-/* Forgets T once everything it did is out; its lanes were freed already. */
-static void forget(struct hl_ebpf_engine *g, struct thread *t)
-{
-	uint32_t tid = t->tid;
-
-	hl_tidmap_del(&g->threads, tid);
-	if (g->hot == t)
-		g->hot = NULL;
-	ring_free(&t->kq);
-	ring_free(&t->cq);
-	ring_free(&t->starts);
-	free(t->open);
-	free(t);
-	hl_tl_thread_gone(g->o.tl, tid);
-}
-
-static int waiting(const struct thread *t)
-{
-	return !ring_empty(&t->kq) || !ring_empty(&t->cq);
-}
-
-/*
- * T's next record before F, if any: the earlier of its two rings' heads
- * (at equal times, the one that arrived first), noted for the heap.
- */
-static int next_record(struct thread *t, uint64_t f)
-{
-	const struct kitem *k = NULL;
-	const struct citem *c = NULL;
-
-	if (!ring_empty(&t->kq)) {
-		k = ring_at(&t->kq, t->kq.head);
-		if (k->key >= f)
-			k = NULL;
-	}
-	if (!ring_empty(&t->cq)) {
-		c = ring_at(&t->cq, t->cq.head);
-		if (c->rec.end_ns >= f)
-			c = NULL;
-	}
-	if (!k && !c)
-		return 0;
-	t->next_call = !k || (c && (c->rec.end_ns != k->key ?
-				    c->rec.end_ns < k->key : c->order < k->order));
-	t->next_key = t->next_call ? c->rec.end_ns : k->key;
-	t->next_order = t->next_call ? c->order : k->order;
-	return 1;
-}
-
-static inline int heap_less(const struct thread *a, const struct thread *b)
-{
-	if (a->next_key != b->next_key)
-		return a->next_key < b->next_key;
-	return a->next_order < b->next_order;
-}
-
-static void sift_down(struct thread **h, size_t n, size_t i)
-{
-	struct thread *x = h[i];
-
-	for (;;) {
-		size_t c = 2 * i + 1;
-
-		if (c >= n)
-			break;
-		if (c + 1 < n && heap_less(h[c + 1], h[c]))
-			c++;
-		if (!heap_less(h[c], x))
-			break;
-		h[i] = h[c];
-		i = c;
-	}
-	h[i] = x;
-}
-
-/*
- * Gives the timeline every record before F, all threads merged in time
- * order (so a parent's start-up comes before its child's): each thread's
- * rings are in order already, so a heap of threads by their next record
- * is all the merge needs.
- */
-static void feed(struct hl_ebpf_engine *g, uint64_t f)
-{
-	size_t n = 0;
-
-	if (g->threads.live > g->capheap) {
-		size_t cap = g->threads.live * 2;
-		struct thread **h = realloc(g->heap, cap * sizeof(*h));
-
-		if (!h) {
-			g->err = ENOMEM;
-			return;
-		}
-		g->heap = h;
-		g->capheap = cap;
-	}
-	hl_tidmap_each(&g->threads, i) {
-		struct thread *t = g->threads.vals[i];
-
-		if (next_record(t, f))
-			g->heap[n++] = t;
-	}
-	for (size_t i = n / 2; i-- > 0;)
-		sift_down(g->heap, n, i);
-	while (n) {
-		struct thread *t = g->heap[0];
-
-		if (t->next_call) {
-			feed_citem(g, t, ring_at(&t->cq, t->cq.head));
-			ring_pop(&t->cq);
-		} else {
-			feed_kitem(g, t, ring_at(&t->kq, t->kq.head));
-			ring_pop(&t->kq);
-		}
-		if (!next_record(t, f))
-			g->heap[0] = g->heap[--n];
-		sift_down(g->heap, n, 0);
-	}
-}
-
-/*
- * A thread inside an allocator call, seen in its lane: calls nest, so every
- * call begun before the outermost open one has returned.
- */
-struct busy {
-	uint32_t tid;
-	uint64_t since;		/* the outermost open call's start */
-};
-
-static size_t busy_tids(const struct hl_tap_reader *tap, struct busy *busy,
-			size_t max)
+/* A thread inside an allocator call, seen in its lane: calls nest, so
+ * every call begun before the outermost open one has returned. */
+static size_t busy_tids(const struct hl_tap_reader *tap,
+			struct hl_merge_busy *busy, size_t max)
 {
 	size_t n = 0;
 
@@ -1018,37 +536,29 @@ static size_t busy_tids(const struct hl_tap_reader *tap, struct busy *busy,
 	return n;
 }
 
-/* Before when has TID no call open, as of time R? */
-static uint64_t settled(const struct busy *busy, size_t n, uint32_t tid,
-			uint64_t r)
-{
-	for (size_t i = 0; i < n; i++)
-		if (busy[i].tid == tid && busy[i].since < r)
-			r = busy[i].since;
-	return r;
-}
-
 /*
  * Everything the lanes hold now, and the lanes of threads that are gone
- * (drained, then freed), onto the threads' queues after what the drain
- * thread took before. FINAL: every thread is gone.
+ * (drained, then freed), after what the drain thread took before. FINAL:
+ * every thread is gone, every lane is freed.
  */
 static void take_tap(struct hl_ebpf_engine *g, int final)
 {
+	hl_tap_fn fn = g->raw ? on_pack : on_stage;
+	struct hl_tap_reader *tap = g->o.tap;
 	struct stage_blk *chain;
+	size_t n;
 
 	pthread_mutex_lock(&g->lock);
-	hl_tap_drain(g->o.tap, on_stage, g);
-	hl_tidmap_each(&g->threads, i) {
-		struct thread *t = g->threads.vals[i];
+	drain(g, &n);
+	/* Dead: what their lanes hold is all there will be. */
+	for (size_t i = 0; i < g->ngone; i++)
+		hl_tap_release_tid(tap, g->gone[i], fn, g);
+	g->ngone = 0;
+	for (uint32_t i = 0; final && i < tap->hdr->nlanes; i++) {
+		uint32_t owner = atomic_load(&hl_tap_lane(tap->hdr, i)->owner);
 
-		if (final)
-			t->gone = 1;
-		if (t->gone && t->frontier != NO_FRONTIER) {
-			/* Dead: what its lanes hold is all there will be. */
-			hl_tap_release_tid(g->o.tap, t->tid, on_stage, g);
-			t->frontier = NO_FRONTIER;
-		}
+		if (owner)
+			hl_tap_release_tid(tap, owner, fn, g);
 	}
 	chain = take_chain(g);
 	if (g->stage_err && !g->err)
@@ -1059,15 +569,13 @@ static void take_tap(struct hl_ebpf_engine *g, int final)
 
 /*
  * One drain cycle: take the time and note which threads are inside a call,
- * take in everything published since, then move each thread's frontier to
- * the previous cycle's time if that cycle saw it outside any call. Records
- * before the lowest frontier go out; a thread that is gone holds nothing
- * back, and is forgotten once its records are out.
+ * take in everything published since, then the merge moves the frontiers
+ * and passes on what they allow (or the file notes the cycle).
  */
 static void cycle(struct hl_ebpf_engine *g, int final)
 {
-	struct busy busy[HL_TAP_LANES * 4];
-	uint64_t r = now_ns(), f = NO_FRONTIER;
+	struct hl_merge_busy busy[HL_TAP_LANES * 4];
+	uint64_t r = now_ns();
 	size_t nbusy = 0;
 
 	if (g->o.tap)
@@ -1076,36 +584,12 @@ static void cycle(struct hl_ebpf_engine *g, int final)
 		g->err = errno;
 	if (g->o.tap)
 		take_tap(g, final);
-	hl_tidmap_each(&g->threads, i) {
-		struct thread *t = g->threads.vals[i];
-
-		if (final)
-			t->gone = 1;
-		if (t->gone)
-			t->frontier = NO_FRONTIER;
-		else if (g->o.tap) {
-			t->frontier = t->zero_at;
-			t->zero_at = settled(busy, nbusy, t->tid, r);
-		}
-		if (waiting(t) && t->frontier < f)
-			f = t->frontier;
-	}
-	feed(g, f);
-	for (;;) {
-		struct thread *done = NULL;
-
-		hl_tidmap_each(&g->threads, i) {
-			struct thread *t = g->threads.vals[i];
-
-			if (t->gone && !waiting(t)) {
-				done = t;
-				break;
-			}
-		}
-		if (!done)
-			break;
-		forget(g, done);
-	}
+	else
+		g->ngone = 0;
+	if (g->raw)
+		hlt_raw_cycle(g->raw, r, busy, nbusy, final);
+	else
+		hl_merge_cycle(g->m, r, busy, nbusy, final);
 }
 
 /* ---- probes ---- */
@@ -1253,11 +737,18 @@ struct hl_ebpf_engine *hl_ebpf_engine_open(const struct hl_ebpf_run_opts *o,
 		return NULL;
 	}
 	g->o = *o;
+	g->raw = o->hlt;
 	pthread_mutex_init(&g->lock, NULL);
-	pool_init(&g->pool);
+	g->m = hl_merge_new(o->tl, o->tap != NULL);
+	if (!g->m) {
+		snprintf(why, len, "out of memory");
+		pthread_mutex_destroy(&g->lock);
+		free(g);
+		return NULL;
+	}
 	g->e = hl_ebpf_open(&eo, on_record, g, why, len);
 	if (!g->e) {
-		pool_fini(&g->pool);
+		hl_merge_free(g->m);
 		pthread_mutex_destroy(&g->lock);
 		free(g);
 		return NULL;
@@ -1270,26 +761,11 @@ void hl_ebpf_engine_close(struct hl_ebpf_engine *g)
 	if (!g)
 		return;
 	drainer_stop(g);
-	hl_tidmap_each(&g->threads, i) {
-		struct thread *t = g->threads.vals[i];
-
-		for (uint64_t p = t->kq.head; p < t->kq.tail; p++) {
-			struct kitem *it = ring_at(&t->kq, p);
-
-			free(it->str);
-			free(it->inner);
-		}
-		ring_free(&t->kq);
-		ring_free(&t->cq);
-		ring_free(&t->starts);
-		free(t->open);
-		free(t);
-	}
-	hl_tidmap_free(&g->threads);
+	unstage(g, take_chain(g));
 	for (size_t i = 0; i < g->nstatic; i++)
 		free(g->statics[i]);
-	free(g->heap);
-	pool_fini(&g->pool);
+	free(g->gone);
+	hl_merge_free(g->m);
 	pthread_mutex_destroy(&g->lock);
 	hl_ebpf_close(g->e);
 	free(g);
@@ -1304,7 +780,10 @@ static void end_early(struct hl_ebpf_engine *g)
 	int sig = first_sig;
 
 	cycle(g, 0);
-	feed(g, NO_FRONTIER);
+	if (g->raw)
+		hlt_raw_early(g->raw);
+	else
+		hl_merge_out(g->m);
 	hl_tl_flush(g->o.tl);
 	if (g->o.on_interrupt)
 		g->o.on_interrupt(g->o.ctx);
@@ -1354,6 +833,8 @@ int hl_ebpf_engine_run(struct hl_ebpf_engine *g, struct hl_ebpf_result *r)
 
 	memset(r, 0, sizeof(*r));
 	r->status = HL_EXIT_FAIL;	/* until CMD has run */
+	if (g->raw)
+		hlt_raw_start(g->raw, g->o.tap != NULL);
 	{
 		r->usdt_probes = attach_usdt(g, why, sizeof(why));
 		if (r->usdt_probes < 0) {
@@ -1441,6 +922,8 @@ int hl_ebpf_engine_run(struct hl_ebpf_engine *g, struct hl_ebpf_result *r)
 	r->status = hl_exit_status(wstatus);
 	r->started = g->started;
 	r->lost = hl_ebpf_drops(g->e);
+	if (!g->err)
+		g->err = hl_merge_err(g->m);
 	if (g->err)
 		hl_warn(g->o.cmd, "ebpf engine: %s", strerror(g->err));
 	hl_ebpf_engine_close(g);

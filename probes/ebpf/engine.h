@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "probes/hlt.h"
 #include "probes/tap/reader.h"
 #include "probes/timeline.h"
 
@@ -28,6 +29,9 @@ struct hl_ebpf_run_opts {
 					 * glibc): its heaplab USDT probes */
 	int uprobes;			/* allocator calls by uprobes, not the tap */
 	struct hl_timeline *tl;
+	/* -f hlt: the merge's inputs go to this file (hlt.h, HLTRACE2), to
+	 * be joined when it is read; the timeline gets nothing. */
+	struct hlt_writer *hlt;
 	/* First Ctrl-C: the caller ends the trace as incomplete. */
 	void (*on_interrupt)(void *ctx);
 	void *ctx;

@@ -28,7 +28,7 @@ int hl_engine_run(struct hl_engine_run *er, const struct hl_ptrace_opts *po,
 		.cmd = po->cmd, .path = po->path, .argv = po->argv,
 		.syscalls = po->syscalls, .tap = po->tap,
 		.tap_path = po->tap_path, .alloc_path = er->alloc_path,
-		.uprobes = er->uprobes, .tl = po->tl,
+		.uprobes = er->uprobes, .tl = po->tl, .hlt = er->hlt,
 		.on_interrupt = po->on_interrupt, .ctx = po->ctx,
 	};
 	struct hl_ebpf_engine *g = NULL;

@@ -9,12 +9,16 @@
 
 #include <stdint.h>
 
+#include "probes/hlt.h"
 #include "probes/ptrace/engine.h"
 
 struct hl_engine_run {
 	const char *engine;	/* "ebpf", "ptrace" or "auto" */
 	const char *alloc_path;	/* the preloaded allocator, "" for glibc */
 	int uprobes;		/* allocator calls by uprobes (ebpf only) */
+	/* -f hlt: the ebpf engine records its inputs there, joined when
+	 * the file is read (hlt.h); the ptrace engine writes events. */
+	struct hlt_writer *hlt;
 	/* filled in: */
 	const char *used;	/* the engine that ran */
 	uint64_t lost;		/* kernel records the ebpf ring had no room for */

@@ -7,6 +7,14 @@
  * read back and formatted, must equal the same events formatted directly,
  * byte for byte, as text and as jsonl.  A file cut short anywhere reads as
  * a prefix marked incomplete; a damaged or foreign file is refused.
+ *
+ * HLTRACE2, the ebpf engine's inputs joined when read: a random run of
+ * threads (calls that span drain cycles, nested calls, syscalls inside and
+ * outside calls, --uprobes causes, fork/exec/exit, tids gone) fed to the
+ * merge directly, as the live engine does, must give the same bytes as the
+ * same inputs recorded (the calls packed as the engine's drain thread
+ * packs them) and read back; also when the trace ends early (Ctrl-C), and
+ * a cut file reads as a prefix marked incomplete.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +24,9 @@
 #include "lab/tests/tap.h"
 #include "lab/xorshift.h"
 #include "probes/hlt.h"
+#include "probes/merge.h"
 #include "probes/sink.h"
+#include "probes/timeline.h"
 
 #define NEVENTS 100000
 
@@ -154,12 +164,16 @@ static char *replay(int fd, enum hl_format fmt, int *rc, const char **why,
 	return buf;
 }
 
+/* Occurrences of NEEDLE in S, by hand: ASan checks a whole haystack per
+ * strstr call, which over megabytes of output is quadratic. */
 static int count(const char *s, const char *needle)
 {
+	size_t k = strlen(needle);
 	int n = 0;
 
-	for (; (s = strstr(s, needle)); s++)
-		n++;
+	for (; *s; s++)
+		if (*s == *needle && !strncmp(s, needle, k))
+			n++;
 	return n;
 }
 
@@ -186,6 +200,296 @@ static void check_cut(FILE *hlt, size_t at, const char *whole, size_t wlen)
 	free(out);
 	free(h);
 	fclose(part);
+}
+
+
+/* ---- HLTRACE2: the merge's inputs, live and replayed ---- */
+
+#define RAW_STEPS 60000
+#define RAW_THREADS 5
+
+struct sim_thread {
+	uint32_t pid, tid;
+	int gone;
+	unsigned depth;			/* calls open */
+	struct hl_tap_rec open[3];	/* begun, not returned */
+};
+
+/* Both paths: the merge with its timeline and sink, and the file. */
+struct raw_run {
+	struct hl_timeline tl;
+	struct hl_sink sink;
+	struct hl_merge *m;
+	struct hlt_writer *w;
+	/* the calls drained since the last cycle, packed as on_pack does */
+	char pack[1 << 16];
+	size_t npack;
+	struct hlt_calls pc;
+	uint32_t pc_tid;
+	int packing;
+};
+
+static void raw_call(struct raw_run *x, uint32_t pid, uint32_t tid,
+		     const struct hl_tap_rec *rec)
+{
+	char *c;
+
+	hl_merge_call(x->m, pid, tid, rec);
+	if (x->packing && x->pc_tid != tid) {
+		x->npack = (size_t)(hlt_calls_end(x->pack + x->npack) - x->pack);
+		x->packing = 0;
+	}
+	if (x->npack + HLT_CALLS_HEAD_MAX + HLT_CALL_MAX + 1 > sizeof(x->pack)) {
+		if (x->packing)
+			x->npack = (size_t)(hlt_calls_end(x->pack + x->npack) -
+					    x->pack);
+		hlt_raw_bytes(x->w, x->pack, x->npack);
+		x->npack = 0;
+		x->packing = 0;
+	}
+	c = x->pack + x->npack;
+	if (!x->packing) {
+		c = hlt_calls_begin(c, &x->pc, pid, tid);
+		x->packing = 1;
+		x->pc_tid = tid;
+	}
+	x->npack = (size_t)(hlt_calls_put(c, &x->pc, rec) - x->pack);
+}
+
+static void raw_flush_calls(struct raw_run *x)
+{
+	if (x->packing)
+		x->npack = (size_t)(hlt_calls_end(x->pack + x->npack) - x->pack);
+	hlt_raw_bytes(x->w, x->pack, x->npack);
+	x->npack = 0;
+	x->packing = 0;
+}
+
+static void raw_kernel(struct raw_run *x, uint32_t tid, uint32_t pid,
+		       const struct hl_merge_kin *k)
+{
+	hl_merge_kernel(x->m, tid, pid, k);
+	hlt_raw_kernel(x->w, tid, pid, k);
+}
+
+/* A call's record: kind and args as the tap writes them. */
+static void sim_call(struct gen *g, struct hl_tap_rec *r, uint64_t ts)
+{
+	static const uint16_t kinds[] = {
+		HL_EV_MALLOC, HL_EV_FREE, HL_EV_CALLOC, HL_EV_REALLOC,
+		HL_EV_REALLOCARRAY, HL_EV_POSIX_MEMALIGN, HL_EV_MALLOC,
+		HL_EV_FREE, HL_EV_ALIGNED_ALLOC, HL_EV_VALLOC,
+	};
+	const struct hl_kind_info *ki;
+
+	memset(r, 0, sizeof(*r));
+	r->kind = kinds[pick(sizeof(kinds) / sizeof(kinds[0]))];
+	ki = hl_kind_info(r->kind);
+	r->ts_ns = ts;
+	for (int i = 0; i < ki->nargs && i < HL_TAP_ARGS; i++)
+		r->args[i] = gen_arg(g, 0);
+	if (!pick(200))
+		r->args[HL_TAP_ARGS - 1] = hl_xorshift(&rng);	/* past its own */
+	r->ret = r->kind == HL_EV_FREE ? 0 : (int64_t)gen_arg(g, 0);
+}
+
+/* A kernel record of T at time TS: a syscall (inside its open call, if
+ * any), or sometimes a USDT event, a fork or an exec. */
+static void sim_kernel(struct raw_run *x, struct gen *g, struct sim_thread *t,
+		       uint64_t ts)
+{
+	struct hl_merge_kin k = { .type = HL_MERGE_SYSCALL, .key = ts };
+	struct hl_tap_open inner = { 0 };
+	unsigned what = (unsigned)pick(40);
+	const struct hl_kind_info *ki;
+
+	k.ev.ts_ns = ts;
+	k.ev.pid = t->pid;
+	k.ev.tid = t->tid;
+	if (what == 0) {
+		k.type = HL_MERGE_OTHER;
+		k.ev.kind = HL_EV_EXEC;
+		k.ev.end_ns = ts;
+		for (size_t i = 0, n = 1 + pick(60); i < n; i++)
+			g->path[i] = (char)(' ' + pick(94)), g->path[i + 1] = 0;
+		k.str = g->path;
+	} else if (what == 1) {
+		k.type = HL_MERGE_OTHER;
+		k.ev.kind = HL_EV_FORK;
+		k.ev.end_ns = ts;
+		k.ev.args[0] = 1000 + pick(100);
+		k.ev.ret = (int64_t)k.ev.args[0];
+	} else if (what == 2) {
+		k.type = HL_MERGE_OTHER;
+		k.ev.kind = HL_EV_HEAP_GROW;
+		k.ev.end_ns = ts;
+		k.ev.args[0] = gen_arg(g, 0);
+		k.ev.args[1] = gen_arg(g, 1);
+	} else {
+		k.ev.kind = (uint16_t)(HL_EV_BRK + pick(6));
+		ki = hl_kind_info(k.ev.kind);
+		k.ev.end_ns = ts + pick(2000);
+		for (int i = 0; i < ki->nargs; i++)
+			k.ev.args[i] = gen_arg(g, 0);
+		k.ev.ret = (int64_t)gen_arg(g, 0);
+		if (!t->depth && !pick(8))
+			k.ev.cause = (uint8_t)(HL_CAUSE_LOADER + pick(2));
+		if (!pick(30))
+			k.ev.flags = HL_EVF_UNFINISHED;
+		if (!pick(25)) {	/* --uprobes: the kernel saw the call */
+			inner.ts_ns = ts - pick(500);
+			inner.kind = HL_EV_MALLOC;
+			inner.args[0] = gen_arg(g, 1);
+			k.inner = &inner;
+			k.outer_ts = inner.ts_ns - pick(100);
+		}
+	}
+	raw_kernel(x, t->tid, t->pid, &k);
+}
+
+/* The run: RAW_STEPS steps of random threads, a drain cycle now and then
+ * (kernel records, then calls, then the cycle, as the engine takes them).
+ * EARLY: Ctrl-C two thirds in. */
+static void raw_record(struct raw_run *x, int early)
+{
+	struct gen g = { .ts = 5000000, .addr = { 0x5555000000, 0x7f0000000000,
+						  1 << 20, 0 } };
+	struct sim_thread th[RAW_THREADS] = {
+		{ .pid = 100, .tid = 100 }, { .pid = 100, .tid = 101 },
+		{ .pid = 100, .tid = 102 }, { .pid = 200, .tid = 200 },
+		{ .pid = 300, .tid = 300 },
+	};
+	struct hl_tap_rec pend[4096];
+	size_t npend = 0;
+	struct hl_trace_end end = {
+		.ts_ns = 7, .complete = !early, .dropped = 2, .status = 3,
+		.engine = "ebpf", .reason = early ? "interrupted" : NULL,
+	};
+	uint32_t ptid[4096], ppid[4096];
+
+	hlt_raw_start(x->w, 1);
+	for (int step = 0; step < RAW_STEPS; step++) {
+		struct sim_thread *t = &th[pick(RAW_THREADS)];
+		unsigned what = (unsigned)pick(10);
+
+		g.ts += 1 + pick(300);
+		if (early && step == RAW_STEPS * 2 / 3) {
+			hl_merge_out(x->m);
+			hl_tl_flush(&x->tl);
+			hlt_raw_early(x->w);
+			end.seq = x->tl.seq + 1;
+			hl_sink_end(&x->sink, &end);
+			hlt_end(x->w, &end);
+			return;
+		}
+		if (!pick(50) || npend + 8 > sizeof(pend) / sizeof(pend[0])) {
+			/* A drain cycle: the calls, then who is inside one. */
+			struct hl_merge_busy busy[RAW_THREADS];
+			size_t nb = 0;
+
+			for (size_t i = 0; i < npend; i++)
+				raw_call(x, ppid[i], ptid[i], &pend[i]);
+			npend = 0;
+			raw_flush_calls(x);
+			for (int i = 0; i < RAW_THREADS; i++)
+				if (th[i].depth && !th[i].gone)
+					busy[nb++] = (struct hl_merge_busy){
+						th[i].tid, th[i].open[0].ts_ns };
+			hl_merge_cycle(x->m, g.ts, busy, nb, 0);
+			hlt_raw_cycle(x->w, g.ts, busy, nb, 0);
+			continue;
+		}
+		if (t->gone) {
+			if (!pick(20)) {	/* the tid comes back */
+				t->gone = 0;
+				t->depth = 0;
+			}
+			continue;
+		}
+		if (what < 3 && t->depth < 3) {
+			sim_call(&g, &t->open[t->depth++], g.ts);
+		} else if (what < 6 && t->depth) {
+			struct hl_tap_rec *r = &t->open[--t->depth];
+
+			r->end_ns = g.ts;
+			ppid[npend] = t->pid;
+			ptid[npend] = t->tid;
+			pend[npend++] = *r;
+		} else if (what < 9) {
+			sim_kernel(x, &g, t, g.ts);
+		} else if (!pick(30) && !t->depth) {
+			struct hl_merge_kin k = { .type = HL_MERGE_OTHER,
+						  .key = g.ts };
+
+			k.ev.ts_ns = k.ev.end_ns = g.ts;
+			k.ev.pid = t->pid;
+			k.ev.tid = t->tid;
+			k.ev.kind = HL_EV_EXIT;
+			raw_kernel(x, t->tid, t->pid, &k);
+			hl_merge_gone(x->m, t->tid);
+			hlt_raw_gone(x->w, t->tid);
+			t->gone = 1;
+		}
+	}
+	for (size_t i = 0; i < npend; i++)
+		raw_call(x, ppid[i], ptid[i], &pend[i]);
+	raw_flush_calls(x);
+	hl_merge_cycle(x->m, g.ts, NULL, 0, 1);
+	hlt_raw_cycle(x->w, g.ts, NULL, 0, 1);
+	hl_tl_flush(&x->tl);
+	end.seq = x->tl.seq + 1;
+	hl_sink_end(&x->sink, &end);
+	hlt_end(x->w, &end);
+}
+
+static void check_raw(enum hl_format fmt, int early)
+{
+	static const char *const names[] = { "text", "jsonl" };
+	FILE *direct = tmpfile(), *hlt = tmpfile();
+	struct raw_run *x = calloc(1, sizeof(*x));
+	char *want, *got;
+	size_t wlen, glen, hlen;
+	const char *why;
+	int rc;
+
+	if (!direct || !hlt || !x || hl_sink_open(&x->sink, fileno(direct), fmt) < 0 ||
+	    !(x->w = hlt_open(fileno(hlt))))
+		exit(2);
+	hl_tl_init(&x->tl, &x->sink);
+	if (!(x->m = hl_merge_new(&x->tl, 1)))
+		exit(2);
+	raw_record(x, early);
+	hl_tl_fini(&x->tl);
+	hl_merge_free(x->m);
+	hl_sink_close(&x->sink);
+	ok(hlt_close(x->w) == 0, "raw%s: written without error",
+	   early ? ", ended early" : "");
+	want = slurp(direct, &wlen);
+	got = replay(fileno(hlt), fmt, &rc, &why, &glen);
+	free(slurp(hlt, &hlen));
+	ok(rc == 0, "raw%s, %s: reads back complete%s%s", early ? " (early)" : "",
+	   names[fmt], rc ? ": " : "", rc ? why : "");
+	ok(glen == wlen && !memcmp(want, got, wlen),
+	   "raw%s, %s: joined when read, the same %zu bytes as joined live "
+	   "(%d events, %zu bytes of hlt)", early ? " (early)" : "", names[fmt],
+	   wlen, count(want, fmt == HL_FMT_JSONL ? "\"seq\"" : "\n") - 1, hlen);
+	ok(count(want, "malloc") > 1000 &&
+	   count(want, fmt == HL_FMT_JSONL ? "\"cause\":{" : "<- #") > 500 &&
+	   (fmt != HL_FMT_JSONL || count(want, "\"unfinished\":true")),
+	   "raw%s, %s: the run has calls, causes and unfinished calls",
+	   early ? " (early)" : "", names[fmt]);
+	if (fmt == HL_FMT_JSONL && !early) {
+		check_cut(hlt, 9, want, wlen);
+		check_cut(hlt, hlen / 3, want, wlen);
+		check_cut(hlt, hlen - 1, want, wlen);
+		for (int i = 0; i < 5; i++)
+			check_cut(hlt, 10 + pick(hlen - 11), want, wlen);
+	}
+	free(want);
+	free(got);
+	fclose(direct);
+	fclose(hlt);
+	free(x);
 }
 
 int main(void)
@@ -260,6 +564,10 @@ int main(void)
 		   "bytes after the end record: one end, incomplete (%s)", why);
 		free(got);
 		fclose(f);
+	}
+	for (int f = HL_FMT_TEXT; f <= HL_FMT_JSONL; f++) {
+		check_raw(f, 0);
+		check_raw(f, 1);
 	}
 	return tap_done();
 }

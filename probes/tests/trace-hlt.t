@@ -42,6 +42,59 @@ tr -i "$TMP/t.hlt" -f jsonl -o "$TMP/t.jsonl"; ok $? "read back"
 $CHK "$TMP/t.jsonl" threads-calls 4; ok $? "malloc(300000) from all 4 threads and main"
 $CHK "$TMP/t.jsonl" containment; ok $? "causes on the caller's thread, around the syscall"
 
+# The ebpf engine records its inputs (HLTRACE2) and -i joins them: the
+# same checks, and the same events, kind by kind and cause by cause, as a
+# jsonl run of the same program.
+if [ "$(id -u)" = 0 ] && [ -x "$B/tests/ebpf/mtdump" ]; then
+	tr -e ebpf -f hlt -o "$TMP/e.hlt" -- "$T/cause"; ok $? "ebpf: cause traced as hlt"
+	is "$(head -c 8 "$TMP/e.hlt")" "HLTRACE2" "ebpf: the file holds the engine's inputs (HLTRACE2)"
+	tr -i "$TMP/e.hlt" -f jsonl -o "$TMP/e.jsonl"; ok $? "ebpf: -i joins and reads it back"
+	for c in valid "complete true" "mmap-by-malloc 200000" munmap-by-free \
+		mremap-by-realloc containment order; do
+		$CHK "$TMP/e.jsonl" $c; ok $? "ebpf hlt: $c"
+	done
+	tr -e ebpf -f jsonl -o "$TMP/e2.jsonl" -- "$T/cause"
+	causes() { python3 -c 'import json,sys,collections
+c = collections.Counter()
+for l in open(sys.argv[1]):
+    e = json.loads(l); k = e.get("cause")
+    c[(e["kind"], k["kind"] if isinstance(k, dict) else k)] += 1
+print(sorted(c.items(), key=str))' "$1"; }
+	is "$(causes "$TMP/e.jsonl")" "$(causes "$TMP/e2.jsonl")" \
+		"ebpf: joined when read, the events and causes of a jsonl run"
+	tr -e ebpf -f hlt -o "$TMP/ef.hlt" -- "$T/forkexec" fork; ok $? "ebpf: forkexec as hlt"
+	tr -i "$TMP/ef.hlt" -f jsonl -o "$TMP/ef.jsonl"; ok $? "ebpf: read back"
+	$CHK "$TMP/ef.jsonl" procs 2; ok $? "ebpf: two processes"
+	tr -e ebpf -f jsonl -o "$TMP/ef2.jsonl" -- "$T/forkexec" fork
+	paths() { grep -o '"path":"[^"]*"' "$1"; }
+	is "$(paths "$TMP/ef.jsonl")" "$(paths "$TMP/ef2.jsonl")" "ebpf: the exec paths come back, as in jsonl"
+	# Drops are counted as in jsonl: a tiny ring drops, and says so.
+	tr -e ebpf -b 16 -f hlt -o "$TMP/ed.hlt" -- "$T/spin" calls 20000 2>/dev/null
+	tr -i "$TMP/ed.hlt" -f jsonl -o "$TMP/ed.jsonl"
+	like "$(tail -1 "$TMP/ed.jsonl")" '"complete":false,"dropped":[1-9]' "ebpf: drops counted in the end record"
+	# Cut short: the events out by the last whole cycle, then an incomplete end.
+	size=$(stat -c %s "$TMP/e.hlt")
+	head -c $((size - 3)) "$TMP/e.hlt" >"$TMP/ecut.hlt"
+	err=$(tr -i "$TMP/ecut.hlt" -f jsonl -o "$TMP/ecut.jsonl" 2>&1); is $? 1 "ebpf: a cut file: exit 1"
+	like "$err" "the file ends early" "ebpf: a cut file: said"
+	$CHK "$TMP/ecut.jsonl" complete false; ok $? "ebpf: a cut file reads as incomplete"
+	n=$(($(grep -c . "$TMP/ecut.jsonl") - 1))
+	cmp -s <(head -n $n "$TMP/ecut.jsonl") <(head -n $n "$TMP/e.jsonl"); ok $? "ebpf: ... after a prefix of the whole file's events ($n)"
+	# Ctrl-C: ended early, recorded so (a tiny ring keeps the trace short).
+	tr -e ebpf -b 16 -f hlt -o "$TMP/ei.hlt" -- "$T/spin" loop 0 1 2>"$TMP/err" &
+	hl=$!
+	sleep 0.5
+	kill -INT $hl
+	for _ in $(seq 100); do grep -q interrupted "$TMP/err" && break; sleep 0.05; done
+	kill -TERM "$(pgrep -P $hl)"
+	wait $hl
+	tr -i "$TMP/ei.hlt" -f jsonl -o "$TMP/ei.jsonl"; ok $? "ebpf: an interrupted trace reads back"
+	$CHK "$TMP/ei.jsonl" valid; ok $? "ebpf: interrupted: valid"
+	grep -q '"complete":false.*"reason":"interrupted"' "$TMP/ei.jsonl"; ok $? "ebpf: interrupted: said in the end record"
+else
+	skip "-f hlt under -e ebpf: not root or no ebpf engine built"
+fi
+
 out=$(tr -i "$TMP/c.hlt" 2>&1 >/dev/null | tail -1)
 like "$out" "^# trace end: complete" "-i: text by default, to stderr"
 out=$(tr -i "$TMP/c.hlt" -o - | grep -c "<- #[0-9]* malloc(200000)$")
