@@ -30,6 +30,14 @@
 #define HL_HIDDEN	__attribute__((visibility("hidden")))
 #define HL_API		__attribute__((visibility("default")))
 #define HL_TLS		__attribute__((tls_model("initial-exec")))
+/*
+ * For the big tables that are touched only here and there (the heap
+ * bitmap, the mapped-chunk table): the linker puts .lbss after all of
+ * .bss, so the small variables every program touches share one or two
+ * pages instead of being spread between the tables (two pages fewer
+ * resident in a program that maps chunks, one in one that does not).
+ */
+#define HL_SPARSE	__attribute__((section(".lbss")))
 
 /* Tunables: defaults as glibc's, changed by mallopt and HEAPLAB_OPTIONS. */
 #define DEFAULT_MMAP_THRESHOLD		(128 * 1024UL)

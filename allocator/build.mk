@@ -25,7 +25,7 @@ $(BUILD)/libheaplab.so: $(ALLOC_OBJS)
 
 # Tests. sizes is a plain unit test (sanitizers welcome); the others run with
 # libheaplab.so preloaded, so they are built without sanitizers.
-ALLOC_PRELOAD_TESTS := $(addprefix $(BUILD)/tests/allocator/,api behaviour corrupt threads fuzz)
+ALLOC_PRELOAD_TESTS := $(addprefix $(BUILD)/tests/allocator/,api behaviour corrupt threads fuzz footprint)
 TESTS += $(BUILD)/tests/allocator/sizes $(ALLOC_PRELOAD_TESTS) \
 	allocator/tests/programs.t allocator/tests/options.t allocator/tests/library.t
 

@@ -17,7 +17,7 @@
 
 #include "allocator/arena.h"
 
-uint64_t heap_map[HEAP_SLOTS / 64];
+uint64_t heap_map[HEAP_SLOTS / 64] HL_SPARSE;
 
 static void heap_register(const struct heap_info *h, int on)
 {

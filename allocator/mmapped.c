@@ -34,7 +34,7 @@
 
 #define MMAP_SLOTS_LOG	14
 #define MMAP_SLOTS	(1u << MMAP_SLOTS_LOG)
-static struct chunk *mmap_table[MMAP_SLOTS];
+static struct chunk *mmap_table[MMAP_SLOTS] HL_SPARSE;
 static unsigned mmap_live;
 static int mmap_untracked;	/* the table was full once: lookups may miss */
 static pthread_mutex_t mmap_lock = PTHREAD_MUTEX_INITIALIZER;
