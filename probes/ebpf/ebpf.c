@@ -4,12 +4,14 @@
  * target's pid to the in-kernel filter and drains the ring buffer.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -38,6 +40,16 @@ struct hl_ebpf *hl_ebpf_open(const struct hl_ebpf_opts *o, hl_ebpf_fn fn,
 	snprintf(why, len, "heaplab was built without the ebpf engine (%s)",
 		 HL_NO_EBPF);
 	return NULL;
+}
+
+const char *hl_ebpf_btf(const struct hl_ebpf *e)
+{
+	return e->btf;
+}
+
+long hl_ebpf_pending(const struct hl_ebpf *e)
+{
+	return __atomic_load_n(&e->skel->bss->npending, __ATOMIC_ACQUIRE);
 }
 
 int hl_ebpf_follow(struct hl_ebpf *e, pid_t pid)
@@ -75,6 +87,8 @@ int hl_ebpf_attach_calls(struct hl_ebpf *e, const char *path,
 int hl_ebpf_any_alive(struct hl_ebpf *e) { (void)e; return 0; }
 void hl_ebpf_kill_all(struct hl_ebpf *e, int sig) { (void)e, (void)sig; }
 long hl_ebpf_live(const struct hl_ebpf *e) { (void)e; return 0; }
+const char *hl_ebpf_btf(const struct hl_ebpf *e) { (void)e; return "none"; }
+long hl_ebpf_pending(const struct hl_ebpf *e) { (void)e; return 0; }
 unsigned long long hl_ebpf_drops(const struct hl_ebpf *e) { (void)e; return 0; }
 void hl_ebpf_close(struct hl_ebpf *e) { (void)e; }
 
@@ -84,6 +98,7 @@ void hl_ebpf_close(struct hl_ebpf *e) { (void)e; }
 #include <bpf/libbpf.h>
 
 #include "memtrace.skel.h"
+#include "memtrace.btf.h"
 
 #define DEFAULT_RING	(16u << 20)
 #define MAX_LINKS	256
@@ -94,6 +109,8 @@ struct hl_ebpf {
 	hl_ebpf_fn fn;
 	void *ctx;
 	int failed;
+	int usdt, calls;	/* their programs were loaded */
+	const char *btf;	/* "embedded" or "kernel" (see core_btf) */
 	/* USDT and uprobe attachments made at run time. */
 	struct bpf_link *links[MAX_LINKS];
 	size_t nlinks;
@@ -152,6 +169,63 @@ static int on_record(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+/* Is this the kernel whose notes (build id) the build embedded? */
+static int built_for_this_kernel(void)
+{
+	unsigned char buf[1024];
+	size_t len = memtrace_btf_kernel_len, got = 0;
+	ssize_t n;
+	int fd;
+
+	if (!len || len > sizeof(buf))
+		return 0;
+	fd = open("/sys/kernel/notes", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	while (got < sizeof(buf) && (n = read(fd, buf + got, sizeof(buf) - got)) > 0)
+		got += n;
+	close(fd);
+	return got == len && !memcmp(buf, memtrace_btf_kernel, len);
+}
+
+/*
+ * The kernel types for CO-RE. Left to itself, libbpf parses all of
+ * /sys/kernel/btf/vmlinux (5.5 MB, read 4 KiB at a time: 15-25 ms here,
+ * the bulk of the start-up) to relocate a dozen field reads. The build cut
+ * out just those types (build.mk, bpftool gen min_core_btf); on the very
+ * kernel they were cut from, libbpf gets them instead, through a memfd.
+ * On another kernel, or with HEAPLAB_EBPF_BTF=kernel, it reads the
+ * kernel's own. Returns the memfd (to close after the load) or -1, and
+ * the path for libbpf in PATH.
+ */
+static int core_btf(char *path, size_t len)
+{
+	const char *want = getenv("HEAPLAB_EBPF_BTF");
+	size_t off = 0;
+	int fd;
+
+	if ((want && !strcmp(want, "kernel")) || !built_for_this_kernel())
+		return -1;
+	fd = memfd_create("heaplab-core-btf", MFD_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (off < sizeof(memtrace_btf)) {
+		ssize_t n = write(fd, memtrace_btf + off, sizeof(memtrace_btf) - off);
+
+		if (n <= 0) {
+			close(fd);
+			return -1;
+		}
+		off += n;
+	}
+	snprintf(path, len, "/proc/self/fd/%d", fd);
+	if (access(path, R_OK) < 0) {	/* no /proc: libbpf could not open it */
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* A power of two, at least a page: what BPF_MAP_TYPE_RINGBUF requires. */
 static size_t ring_size(size_t want)
 {
@@ -167,7 +241,8 @@ struct hl_ebpf *hl_ebpf_open(const struct hl_ebpf_opts *o, hl_ebpf_fn fn,
 {
 	struct hl_ebpf *e = calloc(1, sizeof(*e));
 	size_t ring = ring_size(o->ring_bytes ? o->ring_bytes : DEFAULT_RING);
-	int err;
+	char btf_path[64];
+	int err, btf_fd;
 
 	if (!e) {
 		snprintf(why, len, "out of memory");
@@ -177,10 +252,34 @@ struct hl_ebpf *hl_ebpf_open(const struct hl_ebpf_opts *o, hl_ebpf_fn fn,
 	e->ctx = ctx;
 	libbpf_set_print(libbpf_log);
 	libbpf_last[0] = '\0';
-	e->skel = memtrace__open();
+	btf_fd = core_btf(btf_path, sizeof(btf_path));
+	e->btf = btf_fd >= 0 ? "embedded" : "kernel";
+	{
+		LIBBPF_OPTS(bpf_object_open_opts, oo,
+			    .btf_custom_path = btf_fd >= 0 ? btf_path : NULL);
+
+		e->skel = memtrace__open_opts(&oo);
+	}
 	if (!e->skel) {
 		explain(why, len, "cannot open the BPF object", errno);
+		if (btf_fd >= 0)
+			close(btf_fd);
 		goto fail;
+	}
+	/*
+	 * Only the programs this trace uses: each costs a verification at
+	 * load, and the USDT and uprobe ones are attached by hand later.
+	 */
+	e->usdt = o->usdt;
+	e->calls = o->calls;
+	bpf_program__set_autoload(e->skel->progs.sys_enter, o->syscalls);
+	bpf_program__set_autoload(e->skel->progs.sys_exit, o->syscalls);
+	bpf_program__set_autoload(e->skel->progs.usdt_probe, o->usdt);
+	bpf_program__set_autoload(e->skel->progs.call_enter, o->calls);
+	bpf_program__set_autoload(e->skel->progs.call_exit, o->calls);
+	if (!o->calls) {
+		/* Preallocated per thread: megabytes to clear for nothing. */
+		bpf_map__set_max_entries(e->skel->maps.calls, 1);
 	}
 	e->skel->rodata->trace_syscalls = o->syscalls;
 	e->skel->rodata->trace_calls = o->calls;
@@ -199,6 +298,8 @@ struct hl_ebpf *hl_ebpf_open(const struct hl_ebpf_opts *o, hl_ebpf_fn fn,
 	e->skel->rodata->wake_bytes = ring / 4;
 	bpf_map__set_max_entries(e->skel->maps.events, ring);
 	err = memtrace__load(e->skel);
+	if (btf_fd >= 0)
+		close(btf_fd);
 	if (err) {
 		explain(why, len, "cannot load the BPF programs", -err);
 		goto fail;
@@ -225,6 +326,10 @@ int hl_ebpf_attach_usdt(struct hl_ebpf *e, const char *path,
 {
 	int attached = 0;
 
+	if (!e->usdt) {
+		snprintf(why, len, "the USDT program was not loaded (opts.usdt)");
+		return -1;
+	}
 	for (size_t i = 0; i < n; i++) {
 		LIBBPF_OPTS(bpf_usdt_opts, o, .usdt_cookie = p[i].cookie);
 		struct bpf_link *l;
@@ -263,6 +368,10 @@ int hl_ebpf_attach_calls(struct hl_ebpf *e, const char *path,
 {
 	int attached = 0;
 
+	if (!e->calls) {
+		snprintf(why, len, "the uprobe programs were not loaded (opts.calls)");
+		return -1;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct bpf_link *in, *out;
 
@@ -295,6 +404,16 @@ int hl_ebpf_attach_calls(struct hl_ebpf *e, const char *path,
 		attached++;
 	}
 	return attached;
+}
+
+const char *hl_ebpf_btf(const struct hl_ebpf *e)
+{
+	return e->btf;
+}
+
+long hl_ebpf_pending(const struct hl_ebpf *e)
+{
+	return __atomic_load_n(&e->skel->bss->npending, __ATOMIC_ACQUIRE);
 }
 
 int hl_ebpf_follow(struct hl_ebpf *e, pid_t pid)

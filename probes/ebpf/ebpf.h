@@ -21,6 +21,7 @@ struct hl_ebpf;
 struct hl_ebpf_opts {
 	int syscalls;		/* trace the memory syscalls */
 	int calls;		/* allocator calls by uprobe (attach_calls) */
+	int usdt;		/* USDT probes will be attached (attach_usdt) */
 	const char *tap_path;	/* heaplab's tap, for the "tap" cause, or NULL */
 	int hold_execs;		/* stop each exec'd image until continued
 				 * (mt_exec.held): the caller must SIGCONT it */
@@ -73,6 +74,17 @@ int hl_ebpf_any_alive(struct hl_ebpf *e);
 void hl_ebpf_kill_all(struct hl_ebpf *e, int sig);
 /* Processes of the tree still alive. */
 long hl_ebpf_live(const struct hl_ebpf *e);
+/*
+ * Where CO-RE found the kernel's types: "embedded" (the build's cut of
+ * this very kernel's BTF) or "kernel" (/sys/kernel/btf/vmlinux).
+ */
+const char *hl_ebpf_btf(const struct hl_ebpf *e);
+/*
+ * Memory syscalls of the tree entered and not yet returned, as the kernel
+ * side counts them (it skips its exit work while there are none): 0 again
+ * once the tree is gone.
+ */
+long hl_ebpf_pending(const struct hl_ebpf *e);
 /* Records the kernel could not put in the ring. */
 unsigned long long hl_ebpf_drops(const struct hl_ebpf *e);
 void hl_ebpf_close(struct hl_ebpf *e);

@@ -726,6 +726,7 @@ struct hl_ebpf_engine *hl_ebpf_engine_open(const struct hl_ebpf_run_opts *o,
 	struct hl_ebpf_opts eo = {
 		.syscalls = o->syscalls,
 		.calls = o->uprobes,
+		.usdt = o->alloc_path && o->alloc_path[0],	/* see attach_usdt */
 		.tap_path = o->tap_path,
 		/* --uprobes: a static program exec'd later is attached to
 		 * before it runs (see on_exec). */
@@ -889,7 +890,13 @@ int hl_ebpf_engine_run(struct hl_ebpf_engine *g, struct hl_ebpf_result *r)
 	for (;;) {
 		hl_ebpf_poll(g->e, DRAIN_MS);
 		cycle(g, 0);
-		if (!reaped && waitpid(g->root, &wstatus, WNOHANG) == g->root)
+		/*
+		 * Once the tree's last exit is in (its record woke the poll),
+		 * the root's zombie follows at once: wait for it here, not a
+		 * whole poll (DRAIN_MS) later.
+		 */
+		if (!reaped && waitpid(g->root, &wstatus, hl_ebpf_live(g->e) > 0 ?
+				       WNOHANG : 0) == g->root)
 			reaped = 1;
 		if (pass_on) {
 			kill(g->root, pass_on);

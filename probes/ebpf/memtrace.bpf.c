@@ -72,12 +72,27 @@ struct {
 	__type(value, struct mt_proc);
 } procs SEC(".maps");
 
+/*
+ * Not preallocated: 32768 entries would be 4 MB for the kernel to clear at
+ * every start (0.8 ms), for the handful of threads inside a memory syscall
+ * at a time.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, MAX_THREADS);
 	__type(key, __u32);
 	__type(value, struct pending);
 } pendings SEC(".maps");
+
+/*
+ * Entries in pendings: threads of the tree inside a memory syscall now.
+ * sys_exit runs for every syscall of every process on the machine; while
+ * this is 0, it returns before reading the syscall number out of the
+ * registers (a helper call). A thread counts itself in before its own
+ * exit can look, so a pending exit is never skipped.
+ */
+__s64 npending = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -297,8 +312,18 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
 	pd.flags = ip_flags(pr, pd.ip);
 	if (trace_calls)
 		open_call(&pd, tid);
-	bpf_map_update_elem(&pendings, &tid, &pd, BPF_ANY);
+	if (bpf_map_update_elem(&pendings, &tid, &pd, BPF_NOEXIST) == 0)
+		__sync_fetch_and_add(&npending, 1);
+	else	/* a stale entry (its exit never came): replaced, counted once */
+		bpf_map_update_elem(&pendings, &tid, &pd, BPF_EXIST);
 	return 0;
+}
+
+/* The thread's entry in pendings is done with. */
+static __always_inline void pending_done(__u32 tid)
+{
+	if (bpf_map_delete_elem(&pendings, &tid) == 0)
+		__sync_fetch_and_sub(&npending, 1);
 }
 
 static __always_inline void copy_cause(struct mt_syscall *rec,
@@ -318,7 +343,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	long nr;
 	__u32 tid;
 
-	if (!trace_syscalls)
+	if (!trace_syscalls || !*(volatile __s64 *)&npending)
 		return 0;
 	nr = BPF_CORE_READ(regs, orig_ax);
 	if (!is_memory_syscall(nr))
@@ -343,7 +368,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	copy_cause(rec, pd);
 	submit(rec, 0);
 out:
-	bpf_map_delete_elem(&pendings, &tid);
+	pending_done(tid);
 	return 0;
 }
 
@@ -448,7 +473,7 @@ static __always_inline void unfinished(__u32 tid)
 		copy_cause(rec, pd);
 		submit(rec, 0);
 	}
-	bpf_map_delete_elem(&pendings, &tid);
+	pending_done(tid);
 }
 
 SEC("raw_tracepoint/sched_process_exit")

@@ -14,6 +14,9 @@
  *                        pinned 128 KiB threshold (mmap/munmap)
  *   mt_target usdt       fires heaplab USDT probes with known arguments
  *                        (as libheaplab's would), then mallocs
+ *   mt_target memsys N   each of the six memory syscalls directly, some
+ *                        failing (-EINVAL, -EFAULT, -ENOMEM), in the main
+ *                        thread and then in N threads, one at a time
  */
 #include <malloc.h>
 #include <pthread.h>
@@ -22,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/sdt.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -130,6 +134,54 @@ static int heavy(long n)
 	return 0;
 }
 
+/*
+ * Every kind the engine follows, with all its arguments and both kinds of
+ * return (an address or 0, and -errno), raw: no libc wrapper between.
+ */
+static void *memsys_one(void *arg)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	char *p, *q;
+
+	(void)arg;
+	p = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	p[0] = 1;
+	q = (char *)syscall(SYS_mremap, p, 4 * page, 8 * page, MREMAP_MAYMOVE, NULL);
+	if (q == MAP_FAILED)
+		q = p;
+	syscall(SYS_mprotect, q, page, PROT_READ);
+	syscall(SYS_madvise, q + page, page, MADV_DONTNEED);
+	syscall(SYS_madvise, q + 1, page, MADV_DONTNEED);	/* EINVAL */
+	/* EFAULT: mprotect split the mapping, and this spans both parts */
+	syscall(SYS_mremap, q, 8 * page, 16 * page, 0, NULL);
+	syscall(SYS_munmap, q + 1, page);		/* EINVAL: unaligned */
+	syscall(SYS_munmap, q, 8 * page);
+	syscall(SYS_mmap, NULL, (size_t)1 << 62, PROT_READ,
+		MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);	/* ENOMEM */
+	return NULL;
+}
+
+static int memsys(int n)
+{
+	pthread_t t[64];
+	void *b0 = (void *)syscall(SYS_brk, 0);
+
+	syscall(SYS_brk, (char *)b0 + 65536);
+	syscall(SYS_brk, b0);
+	if (n > 64)
+		n = 64;
+	memsys_one(NULL);
+	/* One after another: the same addresses from run to run. */
+	for (int i = 0; i < n; i++) {
+		pthread_create(&t[i], NULL, memsys_one, NULL);
+		pthread_join(t[i], NULL);
+	}
+	return 0;
+}
+
 static int usdt(void)
 {
 	DTRACE_PROBE2(heaplab, heap_grow, 0x1000, 4096);
@@ -159,6 +211,8 @@ int main(int argc, char **argv)
 		return usdt();
 	else if (strcmp(mode, "churn") == 0)
 		return churn(n);
+	else if (strcmp(mode, "memsys") == 0)
+		return memsys((int)n);
 	else {
 		fprintf(stderr, "mt_target: unknown mode '%s'\n", mode);
 		return 2;

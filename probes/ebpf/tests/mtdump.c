@@ -95,11 +95,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: mtdump [-u OBJ] [-c OBJ] CMD [ARGS]\n");
 		return 2;
 	}
+	o.usdt = usdt_obj != NULL;
+	o.calls = call_obj != NULL;
 	e = hl_ebpf_open(&o, print, NULL, why, sizeof(why));
 	if (!e) {
 		fprintf(stderr, "mtdump: %s\n", why);
 		return 77;
 	}
+	fprintf(stderr, "btf %s\n", hl_ebpf_btf(e));
 	if (usdt_obj) {
 		n = hl_ebpf_attach_usdt(e, usdt_obj, "heaplab", usdts, 5, why, sizeof(why));
 		if (n < 0) {
@@ -137,6 +140,7 @@ int main(int argc, char **argv)
 	hl_ebpf_poll(e, 0);
 	waitpid(pid, &status, 0);
 	fprintf(stderr, "drops %llu\n", hl_ebpf_drops(e));
+	fprintf(stderr, "pending %ld\n", hl_ebpf_pending(e));
 	hl_ebpf_close(e);
 	return 0;
 }

@@ -59,13 +59,23 @@ compare() {
 	setarch -R "$HEAPLAB" trace -e ebpf -o "$TMP/$name.hl" -- "$@" 2>/dev/null
 	local rc=$?
 	setarch -R "$T/mkring" strace -f -qq -o "$TMP/$name.st" \
-		-e trace=brk,mmap,munmap -E LD_PRELOAD="$TAPSO" -E HEAPLAB_TAP_FD=3 "$@"
+		-e trace=brk,mmap,munmap,mremap,madvise,mprotect \
+		-E LD_PRELOAD="$TAPSO" -E HEAPLAB_TAP_FD=3 "$@"
 	is $rc $? "$name: same exit status under heaplab -e ebpf and strace"
 	python3 "$SRC/probes/tests/strace_cmp.py" "$TMP/$name.hl" "$TMP/$name.st" >"$TMP/$name.cmp"
 	ok $? "$name: brk/mmap/munmap match strace's, thread by thread" ||
 		sed 's/^/# /' "$TMP/$name.cmp"
 	grep '^# compared' "$TMP/$name.cmp"
+	python3 "$SRC/probes/tests/strace_cmp.py" "$TMP/$name.hl" "$TMP/$name.st" \
+		brk,mmap,munmap,mremap,madvise,mprotect >"$TMP/$name.cmp"
+	ok $? "$name: all six memory syscalls match strace's too" ||
+		sed 's/^/# /' "$TMP/$name.cmp"
 }
+# Each of the six made directly, succeeding and failing (-errno), from 4
+# threads at once: every kind with its arguments and return value.
+compare memsys "$ET/mt_target" memsys 3
+grep -c -E '^(\[pid [0-9/]+\] )?#[0-9]+ (mremap|madvise|mprotect)\(' "$TMP/memsys.hl" >"$TMP/n"
+test "$(cat "$TMP/n")" -ge 24; ok $? "memsys: its mremap/madvise/mprotect calls are in the trace ($(cat "$TMP/n"))"
 compare cause "$T/cause"
 compare threads "$T/threads" 4
 compare fork-exec "$T/forkexec" fork
