@@ -62,6 +62,15 @@ for l in open(sys.argv[1]):
 print(sorted(c.items(), key=str))' "$1"; }
 	is "$(causes "$TMP/e.jsonl")" "$(causes "$TMP/e2.jsonl")" \
 		"ebpf: joined when read, the events and causes of a jsonl run"
+	# Without the tap (syscalls only) and with --uprobes (the calls come
+	# through the kernel's ring): the same as their jsonl runs.
+	for o in "--events syscalls" --uprobes; do
+		tr -e ebpf $o -f hlt -o "$TMP/eo.hlt" -- "$T/cause" 2>/dev/null
+		tr -i "$TMP/eo.hlt" -f jsonl -o "$TMP/eo.jsonl"; ok $? "ebpf $o: read back"
+		tr -e ebpf $o -f jsonl -o "$TMP/eo2.jsonl" -- "$T/cause" 2>/dev/null
+		is "$(causes "$TMP/eo.jsonl")" "$(causes "$TMP/eo2.jsonl")" \
+			"ebpf $o: joined when read, the events and causes of a jsonl run"
+	done
 	tr -e ebpf -f hlt -o "$TMP/ef.hlt" -- "$T/forkexec" fork; ok $? "ebpf: forkexec as hlt"
 	tr -i "$TMP/ef.hlt" -f jsonl -o "$TMP/ef.jsonl"; ok $? "ebpf: read back"
 	$CHK "$TMP/ef.jsonl" procs 2; ok $? "ebpf: two processes"
