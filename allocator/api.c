@@ -175,6 +175,7 @@ static void remote_push(struct arena *av, struct chunk *p, const char *fn)
 		e->next = protect(&e->next, old ? (struct tcache_entry *)chunk2mem(old) : NULL);
 	} while (!__atomic_compare_exchange_n(&av->remote, &old, p, 1,
 					      __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+	__atomic_add_fetch(&av->remote_bytes, chunksize(p), __ATOMIC_RELAXED);
 }
 
 /*
@@ -190,6 +191,16 @@ static void __attribute__((noinline)) free_to_arena(struct chunk *p, size_t size
 	ensure_init();
 	av = arena_of(p, fn);
 	CALL_ADD(in_use, -(int64_t)size);
+	/*
+	 * A small chunk of another arena that has a thread of its own:
+	 * through the outbox (a big one is rare, and held back it could keep
+	 * a heap from shrinking).
+	 */
+	if (likely(!mp.check) && size <= TCACHE_MAX_CHUNK && tcache && av != tcache->arena &&
+	    __atomic_load_n(&av->attached, __ATOMIC_RELAXED)) {
+		tcache_outbox_add(tcache, av, p, size, fn);
+		return;
+	}
 	if (likely(!mp.check && !arena_trylock(av))) {
 		/* Busy: leave the chunk pending... */
 		remote_push(av, p, fn);

@@ -524,12 +524,24 @@ static void release_pages(struct arena *av, struct chunk *p, size_t size)
  * that owns av keeps what its cache has room for (they were freed for it
  * to reuse, and it is about to allocate), the rest is freed.
  */
-void arena_drain_remote(struct arena *av)
+void arena_drain_remote(struct arena *av, int all)
 {
-	struct chunk *p = __atomic_exchange_n(&av->remote, NULL, __ATOMIC_ACQUIRE);
+	struct chunk *p;
 	struct tcache *tc = tcache;
 	int mine = tc && tc->arena == av;
 
+	/*
+	 * Another thread leaves the list to the arena's own thread, whose
+	 * cache takes it without freeing anything, unless no thread uses
+	 * the arena any more or the list holds more than REMOTE_MAX_BYTES
+	 * (its thread is not allocating); malloc_trim takes it all.
+	 */
+	if (!all && !mine && __atomic_load_n(&av->attached, __ATOMIC_RELAXED) &&
+	    __atomic_load_n(&av->remote_bytes, __ATOMIC_RELAXED) <= REMOTE_MAX_BYTES)
+		return;
+
+	__atomic_store_n(&av->remote_bytes, 0, __ATOMIC_RELAXED);
+	p = __atomic_exchange_n(&av->remote, NULL, __ATOMIC_ACQUIRE);
 	while (p) {
 		struct tcache_entry *e = chunk2mem(p);
 		struct tcache_entry *next = protect(&e->next, e->next);
@@ -749,6 +761,8 @@ int arena_trim(struct arena *av, size_t pad)
 {
 	int released = 0;
 
+	if (__atomic_load_n(&av->remote, __ATOMIC_RELAXED))
+		arena_drain_remote(av, 1);
 	if (av->have_fastchunks)
 		malloc_consolidate(av);
 	for (unsigned i = 1; i < NBINS; i++) {

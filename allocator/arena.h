@@ -131,11 +131,13 @@ struct arena {
 	/*
 	 * Chunks freed by threads that found the lock taken, pushed without
 	 * it (a LIFO of in-use chunks linked through their memory, marked
-	 * with tcache_key like cached ones). The next holder of the lock
-	 * takes the whole list: the arena's own thread into its cache as far
-	 * as there is room, the rest through the ordinary arena_free.
+	 * with tcache_key like cached ones). The arena's own thread takes
+	 * the whole list when it next holds the lock, into its cache as far
+	 * as there is room, the rest through the ordinary arena_free; other
+	 * threads leave it (arena_drain_remote says when they do not).
 	 */
 	struct chunk *remote;
+	size_t remote_bytes;		/* about how much it holds (outboxes add, a drain zeroes) */
 };
 
 /*
@@ -185,15 +187,18 @@ static inline void lock_give(struct arena_lock *l)
 		lock_wake(l);
 }
 
-void arena_drain_remote(struct arena *av) HL_HIDDEN;
+void arena_drain_remote(struct arena *av, int all) HL_HIDDEN;
 
-/* Whoever takes the lock first frees the chunks others left pending. */
+/*
+ * Whoever takes the lock first frees the chunks others left pending, if
+ * it is the arena's own thread (else only past a bound: arena.c).
+ */
 static inline void arena_lock(struct arena *av)
 {
 	if (!__libc_single_threaded)
 		lock_take(&av->mutex);
 	if (unlikely(__atomic_load_n(&av->remote, __ATOMIC_RELAXED) != NULL))
-		arena_drain_remote(av);
+		arena_drain_remote(av, 0);
 }
 
 /* Take the lock only if nobody holds it (1), draining as arena_lock. */
@@ -202,7 +207,7 @@ static inline int arena_trylock(struct arena *av)
 	if (!__libc_single_threaded && lock_try(&av->mutex) != 0)
 		return 0;
 	if (unlikely(__atomic_load_n(&av->remote, __ATOMIC_RELAXED) != NULL))
-		arena_drain_remote(av);
+		arena_drain_remote(av, 0);
 	return 1;
 }
 

@@ -14,6 +14,13 @@
  * The cache itself is a chunk of the thread's arena. When the thread exits
  * its chunks go back to their arenas and the cache is freed.
  *
+ * The outbox: a small chunk of another arena that the bins do not keep
+ * (a thread freeing what others allocated: a consumer) is gathered there
+ * and handed to that arena's pending list OUTBOX_BATCH at a time with one
+ * compare-and-swap, never taking that arena's lock; the arena's own thread
+ * takes the list at its next trip to the arena, mostly into its cache, so
+ * neither side does the arena's boundary-tag work for those chunks.
+ *
  * Adaptive bins (the default; a tcache_count option fixes every bin at that
  * count instead, as glibc's tunable does): each bin starts at 7 chunks, as
  * glibc's. When a free finds a bin full and a later malloc of that size
@@ -111,9 +118,77 @@ static void give_back(struct tcache_entry *e)
 		arena_unlock(held);
 }
 
+/*
+ * Hand the outbox to its arena: pushed on the arena's pending list with
+ * one compare-and-swap, for the arena's own thread to take at its next
+ * trip to the arena (into its cache, as far as that has room), without
+ * this thread ever taking the lock. An arena no thread uses gets them
+ * freed at once, and so does one whose pending list has grown past
+ * REMOTE_MAX_BYTES (its thread is not allocating: the chunks would sit
+ * there, kept from coalescing and from trimming).
+ */
+void tcache_outbox_flush(struct tcache *tc)
+{
+	struct tcache_entry *head = tc->out_head, *tail = tc->out_tail;
+	struct arena *av = tc->out_arena;
+	size_t bytes = tc->out_bytes;
+	struct chunk *old;
+
+	if (!head)
+		return;
+	tc->out_head = tc->out_tail = NULL;
+	tc->out_count = 0;
+	tc->out_bytes = 0;
+	if (!__atomic_load_n(&av->attached, __ATOMIC_RELAXED)) {
+		give_back(head);
+		return;
+	}
+	old = __atomic_load_n(&av->remote, __ATOMIC_RELAXED);
+	do {
+		tail->next = protect(&tail->next, old ? (struct tcache_entry *)chunk2mem(old) : NULL);
+	} while (!__atomic_compare_exchange_n(&av->remote, &old, mem2chunk(head), 1,
+					      __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+	if (__atomic_add_fetch(&av->remote_bytes, bytes, __ATOMIC_RELAXED) > REMOTE_MAX_BYTES) {
+		arena_lock(av);		/* frees the whole pending list */
+		arena_unlock(av);
+	}
+}
+
+/*
+ * free() of another arena's chunk that this thread's bins do not keep:
+ * into the outbox, which goes to that arena's pending list every
+ * OUTBOX_BATCH chunks or when a chunk of another arena comes. A thread
+ * that frees what others allocate (a consumer) then never waits for
+ * their lock nor does their arena's work, one chunk at a time.
+ */
+void tcache_outbox_add(struct tcache *tc, struct arena *av, struct chunk *p, size_t size,
+		       const char *fn)
+{
+	struct tcache_entry *e = chunk2mem(p);
+
+	if (unlikely(e->key == tcache_key))
+		hl_corrupt(fn, "double free detected", e);
+	if (tc->out_arena != av) {
+		tcache_outbox_flush(tc);
+		tc->out_arena = av;
+	}
+	e->key = tcache_key;
+	e->next = protect(&e->next, tc->out_head);
+	if (!tc->out_head)
+		tc->out_tail = e;
+	tc->out_head = e;
+	tc->out_bytes += size;
+	if (++tc->out_count >= OUTBOX_BATCH)
+		tcache_outbox_flush(tc);
+}
+
 /* Give every cached chunk back to its arena. */
 static void tcache_flush(struct tcache *tc)
 {
+	give_back(tc->out_head);
+	tc->out_head = tc->out_tail = NULL;
+	tc->out_count = 0;
+	tc->out_bytes = 0;
 	for (size_t i = 0; i < TCACHE_BINS; i++) {
 		struct tcache_entry *e = tc->entries[i];
 
@@ -181,7 +256,13 @@ void tcache_trim(void)
 {
 	struct tcache *tc = tcache;
 
-	if (!tc || !tcache_adaptive)
+	if (!tc)
+		return;
+	give_back(tc->out_head);
+	tc->out_head = tc->out_tail = NULL;
+	tc->out_count = 0;
+	tc->out_bytes = 0;
+	if (!tcache_adaptive)
 		return;
 	for (size_t i = 0; i < TCACHE_BINS; i++) {
 		if (tc->limits[i] > TCACHE_DEFAULT_COUNT)
@@ -238,6 +319,10 @@ void tcache_thread_exit(void)
 	tcache = NULL;
 	thread_calls = NULL;
 	tcache_flush(tc);
+	/* What other threads left pending for this one: freed now. */
+	arena_lock(tc->arena);
+	arena_drain_remote(tc->arena, 1);
+	arena_unlock(tc->arena);
 	pthread_mutex_lock(&tcache_list_lock);
 	unlist(tc);
 	fold_calls(&tc->calls);

@@ -5,6 +5,7 @@
  * home to their arena, heaps shrinking and unmapped, caches returned at
  * thread exit, and fork from a threaded process.
  */
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -247,6 +248,103 @@ static void test_chunk_goes_home(void)
 	after = arena_holding(p, state, sizeof(state));
 	ok(after == home && (strncmp(state, "free", 4) == 0 || strncmp(state, "top", 3) == 0),
 	   "freed by the main thread, it is free in its own arena (arena %d: %s)", after, state);
+}
+
+/*
+ * Chunks of another live thread's arena that this thread frees past what
+ * its cache keeps go through its outbox to that arena's pending list,
+ * without the arena's lock: they are not free in the arena until its own
+ * thread next goes there, which takes them back (into its cache).
+ */
+#define OB_N 300
+static void *ob_blocks[OB_N];
+static int ob_stage, ob_reused;
+static pthread_mutex_t ob_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ob_cond = PTHREAD_COND_INITIALIZER;
+
+static void ob_set(int stage)
+{
+	pthread_mutex_lock(&ob_lock);
+	ob_stage = stage;
+	pthread_cond_broadcast(&ob_cond);
+	pthread_mutex_unlock(&ob_lock);
+}
+
+static void ob_wait(int stage)
+{
+	pthread_mutex_lock(&ob_lock);
+	while (ob_stage < stage)
+		pthread_cond_wait(&ob_cond, &ob_lock);
+	pthread_mutex_unlock(&ob_lock);
+}
+
+static void *ob_owner(void *arg)
+{
+	void *q[OB_N], *big;
+
+	(void)arg;
+	for (int i = 0; i < OB_N; i++)
+		ob_blocks[i] = malloc(200);
+	ob_set(1);
+	ob_wait(2);
+	big = malloc(3000);	/* past the cache: takes the arena lock */
+	for (int i = 0; i < OB_N; i++) {
+		q[i] = malloc(200);
+		for (int k = 0; k < OB_N; k++)
+			if (q[i] == ob_blocks[k]) {
+				ob_reused++;
+				break;
+			}
+	}
+	for (int i = 0; i < OB_N; i++)
+		free(q[i]);
+	free(big);
+	ob_set(3);
+	ob_wait(4);
+	return NULL;
+}
+
+static void test_outbox(void)
+{
+	pthread_t t;
+	int pending = 0, in_bins = 0, status = 0, first = 7 + 40;
+	pid_t pid;
+
+	pthread_create(&t, NULL, ob_owner, NULL);
+	ob_wait(1);
+	/* 7 fill this thread's cache bin, 40 more wait in the outbox. */
+	for (int i = 0; i < first; i++)
+		free(ob_blocks[i]);
+	for (int i = 0; i < first; i++) {
+		const char *st = chunk_state(ob_blocks[i], NULL);
+
+		pending += strncmp(st, "free tcache", 11) == 0;
+		in_bins += strcmp(st, "free unsorted") == 0 || strncmp(st, "free small", 10) == 0;
+	}
+	ok(pending == first && in_bins == 0,
+	   "another live thread's chunks freed here wait for it, none freed into its bins "
+	   "(%d of %d waiting, %d in bins)", pending, first, in_bins);
+	pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+
+		dup2(devnull, 2);
+		free(ob_blocks[first - 1]);	/* in this thread's outbox */
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+	   "freeing one of them again aborts (double free)");
+	for (int i = first; i < OB_N; i++)
+		free(ob_blocks[i]);
+	malloc_trim(0);		/* sends what is left in the outbox home */
+	ob_set(2);
+	ob_wait(3);
+	/* 7 stay in this thread's cache; a few merged with free neighbours. */
+	ok(ob_reused >= OB_N * 9 / 10,
+	   "the owner's next 300 mallocs of that size got %d of them back", ob_reused);
+	ob_set(4);
+	pthread_join(t, NULL);
 }
 
 /* Heaps of a non-main arena grow, then shrink and go away. */
@@ -538,6 +636,7 @@ int main(int argc, char **argv)
 	test_stress();
 	test_producer_consumer();
 	test_chunk_goes_home();
+	test_outbox();
 	test_heaps_shrink();
 	test_thread_exit();
 	test_fork();
