@@ -34,6 +34,12 @@ struct arena main_arena;
 struct hl_counters hl_count;
 
 static pthread_mutex_t init_mutex = PTHREAD_MUTEX_INITIALIZER;
+/*
+ * The largest request malloc's inline cache path serves: 0 while perturb
+ * is on (its memset is on the general path; malloc(0) has nothing to
+ * fill), so the fast path tests one word, not two.
+ */
+static size_t fast_max = TCACHE_MAX_CHUNK - SIZE_SZ;
 
 static void __attribute__((noinline)) hl_init(void)
 {
@@ -45,6 +51,8 @@ static void __attribute__((noinline)) hl_init(void)
 
 		mp.pagesize = ps > 0 ? (size_t)ps : 4096;
 		options_init();
+		if (mp.perturb)
+			fast_max = 0;
 		tcache_init();
 		arena_init(&main_arena, 0);
 		__atomic_store_n(&mp.initialized, 1, __ATOMIC_RELEASE);
@@ -349,20 +357,42 @@ static void * __attribute__((noinline)) malloc_miss(struct tcache *tc, size_t nb
  * and the counters in the cache itself; everything else (no cache yet,
  * perturb, large sizes, a miss) takes the general path.
  */
+/*
+ * The cache entry malloc was about to hand out is not a sane cached chunk.
+ * Never returns; not declared so, so that malloc reaches it by a jump.
+ */
+static void * __attribute__((noinline, cold)) malloc_bad_entry(struct tcache_entry *e)
+{
+	if (!aligned_ok((uintptr_t)e))
+		hl_corrupt("malloc", "unaligned tcache chunk detected", e);
+	hl_corrupt("malloc", "corrupted tcache chunk", e);
+}
+
 HL_API void *malloc(size_t bytes)
 {
 	struct tcache *tc = tcache;
 
-	if (likely(tc != NULL && bytes <= TCACHE_MAX_CHUNK - SIZE_SZ && !mp.perturb)) {
-		size_t nb = request2size(bytes);
-		void *mem = tcache_take(tc, nb);
+	if (likely(tc != NULL && bytes <= fast_max)) {
+		size_t nb, i;
+		struct tcache_entry *e;
 
-		if (mem) {
-			tc->calls.malloc++;
-			tc->calls.in_use += (int64_t)nb;
-			return mem;
-		}
-		return malloc_miss(tc, nb);
+		if (bytes > TCACHE_MAX_CHUNK - SIZE_SZ)
+			__builtin_unreachable();	/* fast_max is at most that */
+		nb = request2size(bytes);
+		i = tidx(nb);
+		e = tc->entries[i];
+		if (unlikely(!e))
+			return malloc_miss(tc, nb);
+		/* tcache_take's checks, its reports a tail call: no frame here. */
+		if (unlikely(!aligned_ok((uintptr_t)e) || e->key != tcache_key ||
+			     chunksize(mem2chunk(e)) != nb))
+			return malloc_bad_entry(e);
+		tc->entries[i] = protect(&e->next, e->next);
+		tc->counts[i]--;
+		e->key = 0;
+		tc->calls.malloc++;
+		tc->calls.in_use += (int64_t)nb;
+		return e;
 	}
 	CALL_INC(malloc);
 	return hl_malloc(bytes, "malloc");
@@ -579,6 +609,7 @@ HL_API int mallopt(int param, int value)
 		break;
 	case M_PERTURB:
 		mp.perturb = value & 0xff;
+		fast_max = mp.perturb ? 0 : TCACHE_MAX_CHUNK - SIZE_SZ;
 		break;
 	case M_ARENA_MAX:
 		if (value > 0)

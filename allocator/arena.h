@@ -402,7 +402,7 @@ void os_note_heap_free(struct heap_info *h) HL_HIDDEN;
 void options_init(void) HL_HIDDEN;
 
 /* check.c */
-_Noreturn void hl_corrupt(const char *fn, const char *problem,
+_Noreturn __attribute__((cold)) void hl_corrupt(const char *fn, const char *problem,
 			  const void *ptr) HL_HIDDEN;
 void arena_verify(struct arena *av, const char *fn) HL_HIDDEN;
 
