@@ -52,7 +52,10 @@ const volatile int hold_execs = 0;
 
 /* A traced process: struct mt_proc (memtrace.h). */
 
-/* A memory syscall entered and not yet returned, per thread. */
+/*
+ * A memory syscall entered and not yet returned, per thread: nr is 0 when
+ * the thread is in none (no memory syscall has number 0).
+ */
 struct pending {
 	unsigned long long ts_ns;
 	unsigned long long args[6];
@@ -73,23 +76,23 @@ struct {
 } procs SEC(".maps");
 
 /*
- * Not preallocated: 32768 entries would be 4 MB for the kernel to clear at
- * every start (0.8 ms), for the handful of threads inside a memory syscall
- * at a time.
+ * Kept on the thread itself (task storage): made at its first memory
+ * syscall, found again without hashing or locking, freed with the thread.
+ * A hash keyed by tid cost an insert and a delete per syscall (a third of
+ * the BPF time of an mmap/munmap loop) or, preallocated, 4 MB to clear at
+ * every start.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, MAX_THREADS);
-	__type(key, __u32);
+	__type(key, int);
 	__type(value, struct pending);
 } pendings SEC(".maps");
 
 /*
- * Entries in pendings: threads of the tree inside a memory syscall now.
+ * Threads of the tree inside a memory syscall now (pendings with nr set).
  * sys_exit runs for every syscall of every process on the machine; while
- * this is 0, it returns before reading the syscall number out of the
- * registers (a helper call). A thread counts itself in before its own
+ * this is 0, it returns at once. A thread counts itself in before its own
  * exit can look, so a pending exit is never skipped.
  */
 __s64 npending = 0;
@@ -280,8 +283,9 @@ static __always_inline void open_call(struct pending *pd, __u32 tid)
 SEC("raw_tracepoint/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
 {
-	struct pending pd = { 0 };
-	struct pt_regs *uregs;
+	struct task_struct *task;
+	struct pt_regs r;
+	struct pending *pd;
 	struct mt_proc *pr;
 	__u64 id;
 	__u32 tgid, tid;
@@ -294,36 +298,50 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
 	pr = bpf_map_lookup_elem(&procs, &tgid);
 	if (!pr)
 		return 0;
-	pd.ts_ns = bpf_ktime_get_ns();
-	pd.nr = nr;
-	/* x86_64 syscall arguments: di, si, dx, r10, r8, r9. */
-	pd.args[0] = BPF_CORE_READ(regs, di);
-	pd.args[1] = BPF_CORE_READ(regs, si);
-	pd.args[2] = BPF_CORE_READ(regs, dx);
-	pd.args[3] = BPF_CORE_READ(regs, r10);
-	pd.args[4] = BPF_CORE_READ(regs, r8);
-	pd.args[5] = BPF_CORE_READ(regs, r9);
-	/*
-	 * The user instruction pointer, from the task's saved user registers
-	 * (the same struct the tracepoint passes as regs at syscall entry).
-	 */
-	uregs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	pd.ip = uregs ? BPF_CORE_READ(uregs, ip) : BPF_CORE_READ(regs, ip);
-	pd.flags = ip_flags(pr, pd.ip);
-	if (trace_calls)
-		open_call(&pd, tid);
-	if (bpf_map_update_elem(&pendings, &tid, &pd, BPF_NOEXIST) == 0)
+	task = bpf_get_current_task_btf();
+	pd = bpf_task_storage_get(&pendings, task, NULL,
+				  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!pd) {
+		count_drop();	/* no memory for it: the syscall is lost */
+		return 0;
+	}
+	if (!pd->nr)
 		__sync_fetch_and_add(&npending, 1);
-	else	/* a stale entry (its exit never came): replaced, counted once */
-		bpf_map_update_elem(&pendings, &tid, &pd, BPF_EXIST);
+	/* else a stale one (its exit never came): replaced, counted once */
+	pd->ts_ns = bpf_ktime_get_ns();
+	pd->nr = nr;
+	/*
+	 * regs is the task's saved user registers (task_pt_regs): one read
+	 * for the x86_64 syscall arguments (di, si, dx, r10, r8, r9) and the
+	 * user instruction pointer, not one helper call for each.
+	 */
+	if (bpf_core_read(&r, sizeof(r), regs)) {
+		pd->nr = 0;
+		__sync_fetch_and_sub(&npending, 1);
+		count_drop();
+		return 0;
+	}
+	pd->args[0] = r.di;
+	pd->args[1] = r.si;
+	pd->args[2] = r.dx;
+	pd->args[3] = r.r10;
+	pd->args[4] = r.r8;
+	pd->args[5] = r.r9;
+	pd->ip = r.ip;
+	pd->flags = ip_flags(pr, pd->ip);
+	pd->cause_ts = pd->outer_ts = 0;
+	pd->cause_fn = 0;
+	__builtin_memset(pd->cause_args, 0, sizeof(pd->cause_args));
+	if (trace_calls)
+		open_call(pd, tid);
 	return 0;
 }
 
-/* The thread's entry in pendings is done with. */
-static __always_inline void pending_done(__u32 tid)
+/* The thread's pending syscall is done with. */
+static __always_inline void pending_done(struct pending *pd)
 {
-	if (bpf_map_delete_elem(&pendings, &tid) == 0)
-		__sync_fetch_and_sub(&npending, 1);
+	pd->nr = 0;
+	__sync_fetch_and_sub(&npending, 1);
 }
 
 static __always_inline void copy_cause(struct mt_syscall *rec,
@@ -341,17 +359,13 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	struct mt_syscall *rec;
 	struct pending *pd;
 	long nr;
-	__u32 tid;
 
 	if (!trace_syscalls || !*(volatile __s64 *)&npending)
 		return 0;
+	pd = bpf_task_storage_get(&pendings, bpf_get_current_task_btf(), NULL, 0);
+	if (!pd || !pd->nr)
+		return 0;
 	nr = BPF_CORE_READ(regs, orig_ax);
-	if (!is_memory_syscall(nr))
-		return 0;
-	tid = (__u32)bpf_get_current_pid_tgid();
-	pd = bpf_map_lookup_elem(&pendings, &tid);
-	if (!pd)
-		return 0;
 	if (pd->nr != nr)	/* a stale entry: its exit never came */
 		goto out;
 	rec = reserve(sizeof(*rec));
@@ -368,7 +382,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	copy_cause(rec, pd);
 	submit(rec, 0);
 out:
-	pending_done(tid);
+	pending_done(pd);
 	return 0;
 }
 
@@ -453,12 +467,13 @@ int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid,
 }
 
 /* The thread dies inside a memory syscall (killed): say so, unfinished. */
-static __always_inline void unfinished(__u32 tid)
+static __always_inline void unfinished(void)
 {
-	struct pending *pd = bpf_map_lookup_elem(&pendings, &tid);
+	struct pending *pd;
 	struct mt_syscall *rec;
 
-	if (!pd)
+	pd = bpf_task_storage_get(&pendings, bpf_get_current_task_btf(), NULL, 0);
+	if (!pd || !pd->nr)
 		return;
 	rec = reserve(sizeof(*rec));
 	if (rec) {
@@ -473,7 +488,7 @@ static __always_inline void unfinished(__u32 tid)
 		copy_cause(rec, pd);
 		submit(rec, 0);
 	}
-	pending_done(tid);
+	pending_done(pd);
 }
 
 SEC("raw_tracepoint/sched_process_exit")
@@ -485,7 +500,7 @@ int BPF_PROG(process_exit, struct task_struct *task, bool group_dead)
 
 	if (!bpf_map_lookup_elem(&procs, &tgid))
 		return 0;
-	unfinished(tid);
+	unfinished();
 	bpf_map_delete_elem(&calls, &tid);
 	rec = reserve(sizeof(*rec));
 	if (rec) {

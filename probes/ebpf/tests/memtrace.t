@@ -85,6 +85,22 @@ is "$nm" 80 "all 80 of them"
 nf=$(awk '$4 == "fork" && $7 == "thread=1"' "$TMP/th" | wc -l)
 is "$nf" 4 "4 thread creations seen"
 
+# Memory syscalls of many threads at once, each kept on its own thread
+# (task storage): every one of them comes out, with its return.
+"$D" ./mt_target memsys 16 together >"$TMP/ms" 2>"$TMP/ms.err"; is $? 0 "mtdump memsys 16 together runs"
+like "$(cat "$TMP/ms.err")" "^pending 0$" "memsys: no memory syscall left pending"
+like "$(cat "$TMP/ms.err")" "^drops 0$" "memsys: no record dropped"
+# Per thread (the 16 besides main): mremap twice (one -EFAULT), mprotect of
+# a page, madvise of a page twice (one -EINVAL), munmap twice (one
+# -EINVAL), mmap(1 << 62) -ENOMEM.
+got=$(awk '$2 != $3 && ($4 == "mremap" || ($4 == "mmap" && $6 == "4000000000000000") ||
+	($4 ~ /^(mprotect|madvise)$/ && $6 == "1000") || ($4 == "munmap" && $6 ~ /^[18]000$/)) {
+	n[$3 " " $4 " " ($12 ~ /^ffffffffffff/ ? "err" : "ok")]++ }
+	END { for (k in n) print k, n[k] }' "$TMP/ms" |
+	awk '{ c[$2 " " $3 " " $4]++ } END { for (k in c) print k, c[k] }' | sort | tr '\n' ';')
+is "$got" "madvise err 1 16;madvise ok 1 16;mmap err 1 16;mprotect ok 1 16;mremap err 1 16;mremap ok 1 16;munmap err 1 16;munmap ok 1 16;" \
+	"memsys: each of the 16 threads' 8 calls seen, failures with -errno"
+
 # An untraced process is never recorded: only the target's pids appear.
 pids=$(awk '{ print $2 }' "$TMP/th" | sort -u | wc -l)
 is "$pids" 1 "only the traced process appears"

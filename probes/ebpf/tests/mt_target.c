@@ -14,9 +14,11 @@
  *                        pinned 128 KiB threshold (mmap/munmap)
  *   mt_target usdt       fires heaplab USDT probes with known arguments
  *                        (as libheaplab's would), then mallocs
- *   mt_target memsys N   each of the six memory syscalls directly, some
+ *   mt_target memsys N [together]
+ *                        each of the six memory syscalls directly, some
  *                        failing (-EINVAL, -EFAULT, -ENOMEM), in the main
- *                        thread and then in N threads, one at a time
+ *                        thread and then in N threads, one at a time (or
+ *                        all at once)
  */
 #include <malloc.h>
 #include <pthread.h>
@@ -164,7 +166,7 @@ static void *memsys_one(void *arg)
 	return NULL;
 }
 
-static int memsys(int n)
+static int memsys(int n, int together)
 {
 	pthread_t t[64];
 	void *b0 = (void *)syscall(SYS_brk, 0);
@@ -177,8 +179,11 @@ static int memsys(int n)
 	/* One after another: the same addresses from run to run. */
 	for (int i = 0; i < n; i++) {
 		pthread_create(&t[i], NULL, memsys_one, NULL);
-		pthread_join(t[i], NULL);
+		if (!together)
+			pthread_join(t[i], NULL);
 	}
+	for (int i = 0; together && i < n; i++)
+		pthread_join(t[i], NULL);
 	return 0;
 }
 
@@ -212,7 +217,7 @@ int main(int argc, char **argv)
 	else if (strcmp(mode, "churn") == 0)
 		return churn(n);
 	else if (strcmp(mode, "memsys") == 0)
-		return memsys((int)n);
+		return memsys((int)n, argc > 3 && !strcmp(argv[3], "together"));
 	else {
 		fprintf(stderr, "mt_target: unknown mode '%s'\n", mode);
 		return 2;
