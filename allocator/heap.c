@@ -119,9 +119,12 @@ void delete_heap(struct heap_info *h)
  * four blocks of 2..16 MiB alive (bench workload "large") the top passes 32
  * MiB again and again, and every trim is paid back with a page fault per
  * page when the heap grows over the same addresses (228,000 faults, 0.4 s
- * of system time in 400 rounds).
+ * of system time in 400 rounds). 200 ms rather than 50: the periods are
+ * wall time, so the shorter one made a realloc-heavy program's peak depend
+ * on how fast it ran (bench realloc, 7 runs at load 7: 43.3-46.2 MiB
+ * with 50 ms, 43.3-43.9 with 200; glibc 43.2-43.6).
  */
-#define TOP_DECAY_NS	(50 * 1000000ULL)
+#define TOP_DECAY_NS	(200 * 1000000ULL)
 /*
  * Only a top whose pages are (nearly) all resident is kept: the program
  * touched all of that memory, and will likely touch it again. A sparse one

@@ -381,18 +381,18 @@ static int top_decay_child(void)
 		free(p[i]);
 	/*
 	 * A period in which all of top was used, then one in which only 12
-	 * MiB was. Only the sleeps are timed, each longer than a period (50
+	 * MiB was. Only the sleeps are timed, each longer than a period (200
 	 * ms): the free of p[0] after each ends the period begun before it,
 	 * however long the allocations in between took.
 	 */
-	sleep_ms(80);
+	sleep_ms(250);
 	for (int i = 0; i < 3; i++)
 		p[i] = malloc(BLK);
 	for (int i = 2; i >= 0; i--)
 		free(p[i]);
 	if ((char *)sbrk(0) < brk1 - MIB)
 		bad |= 1 << 3;
-	sleep_ms(80);
+	sleep_ms(250);
 	free(malloc(BLK));
 	if ((char *)sbrk(0) > brk1 - 20 * MIB || (char *)sbrk(0) < brk0 + BLK)
 		bad |= 1 << 4;
