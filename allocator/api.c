@@ -354,9 +354,36 @@ static void * __attribute__((noinline)) malloc_miss(struct tcache *tc, size_t nb
 
 /*
  * malloc and free first try this thread's cache inline, with one TLS load
- * and the counters in the cache itself; everything else (no cache yet,
- * perturb, large sizes, a miss) takes the general path.
+ * and the counters in the cache itself; a miss or a request past the
+ * cache goes to the thread's arena with the cache in hand; everything else
+ * (no cache yet, perturb) takes the general path.
  */
+/*
+ * A request past the cache (or any, while perturb is on): the thread's
+ * arena directly, with the cache and its counters already in hand.
+ */
+static void * __attribute__((noinline)) malloc_big(struct tcache *tc, size_t bytes)
+{
+	struct arena *av;
+	struct chunk *p;
+
+	if (unlikely(bytes > MAX_REQUEST || mp.perturb)) {
+		CALL_INC(malloc);
+		return hl_malloc(bytes, "malloc");
+	}
+	tc->calls.malloc++;
+	av = arena_get();
+	lock_and_check(av, "malloc");
+	p = arena_malloc(av, request2size(bytes), "malloc");
+	arena_unlock(av);
+	if (unlikely(!p))
+		p = arena_alloc(request2size(bytes), 0, "malloc");	/* another arena, or ENOMEM */
+	if (unlikely(!p))
+		return NULL;
+	tc->calls.in_use += (int64_t)chunksize(p);
+	return chunk2mem(p);
+}
+
 /*
  * The cache entry malloc was about to hand out is not a sane cached chunk.
  * Never returns; not declared so, so that malloc reaches it by a jump.
@@ -394,6 +421,8 @@ HL_API void *malloc(size_t bytes)
 		tc->calls.in_use += (int64_t)nb;
 		return e;
 	}
+	if (likely(tc != NULL))
+		return malloc_big(tc, bytes);
 	CALL_INC(malloc);
 	return hl_malloc(bytes, "malloc");
 }

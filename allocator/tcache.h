@@ -143,8 +143,9 @@ static inline void *tcache_get(size_t nb)
  * Cheap checks that the chunk is one of ours and in use, without a lock;
  * anything doubtful goes to the arena's free, which checks it fully.
  */
-static inline __attribute__((always_inline)) struct arena *plausible(const struct tcache *tc,
-								     struct chunk *p, size_t size)
+static inline __attribute__((always_inline)) int plausible(const struct tcache *tc,
+							    struct chunk *p, size_t size,
+							    struct arena **avp)
 {
 	struct arena *av;
 
@@ -154,20 +155,21 @@ static inline __attribute__((always_inline)) struct arena *plausible(const struc
 		/* The first heap of the thread's own arena is ours for good. */
 		if ((h != tc->home && !heap_registered(h)) || (char *)p < h->first ||
 		    size > (size_t)((char *)h + h->size - (char *)p))
-			return NULL;
+			return 0;
 		av = h->ar_ptr;
 	} else {
 		uintptr_t a = (uintptr_t)p;
 
 		if (a < __atomic_load_n(&main_heap_lo, __ATOMIC_RELAXED) ||
 		    a + size > __atomic_load_n(&main_heap_hi, __ATOMIC_RELAXED))
-			return NULL;
+			return 0;
 		av = &main_arena;
 	}
 	/* A chunk merged into top has no next chunk to read. */
 	if (p == __atomic_load_n(&av->top, __ATOMIC_RELAXED) || !inuse_at(p, size))
-		return NULL;
-	return av;
+		return 0;
+	*avp = av;
+	return 1;
 }
 
 /*
@@ -181,6 +183,7 @@ static inline __attribute__((always_inline)) int tcache_put(struct tcache *tc, s
 							    size_t size, const char *fn)
 {
 	size_t i = tidx(size);
+	uintptr_t key = tcache_key;
 	struct tcache_entry *e;
 	struct arena *av;
 
@@ -190,12 +193,11 @@ static inline __attribute__((always_inline)) int tcache_put(struct tcache *tc, s
 	e = chunk2mem(p);
 	/* Only a cached chunk has the key (the user's data would need to
 	 * hold this random word by chance). */
-	if (unlikely(e->key == tcache_key))
+	if (unlikely(e->key == key))
 		hl_corrupt(fn, "double free detected", e);
 	if (unlikely(tc->counts[i] >= tc->limits[i]))
 		return TCACHE_PUT_FULL;
-	av = plausible(tc, p, size);
-	if (unlikely(!av))
+	if (unlikely(!plausible(tc, p, size, &av)))
 		return 0;
 	/*
 	 * Another arena's chunk: a grown bin keeps no more of them than the
@@ -205,7 +207,7 @@ static inline __attribute__((always_inline)) int tcache_put(struct tcache *tc, s
 	 */
 	if (av != tc->arena && tc->counts[i] >= mp.tcache_count)
 		return 0;
-	e->key = tcache_key;
+	e->key = key;
 	e->next = protect(&e->next, tc->entries[i]);
 	tc->entries[i] = e;
 	tc->counts[i]++;
@@ -224,6 +226,7 @@ static inline int tcache_adopt(struct tcache *tc, struct chunk *p)
 {
 	size_t size = chunksize(p), i = tidx(size);
 	struct tcache_entry *e = chunk2mem(p);
+	struct arena *av;
 
 	if (i >= TCACHE_BINS || (p->size & (CHUNK_CACHED | IS_MMAPPED)))
 		return 0;
@@ -234,7 +237,7 @@ static inline int tcache_adopt(struct tcache *tc, struct chunk *p)
 	 */
 	if (tc->counts[i] >= tc->limits[i])
 		return 0;
-	if (!plausible(tc, p, size))
+	if (!plausible(tc, p, size, &av))
 		return 0;
 	e->next = protect(&e->next, tc->entries[i]);
 	tc->entries[i] = e;
