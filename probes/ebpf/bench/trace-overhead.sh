@@ -2,7 +2,7 @@
 # trace-overhead.sh — what tracing costs, side by side in one run (issue 6):
 # four workloads under plain execution and each tracer. A ratio is the
 # wall time of the whole traced run, until its output file is closed, over
-# the untraced run (medians of HEAPLAB_BENCH_RUNS runs, default 3). For
+# the untraced run (medians of HEAPLAB_BENCH_RUNS rounds, default 5). For
 # heaplab the events recorded and lost (dropped) come from trace_end.
 #
 #   malloc-heavy  mt_target heavy 2000000 (2M malloc/free pairs, brk and
@@ -27,7 +27,7 @@ set -u
 : "${HEAPLAB_BUILD:=$(cd "$(dirname "$0")/../../.." && pwd)/build}"
 B=$HEAPLAB_BUILD
 HL=$B/heaplab
-RUNS=${HEAPLAB_BENCH_RUNS:-3}
+RUNS=${HEAPLAB_BENCH_RUNS:-5}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/heaplab-bench.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 MEM=brk,mmap,munmap,mremap,madvise,mprotect
@@ -115,29 +115,36 @@ run_once() {
 
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 
-declare -A base
+# Rounds: each round runs every tool once, so that a drift of the machine's
+# speed during the run (other jobs, the CPU's clock) weighs on every column
+# alike; the median of each tool's rounds is taken afterwards.
+declare -A base times events failed
 printf '%-14s' "workload"
 for t in "${tools[@]}"; do printf ' | %-23s' "$t"; done
 printf '\n'
 for wl in "${workloads[@]}"; do
 	run_once plain "$wl" >/dev/null	# warm the page cache
-	printf '%-14s' "$wl"
-	for t in "${tools[@]}"; do
-		times=""
-		ev=""
-		for _ in $(seq "$RUNS"); do
+	for _ in $(seq "$RUNS"); do
+		for t in "${tools[@]}"; do
+			[ -z "${failed[$t]:-}" ] || continue
 			s=$(run_once "$t" "$wl")
-			[ -n "$s" ] || { times=""; break; }
-			times="$times $s"
+			if [ -z "$s" ]; then
+				failed[$t]=1
+				continue
+			fi
+			times[$t]="${times[$t]:-} $s"
 			if [[ $t == heaplab* ]] && [ -s "$TMP/last_end" ]; then
-				ev=$(python3 -c 'import json,sys; e=json.loads(open(sys.argv[1]).read()); print("%d ev, %d lost" % (e["events"], e["dropped"]))' "$TMP/last_end" 2>/dev/null)
+				events[$t]=$(python3 -c 'import json,sys; e=json.loads(open(sys.argv[1]).read()); print("%d ev, %d lost" % (e["events"], e["dropped"]))' "$TMP/last_end" 2>/dev/null)
 			fi
 		done
-		if [ -z "$times" ]; then
+	done
+	printf '%-14s' "$wl"
+	for t in "${tools[@]}"; do
+		if [ -n "${failed[$t]:-}" ] || [ -z "${times[$t]:-}" ]; then
 			printf ' | %-23s' "n/a"
 			continue
 		fi
-		m=$(printf '%s\n' $times | median)
+		m=$(printf '%s\n' ${times[$t]} | median)
 		if [ "$t" = plain ]; then
 			base[$wl]=$m
 			cell="${m}s"
@@ -145,11 +152,13 @@ for wl in "${workloads[@]}"; do
 			cell="${m}s"
 		else
 			cell=$(awk -v a="$m" -v b="${base[$wl]}" 'BEGIN { printf "%.2fx", a / b }')
-			[ -n "$ev" ] && cell="$cell ($ev)"
+			[ -n "${events[$t]:-}" ] && cell="$cell (${events[$t]})"
 		fi
 		printf ' | %-23s' "$cell"
 	done
 	printf '\n'
+	unset times events failed
+	declare -A times events failed
 done
-echo "(wall time of the traced run over plain, median of $RUNS; heaplab: events recorded, lost;"
+echo "(wall time of the traced run over plain, median of $RUNS rounds; heaplab: events recorded, lost;"
 echo " start-up: the absolute seconds matter more than the ratio to /bin/true)"
