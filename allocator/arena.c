@@ -306,6 +306,7 @@ static int grow_top(struct arena *av, size_t nb)
 		}
 		av->contiguous = 1;
 		account_growth(av, size);
+		top_regrown(av);
 		if (chunksize(av->top) >= nb + MINSIZE)
 			return 0;
 	}
@@ -779,6 +780,7 @@ int arena_trim(struct arena *av, size_t pad)
 	}
 	if (av->index != 0)
 		return heap_trim(av, pad, 1) | released;
+	av->trimmed = av->keep_pad = 0;	/* asked for: no refault guard */
 	return systrim(av, pad) | released;
 }
 

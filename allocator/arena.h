@@ -129,6 +129,12 @@ struct arena {
 	size_t top_low;
 	uint64_t decay_since;
 	/*
+	 * The refault guard (heap.c, top_trim_now): what the last trim at
+	 * free gave back while the heap has not grown since, and the pad
+	 * later trims keep once the heap had to grow back over it.
+	 */
+	size_t trimmed, keep_pad;
+	/*
 	 * Chunks freed by threads that found the lock taken, pushed without
 	 * it (a LIFO of in-use chunks linked through their memory, marked
 	 * with tcache_key like cached ones). The arena's own thread takes
@@ -288,6 +294,8 @@ int shrink_heap(struct heap_info *h, size_t diff) HL_HIDDEN;
 void delete_heap(struct heap_info *h) HL_HIDDEN;
 /* Main arena, top past the trim threshold after a free: trim now or decay. */
 void top_decay(struct arena *av) HL_HIDDEN;
+/* The main arena's heap grew: a trim it follows was paid back in faults. */
+void top_regrown(struct arena *av) HL_HIDDEN;
 /* Record that top has shrunk to size (the low-water mark top_decay reads). */
 static inline void top_used(struct arena *av, size_t size)
 {

@@ -135,6 +135,42 @@ void delete_heap(struct heap_info *h)
 #define TOP_DENSE	30	/* of TOP_SAMPLES */
 
 /*
+ * The refault guard. A program that allocates a batch past the trim
+ * threshold and frees it all, again and again (glibc's bench-malloc-simple,
+ * 1600 blocks of 1 KiB), has top trimmed after every batch and faults every
+ * page of it back in for the next: 3,000 brk calls and 70,000 faults where
+ * the work itself takes less CPU than the kernel. glibc does the same. So
+ * when the heap has to grow right after a trim, later trims keep what that
+ * trim gave back (up to KEEP_PAD_MAX) on top of top_pad; a trim that is not
+ * followed by growth halves what is kept. A single big free still moves
+ * the break down at once, thresholds set by the program (mallopt,
+ * HEAPLAB_OPTIONS) keep glibc's rule exactly, and malloc_trim forgets it.
+ */
+#define KEEP_PAD_MAX	(4UL << 20)
+
+static void top_trim_now(struct arena *av)
+{
+	size_t before = chunksize(av->top), pad = mp.top_pad;
+
+	if (!mp.no_dyn_threshold) {
+		if (av->trimmed)	/* the last trim was not paid back */
+			av->keep_pad /= 2;
+		pad += av->keep_pad;
+	}
+	systrim(av, pad);
+	av->trimmed = before - chunksize(av->top);
+}
+
+void top_regrown(struct arena *av)
+{
+	if (!av->trimmed)
+		return;
+	av->keep_pad = av->trimmed + av->keep_pad < KEEP_PAD_MAX ?
+		       av->trimmed + av->keep_pad : KEEP_PAD_MAX;
+	av->trimmed = 0;
+}
+
+/*
  * Called by a free that left the main arena's top at or past the trim
  * threshold. With thresholds set by the program (mallopt, HEAPLAB_OPTIONS)
  * or not yet raised by the dynamic rule, or with a sparsely resident top,
@@ -167,7 +203,7 @@ void top_decay(struct arena *av)
 	if (mp.no_dyn_threshold || mp.trim_threshold <= DEFAULT_TRIM_THRESHOLD ||
 	    os_resident_sample(av->top, top_size, TOP_SAMPLES) < TOP_DENSE ||
 	    !(now = os_now_ns())) {
-		systrim(av, mp.top_pad);
+		top_trim_now(av);
 		return;
 	}
 	av->decay_since = now;

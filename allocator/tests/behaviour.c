@@ -155,6 +155,34 @@ static void test_dynamic_threshold(void)
 	ok(stats().mmap_threshold == 256 * 1024, "after mallopt(M_MMAP_THRESHOLD) the rule is off");
 }
 
+/*
+ * Batches past the trim threshold allocated and freed over and over (glibc's
+ * bench-malloc-simple): the first trim is paid back in page faults by the
+ * next batch's growth, so later ones keep top, where glibc trims and
+ * refaults every time. malloc_trim still gives it all back.
+ */
+static void test_refault_guard(void)
+{
+	static void *blk[1600];
+	struct heaplab_stats a, b;
+	char *brk1;
+
+	a = stats();
+	for (int r = 0; r < 20; r++) {
+		for (int i = 0; i < 1600; i++)
+			blk[i] = malloc(1024);
+		for (int i = 0; i < 1600; i++)
+			free(blk[i]);
+	}
+	b = stats();
+	ok(b.trims - a.trims <= 2, "20 batches of 1.6 MiB allocated and freed: top trimmed %llu "
+	   "times, not after each", (unsigned long long)(b.trims - a.trims));
+	brk1 = sbrk(0);
+	malloc_trim(0);
+	ok((char *)sbrk(0) < brk1 - (1 << 20), "malloc_trim gives the kept top back (%ld KiB)",
+	   (long)(brk1 - (char *)sbrk(0)) / 1024);
+}
+
 static void test_trim(void)
 {
 	char *brk0, *brk1, *brk2;
@@ -599,7 +627,8 @@ int main(int argc, char **argv)
 	setenv("HEAPLAB_OPTIONS", "tcache_count=0", 0);
 	preload_self(argv);
 	setvbuf(stdout, NULL, _IONBF, 0);	/* no stdio buffer appearing mid-test */
-	test_top_decay();	/* first: it needs the dynamic rule untouched */
+	test_refault_guard();	/* first: they need the dynamic rule untouched */
+	test_top_decay();
 	test_mmap_cache();
 	test_fastbins();
 	test_unsorted_sorting();
