@@ -9,6 +9,7 @@ struct tl_node {
 	struct hl_event ev;
 	char *str;
 	size_t order;			/* arrival, to keep the sort stable */
+	unsigned nest;			/* a call: 1 + calls open around it */
 	struct hl_event cause;		/* the open call as the stop saw it */
 	int has_cause;
 };
@@ -64,6 +65,12 @@ static int by_start(const void *a, const void *b)
 
 	if (x->ev.ts_ns != y->ev.ts_ns)
 		return x->ev.ts_ns < y->ev.ts_ns ? -1 : 1;
+	/*
+	 * Two calls stamped the same ns (the clock's resolution): the one
+	 * around the other begins first, though it returned (arrived) last.
+	 */
+	if (x->nest && y->nest && x->nest != y->nest)
+		return x->nest < y->nest ? -1 : 1;
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
@@ -223,6 +230,7 @@ void hl_tl_call(void *arg, uint32_t pid, uint32_t tid,
 		return;
 	}
 	nd->ev = ev;
+	nd->nest = 1u + rec->depth;
 	if (th->n == 1)
 		th->wait_ts = rec->ts_ns;
 	if (!rec->depth && rec->ts_ns <= th->wait_ts)

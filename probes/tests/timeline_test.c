@@ -110,6 +110,14 @@ int main(void)
 	ok(count(l) == 2 && has(l[0], "reallocarray") && has(l[1], "\"realloc\""),
 	   "nested: reallocarray, then the realloc inside it");
 
+	/* The same, both begun in the same ns: still the outer one first. */
+	begin();
+	call(7, HL_EV_REALLOC, 110, 130, 0, 0x3000, 1);
+	call(7, HL_EV_REALLOCARRAY, 110, 140, 0, 0x3000, 0);
+	l = end();
+	ok(count(l) == 2 && has(l[0], "reallocarray") && has(l[1], "\"realloc\""),
+	   "nested and stamped the same ns: reallocarray, then the realloc inside it");
+
 	/* Another thread is not held back by a thread in a call. */
 	begin();
 	syscall_in(7, 150, &o, 100);
