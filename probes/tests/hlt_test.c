@@ -202,6 +202,20 @@ static void check_cut(FILE *hlt, size_t at, const char *whole, size_t wlen)
 	fclose(part);
 }
 
+/*
+ * The file cut short at FIRST, a third or half way (MID), one byte before
+ * its end and at five random places from FIRST + 1 on.
+ */
+static void check_cuts(FILE *hlt, size_t first, size_t mid, size_t hlen,
+		       const char *want, size_t wlen)
+{
+	check_cut(hlt, first, want, wlen);
+	check_cut(hlt, mid, want, wlen);
+	check_cut(hlt, hlen - 1, want, wlen);
+	for (int i = 0; i < 5; i++)
+		check_cut(hlt, first + 1 + pick(hlen - first - 2), want, wlen);
+}
+
 
 /* ---- HLTRACE2: the merge's inputs, live and replayed ---- */
 
@@ -479,11 +493,7 @@ static void check_raw(enum hl_format fmt, int early)
 	   "raw%s, %s: the run has calls, causes and unfinished calls",
 	   early ? " (early)" : "", names[fmt]);
 	if (fmt == HL_FMT_JSONL && !early) {
-		check_cut(hlt, 9, want, wlen);
-		check_cut(hlt, hlen / 3, want, wlen);
-		check_cut(hlt, hlen - 1, want, wlen);
-		for (int i = 0; i < 5; i++)
-			check_cut(hlt, 10 + pick(hlen - 11), want, wlen);
+		check_cuts(hlt, 9, hlen / 3, hlen, want, wlen);
 	}
 	free(want);
 	free(got);
@@ -517,11 +527,7 @@ int main(void)
 		diag("%s: %zu bytes direct, %zu as hlt (%.1f bytes an event)",
 		     names[f], wlen, hlen, (double)hlen / NEVENTS);
 		if (f == HL_FMT_JSONL) {
-			check_cut(hlt, 8, want, wlen);
-			check_cut(hlt, hlen / 2, want, wlen);
-			check_cut(hlt, hlen - 1, want, wlen);
-			for (int i = 0; i < 5; i++)
-				check_cut(hlt, 9 + pick(hlen - 10), want, wlen);
+			check_cuts(hlt, 8, hlen / 2, hlen, want, wlen);
 		}
 		free(h);
 		free(want);
