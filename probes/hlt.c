@@ -179,10 +179,11 @@ static int64_t thread_of(struct hlt_writer *w, const struct hl_event *ev,
 	return n;
 }
 
-static char *put_addr(char *c, struct hlt_thread *t, uint64_t a)
+/* An address as a delta from *BASE, which then becomes it. */
+static char *put_addr(char *c, uint64_t *base, uint64_t a)
 {
-	c = put_varint(c, zigzag((int64_t)(a - t->last_addr)));
-	t->last_addr = a;
+	c = put_varint(c, zigzag((int64_t)(a - *base)));
+	*base = a;
 	return c;
 }
 
@@ -197,12 +198,12 @@ static char *put_body(char *c, struct hlt_thread *t, const struct hl_event *ev,
 	c = put_varint(c, zigzag((int64_t)(ev->end_ns - ev->ts_ns)));
 	for (int i = 0; i < n; i++) {
 		if (is_addr_arg(ki, (unsigned)i))
-			c = put_addr(c, t, ev->args[i]);
+			c = put_addr(c, &t->last_addr, ev->args[i]);
 		else
 			c = put_varint(c, zigzag((int64_t)ev->args[i]));
 	}
 	if (ret_is_addr(ki))
-		return put_addr(c, t, (uint64_t)ev->ret);
+		return put_addr(c, &t->last_addr, (uint64_t)ev->ret);
 	return put_varint(c, zigzag(ev->ret));
 }
 
@@ -353,13 +354,6 @@ char *hlt_calls_begin(char *c, struct hlt_calls *s, uint32_t pid, uint32_t tid)
 	return put_varint(c, tid);
 }
 
-static char *put_caddr(char *c, struct hlt_calls *s, uint64_t a)
-{
-	c = put_varint(c, zigzag((int64_t)(a - s->addr)));
-	s->addr = a;
-	return c;
-}
-
 /* The args a call record carries: the kind's own, or all four when one
  * past them is set (or the kind is not a call's). */
 static int call_nargs(const struct hl_kind_info *ki, const struct hl_tap_rec *r,
@@ -388,10 +382,10 @@ char *hlt_calls_put(char *c, struct hlt_calls *s, const struct hl_tap_rec *r)
 	c = put_varint(c, zigzag((int64_t)(r->end_ns - r->ts_ns)));
 	s->ts = r->ts_ns;
 	for (int i = 0; i < n; i++)
-		c = is_addr_arg(ki, (unsigned)i) ? put_caddr(c, s, r->args[i]) :
+		c = is_addr_arg(ki, (unsigned)i) ? put_addr(c, &s->addr, r->args[i]) :
 		    put_varint(c, zigzag((int64_t)r->args[i]));
 	if (ret_is_addr(ki))
-		return put_caddr(c, s, (uint64_t)r->ret);
+		return put_addr(c, &s->addr, (uint64_t)r->ret);
 	return put_varint(c, zigzag(r->ret));
 }
 
@@ -566,14 +560,15 @@ static int get_str(struct cursor *c, char *buf, const char **s)
 	return 0;
 }
 
-static int get_addr(struct cursor *c, struct hlt_thread *t, uint64_t *a)
+/* An address stored as a delta from *BASE, which then becomes it. */
+static int get_addr(struct cursor *c, uint64_t *base, uint64_t *a)
 {
 	int64_t d;
 
 	if (get_signed(c, &d) < 0)
 		return -1;
-	*a = t->last_addr + (uint64_t)d;
-	t->last_addr = *a;
+	*a = *base + (uint64_t)d;
+	*base = *a;
 	return 0;
 }
 
@@ -590,12 +585,12 @@ static int get_body(struct cursor *c, struct hlt_thread *t,
 	ev->end_ns = ev->ts_ns + (uint64_t)dur;
 	for (int i = 0; i < n; i++) {
 		if (is_addr_arg(ki, (unsigned)i) ?
-		    get_addr(c, t, &ev->args[i]) :
+		    get_addr(c, &t->last_addr, &ev->args[i]) :
 		    get_signed(c, (int64_t *)&ev->args[i]))
 			return -1;
 	}
 	if (ret_is_addr(ki))
-		return get_addr(c, t, (uint64_t *)&ev->ret);
+		return get_addr(c, &t->last_addr, (uint64_t *)&ev->ret);
 	return get_signed(c, &ev->ret);
 }
 
@@ -718,17 +713,6 @@ static int get_u32(struct cursor *c, uint32_t *v)
 	return 0;
 }
 
-static int get_caddr(struct cursor *c, struct hlt_calls *s, uint64_t *a)
-{
-	int64_t d;
-
-	if (get_signed(c, &d) < 0)
-		return -1;
-	*a = s->addr + (uint64_t)d;
-	s->addr = *a;
-	return 0;
-}
-
 /* One call record after its lead byte. */
 static int get_call(struct cursor *c, struct hlt_calls *s, unsigned lead,
 		    struct hl_tap_rec *r)
@@ -754,11 +738,11 @@ static int get_call(struct cursor *c, struct hlt_calls *s, unsigned lead,
 	if (lead & HLT_C_ALLARGS)
 		n = HL_TAP_ARGS;
 	for (int i = 0; i < n; i++)
-		if (is_addr_arg(ki, (unsigned)i) ? get_caddr(c, s, &r->args[i]) :
+		if (is_addr_arg(ki, (unsigned)i) ? get_addr(c, &s->addr, &r->args[i]) :
 		    get_signed(c, (int64_t *)&r->args[i]))
 			return -1;
 	if (ret_is_addr(ki))
-		return get_caddr(c, s, (uint64_t *)&r->ret);
+		return get_addr(c, &s->addr, (uint64_t *)&r->ret);
 	return get_signed(c, &r->ret);
 }
 
