@@ -174,7 +174,7 @@ void top_regrown(struct arena *av)
  * Called by a free that left the main arena's top at or past the trim
  * threshold. With thresholds set by the program (mallopt, HEAPLAB_OPTIONS)
  * or not yet raised by the dynamic rule, or with a sparsely resident top,
- * trim now, as glibc does. Otherwise (the rule has raised them: the program
+ * trim now, as glibc does (less what the refault guard keeps). Otherwise (the rule has raised them: the program
  * frees big blocks, which then come from the heap) keep top for a period
  * of TOP_DECAY_NS; at its end give back the part of top that no allocation
  * reached during it (top's low-water mark, kept by top_used), keeping
