@@ -127,18 +127,26 @@ static void give_back(struct tcache_entry *e)
  * REMOTE_MAX_BYTES (its thread is not allocating: the chunks would sit
  * there, kept from coalescing and from trimming).
  */
+/* Empties the outbox; returns its chunks, linked. */
+static struct tcache_entry *outbox_take(struct tcache *tc)
+{
+	struct tcache_entry *head = tc->out_head;
+
+	tc->out_head = tc->out_tail = NULL;
+	tc->out_count = 0;
+	tc->out_bytes = 0;
+	return head;
+}
+
 void tcache_outbox_flush(struct tcache *tc)
 {
-	struct tcache_entry *head = tc->out_head, *tail = tc->out_tail;
+	struct tcache_entry *tail = tc->out_tail, *head;
 	struct arena *av = tc->out_arena;
 	size_t bytes = tc->out_bytes;
 	struct chunk *old;
 
-	if (!head)
+	if (!(head = outbox_take(tc)))
 		return;
-	tc->out_head = tc->out_tail = NULL;
-	tc->out_count = 0;
-	tc->out_bytes = 0;
 	if (!__atomic_load_n(&av->attached, __ATOMIC_RELAXED)) {
 		give_back(head);
 		return;
@@ -185,10 +193,7 @@ void tcache_outbox_add(struct tcache *tc, struct arena *av, struct chunk *p, siz
 /* Give every cached chunk back to its arena. */
 static void tcache_flush(struct tcache *tc)
 {
-	give_back(tc->out_head);
-	tc->out_head = tc->out_tail = NULL;
-	tc->out_count = 0;
-	tc->out_bytes = 0;
+	give_back(outbox_take(tc));
 	for (size_t i = 0; i < TCACHE_BINS; i++) {
 		struct tcache_entry *e = tc->entries[i];
 
@@ -258,10 +263,7 @@ void tcache_trim(void)
 
 	if (!tc)
 		return;
-	give_back(tc->out_head);
-	tc->out_head = tc->out_tail = NULL;
-	tc->out_count = 0;
-	tc->out_bytes = 0;
+	give_back(outbox_take(tc));
 	if (!tcache_adaptive)
 		return;
 	for (size_t i = 0; i < TCACHE_BINS; i++) {
