@@ -51,8 +51,13 @@ static int room(struct hl_perfetto *p, const char *str)
 	return p->p != NULL;
 }
 
+/*
+ * The sink counts in its nevents the lines a failed write may keep
+ * (sink.h): here, the trace event objects, one per line.
+ */
 static void commit(struct hl_perfetto *p)
 {
+	p->out.nevents = p->nevents;
 	hl_sink_commit(&p->out, p->p);
 }
 
@@ -529,31 +534,67 @@ void hl_perfetto_event(struct hl_perfetto *p, const struct hl_event *ev,
 	commit(p);
 }
 
-void hl_perfetto_end(struct hl_perfetto *p, const struct hl_trace_end *e)
+/* "\n],...otherData...}}\n": what closes the file. */
+static char *put_tail(char *c, const struct hl_trace_end *e, int complete,
+		      const char *reason)
 {
-	const char *engine = e->engine ? e->engine : "";
-	char *c;
-
-	c = hl_sink_reserve(&p->out, HL_SINK_REC_MAX + 6 * (strlen(engine) +
-			    (e->reason ? strlen(e->reason) : 0)));
-	if (!c)
-		return;
 	c = HL_FMT_LIT(c, "\n],\"displayTimeUnit\":\"ns\",\"otherData\":{"
 		       "\"tool\":\"heaplab trace\",\"engine\":");
-	c = hl_fmt_json_str(c, engine);
+	c = hl_fmt_json_str(c, e->engine ? e->engine : "");
 	c = HL_FMT_LIT(c, ",\"complete\":");
-	c = e->complete ? HL_FMT_LIT(c, "true") : HL_FMT_LIT(c, "false");
+	c = complete ? HL_FMT_LIT(c, "true") : HL_FMT_LIT(c, "false");
 	c = HL_FMT_LIT(c, ",\"dropped\":");
 	c = hl_fmt_u64(c, e->dropped);
 	c = HL_FMT_LIT(c, ",\"status\":");
 	c = hl_fmt_i64(c, e->status);
-	if (e->reason) {
+	if (reason) {
 		c = HL_FMT_LIT(c, ",\"reason\":");
-		c = hl_fmt_json_str(c, e->reason);
+		c = hl_fmt_json_str(c, reason);
 	}
-	c = HL_FMT_LIT(c, "}}\n");
-	p->out.len = (size_t)(c - p->out.buf);
-	hl_sink_flush(&p->out);
+	return HL_FMT_LIT(c, "}}\n");
+}
+
+/*
+ * After a failed write (sink.h: hl_sink_recover), where the file was cut
+ * back to its first LINES lines: each trace event object starts a line, so
+ * the kept part is the header and the first LINES - 1 objects, each with
+ * the comma after it.  It ends with a global instant saying why, which the
+ * UI shows across the timeline, and the usual tail with complete false.
+ */
+static char *end_failed(char *c, const struct hl_sink *s,
+			const struct hl_trace_end *e)
+{
+	uint64_t kept = s->events_whole ? s->events_whole - 1 : 0;
+	char reason[HL_SINK_REASON_MAX];
+
+	/* "... after 1402 trace events": the objects, not heaplab's events,
+	 * and none are counted after the failure. */
+	*HL_FMT_LIT(hl_sink_fail_reason(reason, s, kept), " trace events") = '\0';
+	if (!s->events_whole)
+		c = HL_FMT_LIT(c, "{\"traceEvents\":[\n");
+	c = HL_FMT_LIT(c, "{\"ph\":\"i\",\"s\":\"g\",\"name\":"
+		       "\"trace incomplete\",\"pid\":0,\"tid\":0,\"ts\":");
+	c = put_us(c, e->ts_ns);
+	c = HL_FMT_LIT(c, ",\"args\":{\"reason\":");
+	c = hl_fmt_json_str(c, reason);
+	c = HL_FMT_LIT(c, "}}");
+	return put_tail(c, e, 0, reason);
+}
+
+void hl_perfetto_end(struct hl_perfetto *p, const struct hl_trace_end *e)
+{
+	size_t strs = (e->engine ? strlen(e->engine) : 0) +
+		      (e->reason ? strlen(e->reason) : 0);
+	char *c;
+
+	if (!p->out.err &&
+	    (c = hl_sink_reserve(&p->out, HL_SINK_REC_MAX + 6 * strs))) {
+		c = put_tail(c, e, e->complete, e->reason);
+		p->out.len = (size_t)(c - p->out.buf);
+		hl_sink_flush(&p->out);
+	}
+	if (p->out.err)
+		hl_sink_recover(&p->out, e, end_failed);
 }
 
 int hl_perfetto_close(struct hl_perfetto *p)

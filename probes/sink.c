@@ -18,7 +18,7 @@
  * record, sink.h), numbers two digits per multiplication, the jsonl keys of
  * each kind made once; no stdio, no allocation.  The buffer is written with
  * write(2) in whole lines, so a file cut short by a crash is still valid to
- * its last line; a failed write is handled by recover() below.
+ * its last line; a failed write is handled by hl_sink_recover() below.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -647,18 +647,60 @@ static int cut_back(struct hl_sink *s, int rfd, uint64_t free)
 	return 0;
 }
 
+char *hl_sink_fail_reason(char *p, const struct hl_sink *s, uint64_t kept)
+{
+	const char *why = strerror(s->err);
+
+	p = HL_FMT_LIT(p, "writing the trace failed (");
+	p = hl_fmt_mem(p, why, strnlen(why, 100));
+	p = HL_FMT_LIT(p, ") after ");
+	return hl_fmt_u64(p, kept);
+}
+
+/* "writing the trace failed (No space left on device) after 1402 of
+ * 4051000 events": the events formatted or not, a line each. */
+static void lines_reason(char *reason, const struct hl_sink *s)
+{
+	char *p = hl_sink_fail_reason(reason, s, s->events_whole);
+
+	p = HL_FMT_LIT(p, " of ");
+	p = hl_fmt_u64(p, s->nevents);
+	p = HL_FMT_LIT(p, " events");
+	*p = '\0';
+}
+
+static char *end_text_failed(char *p, const struct hl_sink *s,
+			     const struct hl_trace_end *e)
+{
+	char reason[HL_SINK_REASON_MAX];
+
+	lines_reason(reason, s);
+	return put_end_text(p, e, s->events_whole, reason, 0);
+}
+
+static char *end_json_failed(char *p, const struct hl_sink *s,
+			     const struct hl_trace_end *e)
+{
+	char reason[HL_SINK_REASON_MAX];
+
+	lines_reason(reason, s);
+	return put_end_json(p, e, s->events_whole + 1, s->events_whole,
+			    reason, 0);
+}
+
 /*
  * The output failed part-way (a full disk): cut the file back to its last
- * whole line and say there that the trace is incomplete, and why.  If the
- * trace_end record does not fit there, a few more lines go to make room (a
- * file system frees a whole block at a time).  Only a file can be cut; a
- * pipe or terminal keeps what it got, and heaplab's warning says why.
+ * whole line and end it there with PUT_END's record, which says the trace
+ * is incomplete, and why.  If that record does not fit, a few more lines
+ * go to make room (a file system frees a whole block at a time).  Only a
+ * file can be cut; a pipe or terminal keeps what it got, and heaplab's
+ * warning says why.
  */
-static void recover(struct hl_sink *s, const struct hl_trace_end *e)
+void hl_sink_recover(struct hl_sink *s, const struct hl_trace_end *e,
+		     hl_sink_end_fn *put_end)
 {
 	static const uint64_t give[] = { 0, 4096, 16384, 65536 };
-	char reason[256], *p, *end, path[64];
-	const char *why = strerror(s->err);
+	char *p, *end, path[64];
 	int rfd;
 
 	/*
@@ -672,6 +714,10 @@ static void recover(struct hl_sink *s, const struct hl_trace_end *e)
 	p = hl_fmt_u64(HL_FMT_LIT(path, "/proc/self/fd/"), (uint64_t)s->fd);
 	*p = '\0';
 	rfd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Lines past the records (a format's own ending, cut part-way). */
+	while (s->events_whole > s->nevents)
+		if (cut_back(s, rfd, 1) < 0)
+			goto out;
 	for (unsigned i = 0; i < sizeof(give) / sizeof(give[0]); i++) {
 		off_t at;
 
@@ -680,29 +726,15 @@ static void recover(struct hl_sink *s, const struct hl_trace_end *e)
 		at = (off_t)(s->base + (int64_t)s->out_whole);
 		if (ftruncate(s->fd, at) < 0 || lseek(s->fd, at, SEEK_SET) != at)
 			break;
-		/* "writing the trace failed (No space left on device) after
-		 * 1402 of 4051000 events" */
-		p = reason;
-		p = HL_FMT_LIT(p, "writing the trace failed (");
-		p = hl_fmt_mem(p, why, strnlen(why, 100));
-		p = HL_FMT_LIT(p, ") after ");
-		p = hl_fmt_u64(p, s->events_whole);
-		p = HL_FMT_LIT(p, " of ");
-		p = hl_fmt_u64(p, s->nevents);
-		p = HL_FMT_LIT(p, " events");
-		*p = '\0';
 		p = s->buf;
-		if (s->format == HL_FMT_JSONL)
-			end = put_end_json(p, e, s->events_whole + 1,
-					   s->events_whole, reason, 0);
-		else
-			end = put_end_text(p, e, s->events_whole, reason, 0);
+		end = put_end(p, s, e);
 		if (write(s->fd, p, (size_t)(end - p)) == end - p)
 			break;
 		/* No room: whole lines only, then try with more room. */
 		if (ftruncate(s->fd, (off_t)(s->base + (int64_t)s->out_whole)) < 0)
 			break;
 	}
+out:
 	if (rfd >= 0)
 		close(rfd);
 }
@@ -718,7 +750,8 @@ void hl_sink_end(struct hl_sink *s, const struct hl_trace_end *e)
 	}
 	hl_sink_flush(s);
 	if (s->err) {
-		recover(s, e);
+		hl_sink_recover(s, e, s->format == HL_FMT_JSONL ?
+				end_json_failed : end_text_failed);
 		return;
 	}
 	p = hl_sink_reserve(s, HL_SINK_REC_MAX + 6 * (strlen(e->engine) +
@@ -732,5 +765,6 @@ void hl_sink_end(struct hl_sink *s, const struct hl_trace_end *e)
 	s->len = (size_t)(p - s->buf);
 	hl_sink_flush(s);
 	if (s->err)
-		recover(s, e);
+		hl_sink_recover(s, e, s->format == HL_FMT_JSONL ?
+				end_json_failed : end_text_failed);
 }

@@ -66,6 +66,25 @@ int hl_sink_open(struct hl_sink *s, int fd, enum hl_format format);
 void hl_sink_event(struct hl_sink *s, const struct hl_event *ev,
 		   const char *str, const struct hl_event *cause);
 void hl_sink_end(struct hl_sink *s, const struct hl_trace_end *e);
+/*
+ * After a failed write: the record that ends the trace where the kept part
+ * of the file ends (its s->events_whole lines), written at P (room for
+ * HL_SINK_REC_MAX); returns the end.
+ */
+typedef char *hl_sink_end_fn(char *p, const struct hl_sink *s,
+			     const struct hl_trace_end *e);
+/*
+ * Cuts the file back to its last whole line (and to at most s->nevents
+ * lines) and ends it there with PUT_END's record; nothing when FD cannot be
+ * cut (a pipe, a terminal, stdout).
+ */
+void hl_sink_recover(struct hl_sink *s, const struct hl_trace_end *e,
+		     hl_sink_end_fn *put_end);
+/* "writing the trace failed (No space left on device) after KEPT" at P
+ * (the caller says of what); returns the end.  HL_SINK_REASON_MAX holds it
+ * with 100 bytes to spare. */
+#define HL_SINK_REASON_MAX 256
+char *hl_sink_fail_reason(char *p, const struct hl_sink *s, uint64_t kept);
 /* Writes out what is buffered; returns 0 or the errno of a failed write. */
 int hl_sink_flush(struct hl_sink *s);
 void hl_sink_close(struct hl_sink *s);

@@ -83,7 +83,10 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
 		cp "$1/t.jsonl" "$4/full.jsonl"
 		rm "$1/t.jsonl"
 		"$2" trace -e ptrace -o "$1/t.text" -- "$3" heavy 20000 2>"$4/err.text"
-		cp "$1/t.text" "$4/full.text"' sh "$TMP/mnt" "$HEAPLAB" "$B/tests/ebpf/mt_target" "$TMP"
+		cp "$1/t.text" "$4/full.text"
+		rm "$1/t.text"
+		"$2" trace -e ptrace -f perfetto -o "$1/t.json" -- "$3" heavy 20000 2>"$4/err.perfetto"
+		cp "$1/t.json" "$4/full.perfetto"' sh "$TMP/mnt" "$HEAPLAB" "$B/tests/ebpf/mt_target" "$TMP"
 	is "$(cat "$TMP/rc")" 0 "full disk: CMD's status still"
 	like "$(cat "$TMP/err.jsonl")" "writing the trace failed: No space left on device \(it is incomplete\)" "full disk: said on stderr"
 	$CHK "$TMP/full.jsonl" valid; ok $? "full disk: the jsonl is whole lines, seq 1..N, trace_end last"
@@ -92,6 +95,18 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
 		"full disk: trace_end says why, and how much is there"
 	like "$(tail -1 "$TMP/full.text")" '^# trace end: INCOMPLETE, [0-9]+ events, .*\(writing the trace failed \(No space left on device\)' \
 		"full disk: text ends with an incomplete trace end too"
+	like "$(cat "$TMP/err.perfetto")" "writing the trace failed: No space left on device \(it is incomplete\)" "full disk, perfetto: said on stderr"
+	python3 - "$TMP/full.perfetto" <<-'EOF'
+	import json, re, sys
+	d = json.load(open(sys.argv[1]))
+	last, other = d["traceEvents"][-1], d["otherData"]
+	why = r"writing the trace failed \(No space left on device\) after (\d+) trace events"
+	m = re.fullmatch(why, other["reason"])
+	assert other["complete"] is False and m, other
+	assert last["name"] == "trace incomplete" and last["args"]["reason"] == other["reason"], last
+	assert int(m.group(1)) == len(d["traceEvents"]) - 1 > 100, len(d["traceEvents"])
+	EOF
+	ok $? "full disk, perfetto: still one JSON document, its end says incomplete and why"
 else
 	skip "full disk: needs root to mount a small tmpfs"
 fi
