@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * replay.c — `heaplab replay FILE [-a ALLOC]... [--json] [--record OUT]`:
+ * replay.c — `heaplab replay FILE [-a ALLOC]... [--pid PID] [--json]
+ * [--record OUT]`:
  * the allocation pattern of a recorded program scored on every allocator.
  *
  * FILE is a `heaplab trace -f jsonl` recording. Its malloc-family calls are
@@ -11,7 +12,9 @@
  * Each traced process image (a pid until its exec) has addresses of its
  * own; a forked child may free blocks it inherited from its parent (those
  * frees are skipped and counted); the blocks an image still holds when it
- * execs or exits are freed there, unless nothing follows. A free of an
+ * execs or exits are freed there, unless nothing follows.  With --pid, only
+ * that process's calls are kept (its threads, its images across execs);
+ * the frees of what it inherited from a parent left out count as above. A free of an
  * address no call returned, or a line that is not a trace record, is an
  * error naming the line.
  *
@@ -365,6 +368,7 @@ struct build {
 	int32_t *fork_child, *fork_parent;
 	size_t nfork, forkcap;
 	size_t inherited, cross_thread, calls, nested;
+	int32_t only_pid;		/* --pid, or 0: every process */
 };
 
 static void *grow(void *p, size_t *cap, size_t need, size_t elem)
@@ -527,6 +531,11 @@ static void call(struct build *b, const struct rec *r)
 		if (!r->ptr)
 			return;			/* free(NULL) */
 		s = block_of(b, image, r->ptr, &inherited);
+		/* --pid left the parent out: a forked child's unknown
+		 * block is one it inherited. */
+		if (!s && b->only_pid && !b->img[image].execd &&
+		    parent_pid(b, r->pid) >= 0)
+			inherited = 1;
 		if (!s && inherited) {
 			b->inherited++;
 			if (r->kind == RP_FREE)
@@ -596,6 +605,17 @@ static size_t last_call(const struct build *b, int32_t pid)
 	return 0;
 }
 
+/* --pid: the records of PID only (the forks stay: they name its parent). */
+static void keep_pid(struct recs *rs, int32_t pid)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < rs->n; i++)
+		if (rs->v[i].pid == pid || rs->v[i].kind == EV_FORK)
+			rs->v[n++] = rs->v[i];
+	rs->n = n;
+}
+
 static void build_ops(struct build *b, struct recs *rs)
 {
 	b->nested = drop_nested(rs);
@@ -610,6 +630,8 @@ static void build_ops(struct build *b, struct recs *rs)
 			b->fork_child[b->nfork] = rs->v[i].arg;
 			b->fork_parent[b->nfork++] = rs->v[i].pid;
 		}
+	if (b->only_pid)
+		keep_pid(rs, b->only_pid);
 	qsort(rs->v, rs->n, sizeof(*rs->v), by_time);
 	for (size_t i = 0; i < rs->n; i++)
 		if (rs->v[i].kind < EV_FORK)
@@ -840,7 +862,8 @@ static void print_text(const struct json *doc)
 static void replay_help(FILE *out)
 {
 	fprintf(out,
-		"Usage: heaplab replay FILE [-a ALLOC]... [--json] [--record OUT]\n"
+		"Usage: heaplab replay FILE [-a ALLOC]... [--pid PID] [--json]\n"
+		"                    [--record OUT]\n"
 		"\n"
 		"Replays the malloc/free/realloc calls (and calloc, the memalign\n"
 		"family) of FILE, a 'heaplab trace -f jsonl' recording, against\n"
@@ -859,6 +882,9 @@ static void replay_help(FILE *out)
 		"  -a, --alloc ALLOC   an allocator (repeatable); default glibc,\n"
 		"                      heaplab, phase1..phase6 and the installed\n"
 		"                      jemalloc, mimalloc, tcmalloc\n"
+		"      --pid PID       only the calls of process PID (its threads,\n"
+		"                      and its images across execs); the frees\n"
+		"                      of blocks it inherited are skipped\n"
 		"      --json          the results as JSON, with the live curve\n"
 		"      --record OUT    also replay under the first allocator with\n"
 		"                      heaplab trace --events calls, into OUT\n");
@@ -888,6 +914,7 @@ static int replay_main(int argc, char **argv)
 		{ "alloc", required_argument, NULL, 'a' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "record", required_argument, NULL, 'r' },
+		{ "pid", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -901,6 +928,8 @@ static int replay_main(int argc, char **argv)
 	uint32_t *first;
 	struct json *doc, *runs;
 	unsigned lineno = 0;
+	char *end;
+	long pid;
 	int c, json = 0, fd;
 	FILE *f;
 
@@ -918,6 +947,13 @@ static int replay_main(int argc, char **argv)
 			break;
 		case 'j': json = 1; break;
 		case 'r': rec_path = optarg; break;
+		case 'p':
+			pid = strtol(optarg, &end, 10);
+			if (*end || end == optarg || pid < 1 || pid > INT32_MAX)
+				return hl_usage("replay", "--pid wants a process "
+						"id, not '%s'", optarg);
+			b.only_pid = (int32_t)pid;
+			break;
 		case 'h': replay_help(stdout); return 0;
 		default: return hl_getopt_error("replay", c, argv);
 		}
@@ -945,8 +981,9 @@ static int replay_main(int argc, char **argv)
 	build_ops(&b, &rs);
 	free(rs.v);
 	if (!b.nops)
-		hl_die("replay", "%s holds no allocator calls (was it recorded "
-		       "with --events syscalls?)", in_file);
+		hl_die("replay", b.only_pid ? "%s holds no allocator calls of "
+		       "process %d" : "%s holds no allocator calls (was it "
+		       "recorded with --events syscalls?)", in_file, b.only_pid);
 	cv = malloc(sizeof(*cv));
 	first = malloc(b.nthreads * sizeof(*first));
 	if (!cv || !first)
@@ -961,6 +998,8 @@ static int replay_main(int argc, char **argv)
 
 	doc = json_obj();
 	json_set(doc, "trace", json_str(in_file));
+	if (b.only_pid)
+		json_set(doc, "pid", json_int(b.only_pid));
 	json_set(doc, "recorded_calls", json_int(b.calls));
 	json_set(doc, "ops", json_int(b.nops));
 	{

@@ -117,6 +117,23 @@ forks=$(grep -c '"kind":"fork".*"thread":0' "$TMP/fork.jsonl")
 is "$(field "$TMP/fork.json" "d['images']")" $((forks + 1)) "one process image per fork, plus the first ($forks forks)"
 is "$(field "$TMP/fork.json" "d['inherited_frees'] > 0")" True "the children's frees of inherited blocks are skipped and counted"
 
+# --pid: one process of the recording; together they are the whole.
+sum=0
+for pid in $(python3 -c 'import json, sys
+print(*sorted({json.loads(l).get("pid", 0) for l in open(sys.argv[1])} - {0}))' "$TMP/fork.jsonl"); do
+	"$HEAPLAB" replay "$TMP/fork.jsonl" -a glibc --pid "$pid" --json >"$TMP/pid.json" || break
+	sum=$((sum + $(field "$TMP/pid.json" "d['recorded_calls']")))
+	[ "$(field "$TMP/pid.json" "d['pid'] == $pid and d['images'] == 1")" = True ] || break
+done
+is "$sum" "$(field "$TMP/fork.json" "d['recorded_calls']")" "--pid: each process alone, one image each; their calls add up to the whole recording's"
+root=$(python3 -c 'import json, sys
+print(json.loads(open(sys.argv[1]).readline())["pid"])' "$TMP/fork.jsonl")
+"$HEAPLAB" replay "$TMP/fork.jsonl" -a glibc --pid "$root" --json >"$TMP/pid.json"
+is "$(field "$TMP/pid.json" "d['inherited_frees']")" 0 "--pid of the first process: it inherited nothing"
+err=$("$HEAPLAB" replay "$TMP/fork.jsonl" -a glibc --pid 1 2>&1); is $? 1 "--pid of a process not in the recording: exit 1"
+like "$err" "holds no allocator calls of process 1" "... and says so"
+err=$("$HEAPLAB" replay "$TMP/fork.jsonl" --pid 12x 2>&1); is $? 2 "--pid 12x: a usage error"
+
 # Bad recordings, refused with the line named.
 head -5 "$TMP/w.jsonl" >"$TMP/bad1.jsonl"; echo 'this is not json' >>"$TMP/bad1.jsonl"; tail -3 "$TMP/w.jsonl" >>"$TMP/bad1.jsonl"
 err=$("$HEAPLAB" replay "$TMP/bad1.jsonl" -a glibc 2>&1); is $? 1 "a garbage line: exit 1"
