@@ -176,6 +176,34 @@ char *hl_fmt_json_str(char *p, const char *str)
 	return p;
 }
 
+/*
+ * A path in a text line, as C writes it where it must: \\ for a
+ * backslash, \t \n \r, and \xHH for the other control bytes.  A line is
+ * one event (a newline in a path would make it two), and what is printed
+ * reads back unambiguously; other bytes, UTF-8 too, go as they are.
+ */
+static char *put_text_str(char *p, const char *str)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (; *str; str++) {
+		unsigned char c = (unsigned char)*str;
+
+		if (c == '\\' || c == '\t' || c == '\n' || c == '\r') {
+			*p++ = '\\';
+			*p++ = c == '\t' ? 't' : c == '\n' ? 'n' :
+			       c == '\r' ? 'r' : '\\';
+		} else if (c < 0x20 || c == 0x7f) {
+			p = HL_FMT_LIT(p, "\\x");
+			*p++ = hex[c >> 4];
+			*p++ = hex[c & 15];
+		} else {
+			*p++ = (char)c;
+		}
+	}
+	return p;
+}
+
 /* Room for a record and its string STR (NULL: none). */
 static char *begin_rec(struct hl_sink *s, const char *str)
 {
@@ -385,7 +413,7 @@ static char *put_process_text(char *p, const struct hl_event *ev,
 		return HL_FMT_LIT(p, " +++");
 	case HL_EV_EXEC:
 		p = HL_FMT_LIT(p, "+++ exec ");
-		p = hl_fmt_str(p, str ? str : "?");
+		p = str ? put_text_str(p, str) : HL_FMT_LIT(p, "?");
 		if (ev->args[0]) {
 			p = HL_FMT_LIT(p, " (by thread ");
 			p = hl_fmt_u64(p, ev->args[0]);

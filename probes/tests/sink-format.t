@@ -1,7 +1,8 @@
 #!/bin/bash
 # The sinks' bytes: text, jsonl, perfetto and -c of a fixed set of synthetic
 # events against golden files (written by the stdio formatter that the
-# hand-rolled one replaced: the output must not change), a recorded trace
+# hand-rolled one replaced; since then only text's exec paths changed, to
+# C escapes for control bytes and backslashes), a recorded trace
 # parsed back and written again (jsonl -> events -> jsonl, byte for byte),
 # the live text and perfetto output of a deterministic target against its
 # jsonl formatted again, and a full disk.
