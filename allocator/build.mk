@@ -7,15 +7,27 @@ ALLOC_OBJS := $(ALLOC_SRCS:%.c=$(BUILD)/pic/%.o)
 
 # Only the API is exported; TLS must be initial-exec (glibc's manual on
 # replacing malloc); the compiler must not turn malloc+memset into calloc
-# inside calloc itself.
+# inside calloc itself. -fno-plt: see the resident code, below.
 ALLOC_CFLAGS := -fvisibility=hidden -ftls-model=initial-exec $(SDT_INC) \
 	-fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc -fno-builtin-free \
-	-fno-semantic-interposition
+	-fno-semantic-interposition -fno-plt
 # nodelete: pointers we handed out must stay freeable even if someone
 # dlcloses us; defs: no undefined symbol may slip through.
 ALLOC_LDFLAGS := -Wl,-z,nodelete -Wl,-z,defs -Wl,-z,now
 
 $(ALLOC_OBJS): LIB_CFLAGS += $(ALLOC_CFLAGS)
+# A change of these flags rebuilds the library (footprint checks the result).
+$(ALLOC_OBJS): allocator/build.mk
+
+# Resident code: a preloaded library's code pages all count towards every
+# process's RSS (the kernel maps up to 16 file pages around each fault), so
+# the code segment is kept to 10 pages (tests/footprint.c checks it). Calls
+# to libc go through the GOT (-z now binds it at load; no PLT stubs), and
+# the files whose code a program reaches once or never (the option parser,
+# the heap dump and reporting calls, check=1's verifier, the formatter of
+# reports) are optimised for size.
+ALLOC_COLD_OBJS := $(addprefix $(BUILD)/pic/allocator/,check.o dump.o options.o out.o)
+$(ALLOC_COLD_OBJS): LIB_CFLAGS += -Os
 
 ALL += $(BUILD)/libheaplab.so
 INSTALL_LIBS += $(BUILD)/libheaplab.so

@@ -7,6 +7,11 @@
  *     .eh_frame) is read only on an error, by an option or by an unwinder:
  *     a program that sets no option and frees correctly never faults it in
  *     (the kernel maps 64 KiB around a fault, so one read costs all of it);
+ *   - the code segment is resident whole as soon as malloc runs (a fault
+ *     maps the 64 KiB around it), so its size is what every program pays:
+ *     at most 10 pages (libc is called through the GOT, without PLT
+ *     stubs, and the files a program reaches once or never are compiled
+ *     for size: allocator/build.mk);
  *   - the data and bss segment (relro, data, the small variables) stays
  *     within a few pages: the big, sparsely touched tables (the heap
  *     bitmap, the mapped-chunk table) sit after the small variables, and
@@ -30,6 +35,7 @@ struct seg {
 };
 
 struct lib_segs {
+	struct seg code;	/* the executable PT_LOAD */
 	struct seg rodata;	/* the read-only PT_LOAD after the code */
 	struct seg rw;		/* the writable PT_LOAD, bss included */
 	int found;
@@ -51,8 +57,10 @@ static int find_segs(struct dl_phdr_info *info, size_t size, void *arg)
 
 		if (ph->p_type != PT_LOAD)
 			continue;
-		if (ph->p_flags & PF_X)
+		if (ph->p_flags & PF_X) {
 			seen_code = 1;
+			ls->code = s;
+		}
 		else if (ph->p_flags & PF_W)
 			ls->rw = s;
 		else if (seen_code && !ls->rodata.lo)
@@ -142,7 +150,7 @@ int main(int argc, char **argv)
 	preload_self(argv);
 	workload();
 	dl_iterate_phdr(find_segs, &ls);
-	if (!ok(ls.found && ls.rodata.lo && ls.rw.lo, "libheaplab.so's segments found"))
+	if (!ok(ls.found && ls.code.lo && ls.rodata.lo && ls.rw.lo, "libheaplab.so's segments found"))
 		return tap_done();
 	ro = resident(ls.rodata.lo, ls.rodata.hi);
 	rw = resident(ls.rw.lo, ls.rw.hi);
@@ -150,6 +158,9 @@ int main(int argc, char **argv)
 		ok(0, "/proc/self/pagemap readable");
 		return tap_done();
 	}
+	/* 11 pages with PLT stubs and everything at -O2. */
+	ok((ls.code.hi - ls.code.lo) / 4096 <= 10, "the code segment spans at most 10 pages (%lu)",
+	   (unsigned long)((ls.code.hi - ls.code.lo) / 4096));
 	ok(ro == 0, "no page of the read-only data segment resident (%ld of %lu)", ro,
 	   (unsigned long)((ls.rodata.hi - ls.rodata.lo) / 4096));
 	/*
