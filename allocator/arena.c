@@ -294,10 +294,14 @@ static int grow_top(struct arena *av, size_t nb)
 		if (av->contiguous && old_size < size)
 			size -= old_size;
 		size = ALIGN_UP(size, mp.pagesize);
+		if (old_end)
+			size = thp_grow(av, old_end, size);
 		base = os_sbrk((intptr_t)size);
 		if (base == (char *)-1)
 			break;
 		if (av->top && base == old_end) {
+			/* From top's first whole 2 MiB (its start is written). */
+			thp_grown(av, (char *)av->top, old_size + size);
 			set_head_size(av->top, old_size + size);
 			av->seg[av->nseg - 1].end = old_end + size;
 			widen_main_bounds(old_end, old_end + size);

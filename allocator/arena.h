@@ -73,6 +73,7 @@ struct heap_seg {
  *          | reserved, PROT_NONE  |
  *          +----------------------+ <- heap + HEAP_MAX_SIZE
  */
+#define HPAGE_SIZE	(2UL << 20)	/* a transparent huge page (x86-64, arm64 4K) */
 #define HEAP_MIN_SIZE	(32 * 1024UL)
 #define HEAP_MAX_SIZE	(2 * DEFAULT_MMAP_THRESHOLD_MAX)	/* 64 MiB */
 
@@ -237,6 +238,7 @@ struct mparams {
 	unsigned tcache_count;		/* chunks per thread-cache bin */
 	size_t mmap_cache;		/* bytes of freed mappings kept for reuse */
 	int mmap_cache_set;		/* mmap_cache was given (else the default) */
+	int thp;			/* heaps and big mappings ask for huge pages (heap.c) */
 	size_t pagesize;
 	int initialized;
 };
@@ -296,6 +298,13 @@ void delete_heap(struct heap_info *h) HL_HIDDEN;
 void top_decay(struct arena *av) HL_HIDDEN;
 /* The main arena's heap grew: a trim it follows was paid back in faults. */
 void top_regrown(struct arena *av) HL_HIDDEN;
+/* heap.c: transparent huge pages, with thp=1 */
+size_t thp_grow(const struct arena *av, const char *end, size_t size) HL_HIDDEN;
+void thp_grown(const struct arena *av, char *start, size_t len) HL_HIDDEN;
+void thp_mapped(char *map, size_t len) HL_HIDDEN;
+/* heap.c: huge pages for big blocks written whole (HPAGE_SIZE and up). */
+void thp_note_free(void *mem, size_t len) HL_HIDDEN;
+void thp_advise(void *mem, size_t len) HL_HIDDEN;
 /* Record that top has shrunk to size (the low-water mark top_decay reads). */
 static inline void top_used(struct arena *av, size_t size)
 {
@@ -395,6 +404,7 @@ void *os_reserve(size_t len) HL_HIDDEN;
 /* Make reserved pages usable. */
 int os_commit(void *addr, size_t len) HL_HIDDEN;
 int os_madvise_free(void *addr, size_t len) HL_HIDDEN;
+int os_hugepage(void *addr, size_t len) HL_HIDDEN;	/* MADV_HUGEPAGE, 2 MiB-aligned part */
 /* How many of n pages sampled evenly over the range are resident. */
 unsigned os_resident_sample(void *addr, size_t len, unsigned n) HL_HIDDEN;
 uint64_t os_now_ns(void) HL_HIDDEN;		/* monotonic, coarse; 0: none */

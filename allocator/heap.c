@@ -12,6 +12,9 @@
  *
  * The main arena's top decays instead of being trimmed at once while the
  * dynamic threshold is in charge (top_decay, below).
+ *
+ * With HEAPLAB_OPTIONS=thp=1, heaps past THP_HEAP_MIN grow to 2 MiB
+ * boundaries and ask for transparent huge pages (thp_grow, below).
  */
 #include <string.h>
 
@@ -79,14 +82,19 @@ struct heap_info *new_heap(size_t size, size_t top_pad)
 
 int grow_heap(struct heap_info *h, size_t diff)
 {
-	size_t new_size = ALIGN_UP(h->size + diff, mp.pagesize);
+	size_t new_size = ALIGN_UP(h->size + diff, mp.pagesize), commit;
 
 	if (diff > HEAP_MAX_SIZE || new_size > HEAP_MAX_SIZE)
 		return -1;
 	if (new_size > h->mprotect_size) {
-		if (os_commit((char *)h + h->mprotect_size, new_size - h->mprotect_size))
+		commit = thp_grow(h->ar_ptr, (char *)h + h->mprotect_size,
+				  new_size - h->mprotect_size);
+		if (h->mprotect_size + commit > HEAP_MAX_SIZE)
+			commit = new_size - h->mprotect_size;
+		if (os_commit((char *)h + h->mprotect_size, commit))
 			return -1;
-		h->mprotect_size = new_size;
+		thp_grown(h->ar_ptr, (char *)h + h->mprotect_size, commit);
+		h->mprotect_size += commit;
 	}
 	h->size = new_size;
 	return 0;
@@ -208,4 +216,43 @@ void top_decay(struct arena *av)
 	}
 	av->decay_since = now;
 	av->top_low = top_size;
+}
+
+/*
+ * Transparent huge pages, asked for (HEAPLAB_OPTIONS=thp=1; off by
+ * default, as glibc's glibc.malloc.hugetlb). A heap past THP_HEAP_MIN
+ * grows to a 2 MiB boundary and its new whole 2 MiB ranges are advised
+ * MADV_HUGEPAGE, as are fresh mappings of 2 MiB and more: each such range
+ * then faults in once instead of 512 times. What it costs is memory the
+ * program never wrote: the rest of the huge page a heap's top has just
+ * entered, holes between blocks, a big block written only in part. On the
+ * benchmarks (allocator/bench/PERFLOG.md, 29) that raised peak RSS by 1
+ * MiB (a heap of small blocks written whole) to 64 MiB (blocks written
+ * every 64 KiB), and where the hypervisor had taken back the guest's free
+ * memory, one huge page cost more time than its 512 small ones: hence off
+ * by default. Free pages inside the heap still go back (MADV_DONTNEED
+ * splits a huge page), and so does the top (trimming unmaps its tail).
+ */
+#define THP_HEAP_MIN	(4UL << 20)
+
+/* How much to add to a heap that ends at end and needs size more. */
+size_t thp_grow(const struct arena *av, const char *end, size_t size)
+{
+	if (!mp.thp || !av || av->system_mem + size < THP_HEAP_MIN)
+		return size;
+	return ALIGN_UP((uintptr_t)end + size, HPAGE_SIZE) - (uintptr_t)end;
+}
+
+/* [start, start + len) was added to av's heap (by thp_grow's measure). */
+void thp_grown(const struct arena *av, char *start, size_t len)
+{
+	if (mp.thp && av && av->system_mem + len >= THP_HEAP_MIN)
+		os_hugepage(start, len);
+}
+
+/* A fresh mapping for one big chunk. */
+void thp_mapped(char *map, size_t len)
+{
+	if (mp.thp && len >= HPAGE_SIZE)
+		os_hugepage(map, len);
 }

@@ -351,8 +351,11 @@ struct chunk *mmap_chunk(size_t nb, size_t align)
 	size = ALIGN_UP(size, mp.pagesize);
 	map = cache_take(size);
 	mmap_recycled = map != NULL;
-	if (!map)
+	if (!map) {
 		map = os_mmap(size);
+		if (map)
+			thp_mapped(map, size);
+	}
 	if (!map)
 		return NULL;
 	if (extra)

@@ -8,7 +8,7 @@
  * KiB/MiB/GiB; 0x for hex), mmap_max, arena_max, max_fast (a request size,
  * 0..160), tcache_count (chunks per thread-cache bin, 0 turns the cache
  * off), mmap_cache (bytes of freed mappings kept for reuse, 0: none),
- * perturb (a byte), check and dump_at_exit (0 or 1). Setting any of
+ * perturb (a byte), thp, check and dump_at_exit (0 or 1). Setting any of
  * the first four turns the dynamic mmap threshold off, as mallopt does.
  * A bad item is reported once on stderr and ignored. Nothing here allocates:
  * this runs inside the first malloc.
@@ -36,6 +36,7 @@ static const struct option_def {
 	{ "perturb", OPT_INT, 255 },
 	{ "tcache_count", OPT_INT, 65535 },
 	{ "mmap_cache", OPT_SIZE, 1UL << 40 },
+	{ "thp", OPT_BOOL, 1 },
 	{ "check", OPT_BOOL, 1 },
 	{ "dump_at_exit", OPT_BOOL, 1 },
 };
@@ -124,6 +125,8 @@ static void apply(const char *name, uint64_t v)
 	} else if (!strcmp(name, "mmap_cache")) {
 		mp.mmap_cache = v;
 		mp.mmap_cache_set = 1;
+	} else if (!strcmp(name, "thp")) {
+		mp.thp = (int)v;
 	} else if (!strcmp(name, "perturb")) {
 		mp.perturb = (int)v;
 	} else if (!strcmp(name, "check")) {

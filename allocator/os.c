@@ -100,6 +100,26 @@ int os_madvise_free(void *addr, size_t len)
 }
 
 /*
+ * Ask for transparent huge pages on the 2 MiB-aligned part of [addr,
+ * addr + len): the first touch of each such range then faults in one huge
+ * page instead of 512 small ones. Only advice: where the kernel has none to
+ * give (or THP is off) the range faults in small pages as before.
+ */
+int os_hugepage(void *addr, size_t len)
+{
+	uintptr_t lo = ALIGN_UP((uintptr_t)addr, HPAGE_SIZE);
+	uintptr_t hi = ALIGN_DOWN((uintptr_t)addr + len, HPAGE_SIZE);
+	int rc;
+
+	if (hi <= lo)
+		return 0;
+	rc = madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+	COUNT_INC(madvise);
+	STAP_PROBE4(heaplab, madvise, lo, hi - lo, MADV_HUGEPAGE, rc);
+	return rc;
+}
+
+/*
  * Of n whole pages spread evenly over [addr, addr + len), how many are
  * resident (mincore, a page at a time: n calls whatever len is).
  */

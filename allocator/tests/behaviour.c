@@ -637,12 +637,171 @@ static void test_free_returns_pages(void)
 	munmap(p, N * sizeof(*p));
 }
 
+/*
+ * The mapping holding addr, from /proc/self/smaps: whether its VmFlags
+ * carry "hg" (MADV_HUGEPAGE) and its AnonHugePages in KiB. -1 if not found.
+ */
+static int vma_huge(const void *addr, long *anon_huge_kb)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	int in = 0, hg = -1;
+
+	*anon_huge_kb = 0;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)	/* a mapping's first line */
+			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+		else if (in && !strncmp(line, "AnonHugePages:", 14))
+			*anon_huge_kb = atol(line + 14);
+		else if (in && !strncmp(line, "VmFlags:", 8)) {
+			hg = strstr(line, " hg") != NULL;
+			break;
+		}
+	}
+	fclose(f);
+	return hg;
+}
+
+static int thp_kernel_on(void)
+{
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	char line[128] = "";
+
+	if (f) {
+		if (!fgets(line, sizeof(line), f))
+			line[0] = '\0';
+		fclose(f);
+	}
+	return line[0] && !strstr(line, "[never]");
+}
+
+/*
+ * With thp=1 (run as `behaviour thp`): a small heap is left alone; a heap
+ * grown past 4 MiB and a fresh 8 MiB mapping ask for huge pages (and get
+ * them when the kernel has THP on), a 1 MiB mapping does not; freeing 90%
+ * of the heap and malloc_trim still give the memory back. Returns the
+ * failed checks as bits.
+ */
+enum { THP_BLOCKS = 24 * 1024, THP_BLOCK = 1000 };
+
+static int thp_child(void)
+{
+	static char *p[THP_BLOCKS];
+	long ps = sysconf(_SC_PAGESIZE), kb, kb_full;
+	unsigned char vec[64];
+	char *small, *big, *brk0, *page;
+	int bad = 0, resident = 0;
+
+	small = malloc(THP_BLOCK);
+	memset(small, 1, THP_BLOCK);
+	if (vma_huge(small, &kb) != 0)
+		bad |= 1;		/* a 1 KiB heap asked for huge pages */
+	brk0 = sbrk(0);
+	for (int i = 0; i < THP_BLOCKS; i++) {
+		p[i] = malloc(THP_BLOCK);
+		memset(p[i], 2, THP_BLOCK);
+	}
+	/* 16 MiB into a 24 MiB heap: past the 4 MiB from which it asks. */
+	if (vma_huge(p[THP_BLOCKS * 2 / 3], &kb_full) != 1)
+		bad |= 2;
+	if (thp_kernel_on() && kb_full < 8192)
+		bad |= 4;		/* advised, THP on, written: few huge pages */
+	if (vma_huge(small, &kb) != 0)
+		bad |= 8;		/* the heap's first 4 MiB stay in small pages */
+	/* Free the oldest 90%: its pages go back, huge or not. */
+	for (int i = 0; i < THP_BLOCKS - THP_BLOCKS / 10; i++)
+		free(p[i]);
+	page = (char *)(((uintptr_t)p[THP_BLOCKS / 2] + ps) & ~(uintptr_t)(ps - 1));
+	if (mincore(page, 64 * (size_t)ps, vec) == 0)
+		for (int i = 0; i < 64; i++)
+			resident += vec[i] & 1;
+	vma_huge(p[THP_BLOCKS / 2], &kb);
+	if (resident || kb > kb_full / 2)
+		bad |= 64;		/* the freed middle of the heap is still there */
+	/* The rest: top comes down to where the heap started growing. */
+	for (int i = THP_BLOCKS - THP_BLOCKS / 10; i < THP_BLOCKS; i++)
+		free(p[i]);
+	malloc_trim(0);
+	if ((char *)sbrk(0) > brk0 + (1 << 20))
+		bad |= 128;
+	/* Mappings last: freeing one raises the mmap threshold. */
+	big = malloc(1 << 20);
+	if (vma_huge(big, &kb) != 0)
+		bad |= 32;		/* too small for a huge page */
+	free(big);
+	big = malloc(8 << 20);
+	memset(big, 3, 8 << 20);
+	if (vma_huge(big + (4 << 20), &kb) != 1)
+		bad |= 16;
+	free(big);
+	free(small);
+	return bad;
+}
+
+static int thp_exec(void)
+{
+	char *args[] = { "/proc/self/exe", "thp", NULL };
+
+	setenv("HEAPLAB_OPTIONS", "tcache_count=0,thp=1", 1);
+	execv(args[0], args);
+	return 255;
+}
+
+/* By default (thp=0) nothing asks for huge pages: not a big heap, not a big mapping. */
+static int thp_off_child(void)
+{
+	static char *p[THP_BLOCKS];
+	char *big;
+	long kb;
+	int bad = 0;
+
+	for (int i = 0; i < THP_BLOCKS; i++) {
+		p[i] = malloc(THP_BLOCK);
+		memset(p[i], 2, THP_BLOCK);
+	}
+	if (vma_huge(p[THP_BLOCKS * 2 / 3], &kb) != 0)
+		bad |= 1;
+	big = malloc(8 << 20);
+	memset(big, 3, 8 << 20);
+	if (vma_huge(big + (4 << 20), &kb) != 0)
+		bad |= 2;
+	free(big);
+	for (int i = 0; i < THP_BLOCKS; i++)
+		free(p[i]);
+	return bad;
+}
+
+static void test_thp(void)
+{
+	int bits = child_bits(thp_off_child);
+
+	ok(!(bits & 1), "by default a 24 MiB heap does not ask for huge pages");
+	ok(!(bits & 2), "... nor does an 8 MiB mapping");
+	bits = child_bits(thp_exec);
+	ok(!(bits & 1), "thp=1: a 1 KiB heap does not ask for huge pages");
+	ok(!(bits & 2), "thp=1: a heap grown to 24 MiB asks for them (VmFlags hg) past 4 MiB");
+	if (thp_kernel_on())
+		ok(!(bits & 4), "... and gets them (AnonHugePages)");
+	else
+		ok(1, "# SKIP transparent huge pages are off in this kernel");
+	ok(!(bits & 8), "... its first 4 MiB stay in small pages");
+	ok(!(bits & 64), "thp=1: freeing 90%% of the heap gives its pages back, huge ones too");
+	ok(!(bits & 128), "thp=1: freeing the rest brings the break back down");
+	ok(!(bits & 32), "thp=1: a 1 MiB mapping does not ask for huge pages");
+	ok(!(bits & 16), "thp=1: an 8 MiB mapping does");
+}
+
 int main(int argc, char **argv)
 {
-	(void)argc;
 	/* The bins themselves: no thread cache in front of them. */
 	setenv("HEAPLAB_OPTIONS", "tcache_count=0", 0);
 	preload_self(argv);
+	if (argc > 1 && !strcmp(argv[1], "thp"))
+		return thp_child();
 	setvbuf(stdout, NULL, _IONBF, 0);	/* no stdio buffer appearing mid-test */
 	test_refault_guard();	/* first: they need the dynamic rule untouched */
 	test_top_decay();
@@ -657,5 +816,6 @@ int main(int argc, char **argv)
 	test_malloc_trim_pages();
 	test_unusual_breaks();
 	test_free_returns_pages();
+	test_thp();
 	return tap_done();
 }

@@ -146,7 +146,7 @@ static const char *const option_sets[] = {
 	"",
 	"mmap_threshold=4096",
 	"tcache_count=0,max_fast=0",
-	"top_pad=0,trim_threshold=0,arena_max=1",
+	"top_pad=0,trim_threshold=0,arena_max=1,thp=1",
 	"tcache_count=300,max_fast=160,perturb=85",
 	"check=1,arena_max=2,mmap_threshold=64k",
 };
