@@ -90,6 +90,7 @@ long hl_ebpf_live(const struct hl_ebpf *e) { (void)e; return 0; }
 const char *hl_ebpf_btf(const struct hl_ebpf *e) { (void)e; return "none"; }
 long hl_ebpf_pending(const struct hl_ebpf *e) { (void)e; return 0; }
 unsigned long long hl_ebpf_drops(const struct hl_ebpf *e) { (void)e; return 0; }
+size_t hl_ebpf_ring_bytes(const struct hl_ebpf *e) { (void)e; return 0; }
 void hl_ebpf_close(struct hl_ebpf *e) { (void)e; }
 
 #else
@@ -100,7 +101,19 @@ void hl_ebpf_close(struct hl_ebpf *e) { (void)e; }
 #include "memtrace.skel.h"
 #include "memtrace.btf.h"
 
-#define DEFAULT_RING	(16u << 20)
+/*
+ * The BPF ring's size. Creating, mapping (twice, for records that wrap)
+ * and unmapping it costs ~0.27 ms per MiB here, at every trace's start and
+ * end: 4.4 ms for 16 MiB, a fifth of the start-up. Without --uprobes the
+ * ring carries only the memory syscalls and the tree's fork/exec/exit (the
+ * allocator calls come through the tap's lanes): a few MB/s at most from
+ * one thread (an mmap+munmap loop, ~370k records/s of 112 bytes: 41 MB/s),
+ * so 4 MiB holds ~37k records, ~0.1 s of that loop with the reader starved;
+ * it is woken at a quarter. Uprobes put every malloc and free in it: 16 MiB.
+ * What finds the ring full is counted (drops) and reported, never hidden.
+ */
+#define RING_SYSCALLS	(4u << 20)
+#define RING_CALLS	(16u << 20)
 #define MAX_LINKS	256
 
 struct hl_ebpf {
@@ -111,6 +124,7 @@ struct hl_ebpf {
 	int failed;
 	int usdt, calls;	/* their programs were loaded */
 	const char *btf;	/* "embedded" or "kernel" (see core_btf) */
+	size_t ring;		/* the ring's size */
 	/* USDT and uprobe attachments made at run time. */
 	struct bpf_link *links[MAX_LINKS];
 	size_t nlinks;
@@ -226,12 +240,19 @@ static int core_btf(char *path, size_t len)
 	return fd;
 }
 
-/* A power of two, at least a page: what BPF_MAP_TYPE_RINGBUF requires. */
-static size_t ring_size(size_t want)
+/*
+ * A power of two, at least a page: what BPF_MAP_TYPE_RINGBUF requires.
+ * HEAPLAB_EBPF_RING (bytes) overrides the default, for tests of a full ring.
+ */
+static size_t ring_size(const struct hl_ebpf_opts *o)
 {
-	size_t n = (size_t)sysconf(_SC_PAGESIZE);
+	const char *env = getenv("HEAPLAB_EBPF_RING");
+	size_t n = (size_t)sysconf(_SC_PAGESIZE), want;
 
-	while (n < want)
+	want = o->ring_bytes ? o->ring_bytes : o->calls ? RING_CALLS : RING_SYSCALLS;
+	if (env && *env)
+		want = strtoull(env, NULL, 0);
+	while (n < want && n < (1ul << 30))
 		n <<= 1;
 	return n;
 }
@@ -240,7 +261,7 @@ struct hl_ebpf *hl_ebpf_open(const struct hl_ebpf_opts *o, hl_ebpf_fn fn,
 			     void *ctx, char *why, size_t len)
 {
 	struct hl_ebpf *e = calloc(1, sizeof(*e));
-	size_t ring = ring_size(o->ring_bytes ? o->ring_bytes : DEFAULT_RING);
+	size_t ring = ring_size(o);
 	char btf_path[64];
 	int err, btf_fd;
 
@@ -296,6 +317,7 @@ struct hl_ebpf *hl_ebpf_open(const struct hl_ebpf_opts *o, hl_ebpf_fn fn,
 	}
 	/* Wake the reader when a quarter of the ring is waiting. */
 	e->skel->rodata->wake_bytes = ring / 4;
+	e->ring = ring;
 	bpf_map__set_max_entries(e->skel->maps.events, ring);
 	err = memtrace__load(e->skel);
 	if (btf_fd >= 0)
@@ -508,6 +530,11 @@ unsigned long long hl_ebpf_drops(const struct hl_ebpf *e)
 	for (int i = 0; i < ncpu; i++)
 		total += per[i];
 	return total;
+}
+
+size_t hl_ebpf_ring_bytes(const struct hl_ebpf *e)
+{
+	return e->ring;
 }
 
 static void *destroy_link(void *l)

@@ -25,7 +25,7 @@ struct hl_ebpf_opts {
 	const char *tap_path;	/* heaplab's tap, for the "tap" cause, or NULL */
 	int hold_execs;		/* stop each exec'd image until continued
 				 * (mt_exec.held): the caller must SIGCONT it */
-	size_t ring_bytes;	/* 0: the default (16 MiB) */
+	size_t ring_bytes;	/* 0: the default (4 MiB, 16 with calls) */
 };
 
 /* Called for every record, in ring order (per CPU, not globally, sorted). */
@@ -87,6 +87,8 @@ const char *hl_ebpf_btf(const struct hl_ebpf *e);
 long hl_ebpf_pending(const struct hl_ebpf *e);
 /* Records the kernel could not put in the ring. */
 unsigned long long hl_ebpf_drops(const struct hl_ebpf *e);
+/* The ring's size in bytes. */
+size_t hl_ebpf_ring_bytes(const struct hl_ebpf *e);
 void hl_ebpf_close(struct hl_ebpf *e);
 
 /* The syscall's name for an x86_64 number memtrace follows, else NULL. */

@@ -199,7 +199,7 @@ static void on_syscall(struct hl_ebpf_engine *g, const struct mt_syscall *s)
 		k.ev.flags |= HL_EVF_UNFINISHED;
 		k.ev.ret = 0;
 	}
-	if (s->flags & MT_F_CAUSE) {
+	if ((s->flags & MT_F_CAUSE) && s->h.size >= sizeof(*s)) {
 		inner.ts_ns = s->cause_ts;
 		inner.kind = s->cause_fn;
 		for (int i = 0; i < 3; i++)
@@ -326,6 +326,8 @@ static int on_record(const struct mt_hdr *h, void *ctx)
 
 	switch (h->type) {
 	case MT_SYSCALL:
+		if (h->size < MT_SYSCALL_SHORT)
+			break;
 		on_syscall(g, (const void *)h);
 		break;
 	case MT_FORK:
@@ -929,6 +931,10 @@ int hl_ebpf_engine_run(struct hl_ebpf_engine *g, struct hl_ebpf_result *r)
 	r->status = hl_exit_status(wstatus);
 	r->started = g->started;
 	r->lost = hl_ebpf_drops(g->e);
+	if (r->lost)
+		hl_warn(g->o.cmd, "%llu records lost: the BPF ring (%zu KiB) "
+			"was full (the reader could not keep up)",
+			(unsigned long long)r->lost, hl_ebpf_ring_bytes(g->e) >> 10);
 	if (!g->err)
 		g->err = hl_merge_err(g->m);
 	if (g->err)

@@ -57,10 +57,17 @@ const volatile int hold_execs = 0;
 /* A traced process: struct mt_proc (memtrace.h). */
 
 /*
- * A memory syscall entered and not yet returned, per thread: nr is 0 when
- * the thread is in none (no memory syscall has number 0).
+ * A thread of the tree: made at its first memory syscall (from `procs`),
+ * so that each later one finds the thread's own state with one task
+ * storage lookup, no hashing of its tgid: its ids, its process's code
+ * mappings as last seen (for ip_flags), and the memory syscall entered
+ * and not yet returned (nr is 0 when in none: no memory syscall has
+ * number 0). A thread that has one is in the tree: threads and processes
+ * leave it only by dying, and exec starts it afresh (process_exec).
  */
 struct pending {
+	struct mt_proc code;
+	unsigned int pid, tid;
 	unsigned long long ts_ns;
 	unsigned long long args[6];
 	unsigned long long ip;
@@ -284,31 +291,45 @@ static __always_inline void open_call(struct pending *pd, __u32 tid)
 	pd->outer_ts = cs->f[0].ts_ns;
 }
 
-SEC("raw_tracepoint/sys_enter")
-int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
+/*
+ * The current thread's state if it is in the tree, made now if it is new
+ * (its process is in `procs`); NULL for any other thread on the machine.
+ */
+static __always_inline struct pending *tree_thread(struct task_struct *task)
 {
-	struct task_struct *task;
-	struct pt_regs r;
-	struct pending *pd;
+	struct pending *pd = bpf_task_storage_get(&pendings, task, NULL, 0);
 	struct mt_proc *pr;
 	__u64 id;
-	__u32 tgid, tid;
 
-	if (!trace_syscalls || !is_memory_syscall(nr))
-		return 0;
+	if (pd)
+		return pd;
 	id = bpf_get_current_pid_tgid();
-	tgid = id >> 32;
-	tid = (__u32)id;
-	pr = bpf_map_lookup_elem(&procs, &tgid);
+	pr = bpf_map_lookup_elem(&procs, &(__u32){ id >> 32 });
 	if (!pr)
-		return 0;
-	task = bpf_get_current_task_btf();
+		return NULL;
 	pd = bpf_task_storage_get(&pendings, task, NULL,
 				  BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!pd) {
 		count_drop();	/* no memory for it: the syscall is lost */
-		return 0;
+		return NULL;
 	}
+	pd->code = *pr;
+	pd->pid = id >> 32;
+	pd->tid = (__u32)id;
+	return pd;
+}
+
+SEC("raw_tracepoint/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
+{
+	struct pt_regs r;
+	struct pending *pd;
+
+	if (!trace_syscalls || !is_memory_syscall(nr))
+		return 0;
+	pd = tree_thread(bpf_get_current_task_btf());
+	if (!pd)
+		return 0;
 	if (!pd->nr)
 		__sync_fetch_and_add(&npending, 1);
 	/* else a stale one (its exit never came): replaced, counted once */
@@ -332,12 +353,13 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
 	pd->args[4] = r.r8;
 	pd->args[5] = r.r9;
 	pd->ip = r.ip;
-	pd->flags = ip_flags(pr, pd->ip);
-	pd->cause_ts = pd->outer_ts = 0;
-	pd->cause_fn = 0;
-	__builtin_memset(pd->cause_args, 0, sizeof(pd->cause_args));
-	if (trace_calls)
-		open_call(pd, tid);
+	pd->flags = ip_flags(&pd->code, pd->ip);
+	if (trace_calls) {
+		pd->cause_ts = pd->outer_ts = 0;
+		pd->cause_fn = 0;
+		__builtin_memset(pd->cause_args, 0, sizeof(pd->cause_args));
+		open_call(pd, pd->tid);
+	}
 	return 0;
 }
 
@@ -348,19 +370,44 @@ static __always_inline void pending_done(struct pending *pd)
 	__sync_fetch_and_sub(&npending, 1);
 }
 
-static __always_inline void copy_cause(struct mt_syscall *rec,
-				       const struct pending *pd)
+/*
+ * The record of PD's syscall, returned RET, into the ring; the cause
+ * fields only with --uprobes (they stay 0 otherwise: MT_SYSCALL_SHORT).
+ */
+static __always_inline void syscall_rec(const struct pending *pd, long ret,
+					__u32 flags)
 {
-	rec->cause_ts = pd->cause_ts;
-	rec->outer_ts = pd->outer_ts;
-	rec->cause_fn = pd->cause_fn;
-	__builtin_memcpy(rec->cause_args, pd->cause_args, sizeof(rec->cause_args));
+	__u32 size = trace_calls ? sizeof(struct mt_syscall) : MT_SYSCALL_SHORT;
+	struct mt_syscall *rec = reserve(size);
+
+	if (!rec)
+		return;
+	rec->h.ts_ns = pd->ts_ns;
+	rec->h.pid = pd->pid;
+	rec->h.tid = pd->tid;
+	rec->h.type = MT_SYSCALL;
+	rec->h.size = size;
+	rec->h.cpu = bpf_get_smp_processor_id();
+	rec->exit_ns = bpf_ktime_get_ns();
+	__builtin_memcpy(rec->args, pd->args, sizeof(rec->args));
+	rec->ret = ret;
+	rec->ip = pd->ip;
+	rec->nr = pd->nr;
+	rec->flags = flags;
+	if (trace_calls) {
+		rec->cause_ts = pd->cause_ts;
+		rec->outer_ts = pd->outer_ts;
+		rec->cause_fn = pd->cause_fn;
+		rec->pad = 0;
+		__builtin_memcpy(rec->cause_args, pd->cause_args,
+				 sizeof(rec->cause_args));
+	}
+	submit(rec, 0);
 }
 
 SEC("raw_tracepoint/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
-	struct mt_syscall *rec;
 	struct pending *pd;
 	long nr;
 
@@ -370,22 +417,8 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	if (!pd || !pd->nr)
 		return 0;
 	nr = BPF_CORE_READ(regs, orig_ax);
-	if (pd->nr != nr)	/* a stale entry: its exit never came */
-		goto out;
-	rec = reserve(sizeof(*rec));
-	if (!rec)
-		goto out;
-	fill_hdr(&rec->h, MT_SYSCALL, sizeof(*rec));
-	rec->exit_ns = rec->h.ts_ns;
-	rec->h.ts_ns = pd->ts_ns;
-	__builtin_memcpy(rec->args, pd->args, sizeof(rec->args));
-	rec->ret = ret;
-	rec->ip = pd->ip;
-	rec->nr = nr;
-	rec->flags = pd->flags;
-	copy_cause(rec, pd);
-	submit(rec, 0);
-out:
+	if (pd->nr == nr)	/* else a stale entry: its exit never came */
+		syscall_rec(pd, ret, pd->flags);
 	pending_done(pd);
 	return 0;
 }
@@ -441,10 +474,12 @@ SEC("raw_tracepoint/sched_process_exec")
 int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid,
 	     struct linux_binprm *bprm)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
 	struct task_struct *cur = bpf_get_current_task_btf();
 	struct vma_probe p = { 0 };
 	struct mt_exec *rec;
+	struct pending *pd;
 	struct mt_proc *pr;
 	__u64 base;
 
@@ -455,6 +490,13 @@ int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid,
 	__builtin_memset(pr, 0, sizeof(*pr));
 	if (base && bpf_find_vma(cur, base, vma_inode, &p, 0) == 0)
 		pr->interp_ino = p.ino;
+	/* The thread that exec'd (now the only one) starts afresh too. */
+	pd = bpf_task_storage_get(&pendings, cur, NULL, 0);
+	if (pd) {
+		pd->code = *pr;
+		pd->pid = tgid;
+		pd->tid = (__u32)id;
+	}
 	rec = reserve(sizeof(*rec));
 	if (!rec)
 		return 0;
@@ -474,24 +516,11 @@ int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid,
 static __always_inline void unfinished(void)
 {
 	struct pending *pd;
-	struct mt_syscall *rec;
 
 	pd = bpf_task_storage_get(&pendings, bpf_get_current_task_btf(), NULL, 0);
 	if (!pd || !pd->nr)
 		return;
-	rec = reserve(sizeof(*rec));
-	if (rec) {
-		fill_hdr(&rec->h, MT_SYSCALL, sizeof(*rec));
-		rec->exit_ns = rec->h.ts_ns;
-		rec->h.ts_ns = pd->ts_ns;
-		__builtin_memcpy(rec->args, pd->args, sizeof(rec->args));
-		rec->ret = 0;
-		rec->ip = pd->ip;
-		rec->nr = pd->nr;
-		rec->flags = pd->flags | MT_F_UNFINISHED;
-		copy_cause(rec, pd);
-		submit(rec, 0);
-	}
+	syscall_rec(pd, 0, pd->flags | MT_F_UNFINISHED);
 	pending_done(pd);
 }
 

@@ -129,6 +129,22 @@ is $? 0 "--events calls exits 0"
 $CHK "$J" count malloc eq 65; ok $? "--events calls: the mallocs"
 $CHK "$J" count mmap eq 0; ok $? "--events calls: no syscalls"
 
+# A ring too small for the traffic (HEAPLAB_EBPF_RING, one page: ~36
+# records) loses records, but never silently: every memory syscall is
+# either in the trace or counted in trace_end's "dropped", the trace says
+# it is incomplete, and heaplab says so on stderr.
+"$HEAPLAB" trace -e ebpf --events syscalls -f jsonl -o "$J" -- "$ET/mt_target" churn 100000 2>/dev/null
+is $? 0 "churn, default ring: exits 0"
+$CHK "$J" dropped eq 0; ok $? "churn, default ring: nothing lost"
+all=$(tail -1 "$J" | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"])')
+HEAPLAB_EBPF_RING=4096 "$HEAPLAB" trace -e ebpf --events syscalls -f jsonl -o "$J" -- "$ET/mt_target" churn 100000 2>"$TMP/err"
+is $? 0 "churn, a one-page ring: exits 0"
+read -r got lost complete < <(tail -1 "$J" | python3 -c 'import json,sys; e=json.load(sys.stdin); print(e["events"], e["dropped"], e["complete"])')
+test "${lost:-0}" -gt 0; ok $? "a one-page ring: records lost ($lost of $all)"
+is "$((got + lost))" "$all" "a one-page ring: recorded + lost = every event of the full run"
+is "$complete" False "a one-page ring: trace_end says incomplete"
+like "$(cat "$TMP/err")" "records lost: the BPF ring \(4 KiB\) was full" "a one-page ring: heaplab says so"
+
 # libheaplab's USDT probes: heap grown, trimmed, threshold moved.
 if [ -f "$B/libheaplab.so" ] && readelf -n "$B/libheaplab.so" | grep -q 'Provider: heaplab'; then
 	"$HEAPLAB" trace -e ebpf -a heaplab -f jsonl -o "$J" -- "$T/cause" 2>/dev/null
