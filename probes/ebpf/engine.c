@@ -105,6 +105,10 @@ struct hl_ebpf_engine {
 	pthread_t drainer;
 	int draining;			/* the drain thread runs */
 	atomic_int stop;
+	/* The drain thread pauses on this, so that the end need not wait
+	 * out its pause (up to DRAIN_IDLE_US). */
+	pthread_mutex_t nap_lock;
+	pthread_cond_t nap;
 	struct stage_blk *first, *last;	/* drained, in drain order */
 	int stage_err;
 	/* -f hlt: the calls block open at the end of the chain, if any. */
@@ -464,6 +468,23 @@ static void unstage(struct hl_ebpf_engine *g, struct stage_blk *b)
 	}
 }
 
+/* The drain thread's pause of US microseconds, cut short by drainer_stop(). */
+static void nap(struct hl_ebpf_engine *g, long us)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_nsec += us * 1000;
+	if (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&g->nap_lock);
+	if (!atomic_load(&g->stop))
+		pthread_cond_timedwait(&g->nap, &g->nap_lock, &t);
+	pthread_mutex_unlock(&g->nap_lock);
+}
+
 /*
  * The drain thread: empties every lane, again until a pass finds nothing
  * (each pass is short, so a few catch up with a thread that is writing), so
@@ -472,8 +493,6 @@ static void unstage(struct hl_ebpf_engine *g, struct stage_blk *b)
 static void *drain_loop(void *arg)
 {
 	struct hl_ebpf_engine *g = arg;
-	const struct timespec busy = { 0, DRAIN_SLEEP_US * 1000 };
-	const struct timespec idle = { 0, DRAIN_IDLE_US * 1000 };
 
 	while (!atomic_load_explicit(&g->stop, memory_order_relaxed)) {
 		size_t got = 0;
@@ -488,7 +507,7 @@ static void *drain_loop(void *arg)
 			if (!n)
 				break;
 		}
-		nanosleep(got ? &busy : &idle, NULL);
+		nap(g, got ? DRAIN_SLEEP_US : DRAIN_IDLE_US);
 	}
 	return NULL;
 }
@@ -512,7 +531,10 @@ static void drainer_stop(struct hl_ebpf_engine *g)
 {
 	if (!g->draining)
 		return;
+	pthread_mutex_lock(&g->nap_lock);
 	atomic_store(&g->stop, 1);
+	pthread_cond_signal(&g->nap);
+	pthread_mutex_unlock(&g->nap_lock);
 	pthread_join(g->drainer, NULL);
 	g->draining = 0;
 }
@@ -721,6 +743,25 @@ static int attach_calls(struct hl_ebpf_engine *g, char *why, size_t len)
 
 /* ---- life cycle ---- */
 
+static void locks_init(struct hl_ebpf_engine *g)
+{
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_mutex_init(&g->nap_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);	/* as nap() reads */
+	pthread_cond_init(&g->nap, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+static void locks_fini(struct hl_ebpf_engine *g)
+{
+	pthread_mutex_destroy(&g->lock);
+	pthread_mutex_destroy(&g->nap_lock);
+	pthread_cond_destroy(&g->nap);
+}
+
 struct hl_ebpf_engine *hl_ebpf_engine_open(const struct hl_ebpf_run_opts *o,
 					   char *why, size_t len)
 {
@@ -741,18 +782,18 @@ struct hl_ebpf_engine *hl_ebpf_engine_open(const struct hl_ebpf_run_opts *o,
 	}
 	g->o = *o;
 	g->raw = o->hlt;
-	pthread_mutex_init(&g->lock, NULL);
+	locks_init(g);
 	g->m = hl_merge_new(o->tl, o->tap != NULL);
 	if (!g->m) {
 		snprintf(why, len, "out of memory");
-		pthread_mutex_destroy(&g->lock);
+		locks_fini(g);
 		free(g);
 		return NULL;
 	}
 	g->e = hl_ebpf_open(&eo, on_record, g, why, len);
 	if (!g->e) {
 		hl_merge_free(g->m);
-		pthread_mutex_destroy(&g->lock);
+		locks_fini(g);
 		free(g);
 		return NULL;
 	}
@@ -769,7 +810,7 @@ void hl_ebpf_engine_close(struct hl_ebpf_engine *g)
 		free(g->statics[i]);
 	free(g->gone);
 	hl_merge_free(g->m);
-	pthread_mutex_destroy(&g->lock);
+	locks_fini(g);
 	hl_ebpf_close(g->e);
 	free(g);
 }
