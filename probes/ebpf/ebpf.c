@@ -301,6 +301,12 @@ struct hl_ebpf *hl_ebpf_open(const struct hl_ebpf_opts *o, hl_ebpf_fn fn,
 	if (!o->calls) {
 		/* Preallocated per thread: megabytes to clear for nothing. */
 		bpf_map__set_max_entries(e->skel->maps.calls, 1);
+		bpf_map__set_autocreate(e->skel->maps.empty_stack, false);
+	}
+	if (!o->usdt) {
+		/* usdt.bpf.h's maps, used by the USDT program alone. */
+		bpf_map__set_autocreate(e->skel->maps.__bpf_usdt_specs, false);
+		bpf_map__set_autocreate(e->skel->maps.__bpf_usdt_ip_to_spec_id, false);
 	}
 	e->skel->rodata->trace_syscalls = o->syscalls;
 	e->skel->rodata->trace_calls = o->calls;
