@@ -11,11 +11,10 @@ void bins_init(struct arena *av)
 	for (unsigned i = 0; i < NBINS; i++) {
 		struct chunk *b = bin_at(av, i);
 
-		b->prev_size = 0;
-		b->size = 0;
 		b->fd = b->bk = b;
-		b->fd_nextsize = b->bk_nextsize = NULL;
 	}
+	/* What the last head's nextsize links read: never NULL (below). */
+	av->bins[2 * NBINS] = av->bins[2 * NBINS + 1] = bin_at(av, NBINS - 1);
 	for (unsigned i = 0; i < BINMAP_WORDS; i++)
 		av->binmap[i] = 0;
 }
@@ -44,7 +43,10 @@ unsigned binmap_next(const struct arena *av, unsigned i)
 
 /*
  * A large chunk that heads a run of equal sizes is on the nextsize list;
- * when it leaves, the next chunk of its run (if any) takes its place.
+ * when it leaves, the next chunk of its run (if any) takes its place. fd
+ * may be the bin's head: its fd_nextsize is the next head's fd (or the
+ * word after the last head), never NULL, so it is never taken for a chunk
+ * of the run, and its size is not read.
  */
 void unlink_nextsize(struct chunk *p)
 {
@@ -52,7 +54,7 @@ void unlink_nextsize(struct chunk *p)
 
 	if (p->fd_nextsize->bk_nextsize != p || p->bk_nextsize->fd_nextsize != p)
 		hl_corrupt("malloc", "corrupted double-linked list (not small)", chunk2mem(p));
-	if (fd->size != 0 && fd->fd_nextsize == NULL && chunksize(fd) == chunksize(p)) {
+	if (fd->fd_nextsize == NULL && chunksize(fd) == chunksize(p)) {
 		/* fd heads the run now. */
 		if (p->fd_nextsize == p) {
 			fd->fd_nextsize = fd->bk_nextsize = fd;

@@ -106,6 +106,21 @@ static void *thread_work(void *arg)
 	return NULL;
 }
 
+/* Small blocks of every size class, through the bins, in one thread. */
+static void small_blocks(void)
+{
+	static void *p[2000];
+
+	for (int r = 0; r < 5; r++) {
+		for (int i = 0; i < 2000; i++)
+			p[i] = malloc(1 + (size_t)(i * 131 % 3000));
+		for (int i = 0; i < 2000; i += 3)
+			p[i] = realloc(p[i], 1 + (size_t)(i * 71 % 5000));
+		for (int i = 0; i < 2000; i++)
+			free(p[i]);
+	}
+}
+
 /* Every kind of call a program makes, on every path but the error ones. */
 static void workload(void)
 {
@@ -148,10 +163,19 @@ int main(int argc, char **argv)
 	if (!getenv("HEAPLAB_TEST_REEXEC"))
 		unsetenv("HEAPLAB_OPTIONS");	/* options are read from .rodata */
 	preload_self(argv);
-	workload();
 	dl_iterate_phdr(find_segs, &ls);
 	if (!ok(ls.found && ls.code.lo && ls.rodata.lo && ls.rw.lo, "libheaplab.so's segments found"))
 		return tap_done();
+	/*
+	 * One thread, small blocks only: relro and one page of .data and
+	 * the small variables (the main arena with its bins' heads; with a
+	 * whole chunk per head it took 2).
+	 */
+	small_blocks();
+	rw = resident(ls.rw.lo, ls.rw.hi);
+	ok(rw >= 0 && rw <= 2, "one thread, small blocks: at most 2 pages of data and bss resident (%ld)",
+	   rw);
+	workload();
 	ro = resident(ls.rodata.lo, ls.rodata.hi);
 	rw = resident(ls.rw.lo, ls.rw.hi);
 	if (ro < 0 || rw < 0) {
@@ -164,7 +188,7 @@ int main(int argc, char **argv)
 	ok(ro == 0, "no page of the read-only data segment resident (%ld of %lu)", ro,
 	   (unsigned long)((ls.rodata.hi - ls.rodata.lo) / 4096));
 	/*
-	 * relro, .data and the small variables of .bss: 3 pages; the heap
+	 * relro, .data and the small variables of .bss: 2 pages; the heap
 	 * bitmap's page of the thread's heap: 1; the mapped-chunk table: a
 	 * page per 64 MiB of address space the 64 mappings span, 4 at most
 	 * here. With the big tables between the small variables and the
