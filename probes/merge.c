@@ -67,7 +67,7 @@ struct kitem {
 
 /* A call waiting, as the tap wrote it (uprobes: as it would have). */
 struct citem {
-	struct hl_tap_rec rec;		/* depth 0: the merge orders nesting */
+	struct hl_tap_rec rec;		/* depth: set by the merge when fed */
 	uint64_t order;
 	uint32_t pid;
 };
@@ -507,7 +507,10 @@ static void feed_kitem(struct hl_merge *g, struct thread *t,
  * A call returns. The calls begun before it that are not yet on the stack
  * go on first (they contain it); the call itself, when its start is still
  * waiting (nothing of its thread was fed while it ran, the common case),
- * never needs to be on the stack at all.
+ * never needs to be on the stack at all. What is left on the stack then
+ * are the calls around it: its depth, by which the timeline holds a nested
+ * call until its outer one is back and writes the outer first (calls
+ * reach it at their return, the inner one first).
  */
 static void feed_citem(struct hl_merge *g, struct thread *t,
 		       struct citem *c)
@@ -532,6 +535,7 @@ static void feed_citem(struct hl_merge *g, struct thread *t,
 	}
 	if (begun)
 		open_pop(t, c->order);
+	c->rec.depth = t->nopen < UINT16_MAX ? (uint16_t)t->nopen : UINT16_MAX;
 	hl_tl_call(g->tl, c->pid, t->tid, &c->rec);
 }
 

@@ -77,6 +77,14 @@ print(sorted(c.items(), key=str))' "$1"; }
 	tr -e ebpf -f jsonl -o "$TMP/ef2.jsonl" -- "$T/forkexec" fork
 	paths() { grep -o '"path":"[^"]*"' "$1"; }
 	is "$(paths "$TMP/ef.jsonl")" "$(paths "$TMP/ef2.jsonl")" "ebpf: the exec paths come back, as in jsonl"
+	# glibc's reallocarray calls realloc through the PLT: the tap sees a
+	# nested call, whose record comes first; out, the outer one is first.
+	tr -e ebpf -a glibc -f hlt -o "$TMP/efam.hlt" -- "$T/family"
+	tr -i "$TMP/efam.hlt" -f jsonl -o "$TMP/efam.jsonl"
+	tr -e ebpf -a glibc -f jsonl -o "$TMP/efam2.jsonl" -- "$T/family"
+	for f in efam efam2; do
+		$CHK "$TMP/$f.jsonl" order; ok $? "ebpf family ($f): each thread in start-time order"
+	done
 	# Drops are counted as in jsonl: a tiny ring drops, and says so.
 	tr -e ebpf -b 16 -f hlt -o "$TMP/ed.hlt" -- "$T/spin" calls 20000 2>/dev/null
 	tr -i "$TMP/ed.hlt" -f jsonl -o "$TMP/ed.jsonl"
