@@ -55,7 +55,7 @@ struct hlt_writer {
 	struct hlt_state st;
 	struct hl_tidmap index;		/* tid -> thread index + 1 */
 	int started;			/* the magic is out */
-	int raw;			/* HLTRACE2: the engine's inputs */
+	int raw;			/* HLTRACE3: the engine's inputs */
 	int ended;			/* the end record is out: no more */
 };
 
@@ -321,7 +321,7 @@ int hlt_close(struct hlt_writer *w)
 	return err;
 }
 
-/* ---- raw writer (HLTRACE2): the ebpf engine's inputs, joined when read ---- */
+/* ---- raw writer (HLTRACE3): the ebpf engine's inputs, joined when read ---- */
 
 enum {
 	HLT_TAG_CALLS = 0xE0,		/* pid, tid, calls..., 0 */
@@ -331,6 +331,7 @@ enum {
 	HLT_TAG_EARLY = 0xE4,
 	HLT_C_KIND_ESC = 0x3F,		/* the kind follows as a varint */
 	HLT_C_ALLARGS = 0x40,		/* all four args, not the kind's own */
+	HLT_C_DEPTH = 0x80,		/* nested: the depth follows (HLTRACE3) */
 	HLT_RAW_TAP = 0x01,		/* header flag: calls come from the tap */
 };
 
@@ -375,9 +376,12 @@ char *hlt_calls_put(char *c, struct hlt_calls *s, const struct hl_tap_rec *r)
 	unsigned lead = r->kind && r->kind < HLT_C_KIND_ESC ? r->kind :
 			HLT_C_KIND_ESC;
 
-	c = put_byte(c, lead | (all ? HLT_C_ALLARGS : 0));
+	c = put_byte(c, lead | (all ? HLT_C_ALLARGS : 0) |
+		     (r->depth ? HLT_C_DEPTH : 0));
 	if (lead == HLT_C_KIND_ESC)
 		c = put_varint(c, r->kind);
+	if (r->depth)
+		c = put_varint(c, r->depth);
 	c = put_varint(c, zigzag((int64_t)(r->ts_ns - s->ts)));
 	c = put_varint(c, zigzag((int64_t)(r->end_ns - r->ts_ns)));
 	s->ts = r->ts_ns;
@@ -695,12 +699,13 @@ static int read_end(struct reader *r)
 	return 0;
 }
 
-/* ---- raw reader (HLTRACE2): the inputs replayed through the merge ---- */
+/* ---- raw reader (HLTRACE3, 2): the inputs replayed through the merge ---- */
 
 struct replay {
 	struct hl_merge *m;
 	struct hl_timeline tl;
 	uint64_t last_r;		/* the last cycle's time */
+	int depths;			/* HLTRACE3: calls carry their depth */
 };
 
 static int get_u32(struct cursor *c, uint32_t *v)
@@ -713,12 +718,12 @@ static int get_u32(struct cursor *c, uint32_t *v)
 	return 0;
 }
 
-/* One call record after its lead byte. */
+/* One call record after its lead byte (DEPTHS: HLTRACE3, it may say). */
 static int get_call(struct cursor *c, struct hlt_calls *s, unsigned lead,
-		    struct hl_tap_rec *r)
+		    int depths, struct hl_tap_rec *r)
 {
 	const struct hl_kind_info *ki;
-	uint64_t kind = lead & HLT_C_KIND_ESC;
+	uint64_t kind = lead & HLT_C_KIND_ESC, depth = 0;
 	int64_t d, dur;
 	int all, n;
 
@@ -727,7 +732,11 @@ static int get_call(struct cursor *c, struct hlt_calls *s, unsigned lead,
 		return -1;
 	if (kind > UINT16_MAX)
 		return -1;
+	if ((lead & HLT_C_DEPTH) &&
+	    (!depths || get_varint(c, &depth) < 0 || !depth || depth > UINT16_MAX))
+		return -1;
 	r->kind = (uint16_t)kind;
+	r->depth = (uint16_t)depth;
 	ki = hl_kind_info(r->kind);
 	if (get_signed(c, &d) < 0 || get_signed(c, &dur) < 0)
 		return -1;
@@ -760,7 +769,7 @@ static int read_calls(struct reader *r, struct replay *p)
 			return -1;
 		if (!lead)
 			return 0;
-		if (get_call(&r->c, &s, lead, &rec) < 0)
+		if (get_call(&r->c, &s, lead, p->depths, &rec) < 0)
 			return -1;
 		hl_merge_call(p->m, pid, tid, &rec);
 	}
@@ -889,9 +898,9 @@ static int replay_records(struct reader *r, struct replay *p, const char **why)
 	return -1;
 }
 
-static int replay_raw(struct reader *r, const char **why)
+static int replay_raw(struct reader *r, int depths, const char **why)
 {
-	struct replay p = { 0 };
+	struct replay p = { .depths = depths };
 	unsigned flags;
 	int rc;
 
@@ -1011,8 +1020,12 @@ int hlt_read(int fd, struct hl_sink *sink, const char **why)
 		return -1;
 	}
 	if (len < 8 || (memcmp(data, HLT_MAGIC, 8) &&
-			memcmp(data, HLT_MAGIC_RAW, 8))) {
-		*why = "not a heaplab trace (-f hlt) file";
+			memcmp(data, HLT_MAGIC_RAW, 8) &&
+			memcmp(data, HLT_MAGIC_RAW2, 8))) {
+		*why = len >= 7 && !memcmp(data, "HLTRACE", 7) ?
+		       "a heaplab trace of a format version this heaplab does "
+		       "not read (it reads HLTRACE1, HLTRACE2 and HLTRACE3)" :
+		       "not a heaplab trace (-f hlt) file";
 		goto out;
 	}
 	r->sink = sink;
@@ -1020,8 +1033,8 @@ int hlt_read(int fd, struct hl_sink *sink, const char **why)
 	r->c.start = data;
 	r->c.p = r->c.start + 8;
 	r->c.end = r->c.start + len;
-	if (!memcmp(data, HLT_MAGIC_RAW, 8)) {
-		rc = replay_raw(r, why);
+	if (!memcmp(data, HLT_MAGIC_RAW, 8) || !memcmp(data, HLT_MAGIC_RAW2, 8)) {
+		rc = replay_raw(r, !memcmp(data, HLT_MAGIC_RAW, 8), why);
 		goto out;
 	}
 	rc = read_records(r, why);

@@ -22,7 +22,7 @@
  *           [cause: cause_seq delta, then the cause event in full]
  *           [flags byte] [string]
  *
- * "HLTRACE2": the ebpf engine's inputs, not yet joined (record now, join
+ * "HLTRACE3": the ebpf engine's inputs, not yet joined (record now, join
  * later, as perf record / perf script). The tracer only converts the tap's
  * records to ns and packs them, a few ns each; the merge, the cause join
  * and the numbering (merge.h, timeline.h) run when the file is read, on
@@ -31,7 +31,9 @@
  *   header  flags byte (0x01: calls come from the tap)
  *   calls   0xE0, pid, tid, then records until a 0 byte; each record:
  *           lead byte: kind (0x3F: kind follows as a varint) | 0x40 (all
- *           four args follow, not only the kind's own),
+ *           four args follow, not only the kind's own) | 0x80 (a nested
+ *           call: its depth follows, the calls open around it),
+ *           [kind] [depth],
  *           ts delta from the block's previous record (0 at its start),
  *           end - ts, args (addresses as deltas from the block's last
  *           address, others as they are), ret (the same)
@@ -47,9 +49,12 @@
  *                                       everything known goes out
  *   end     0xF1, as above (its seq is the reader's count)
  *
+ * "HLTRACE2" is HLTRACE3 without depths (no 0x80 in a lead byte): still
+ * read, two calls stamped the same ns then ordered as merge.c can tell.
+ *
  * A file without its end record was cut short: the reader says so and
  * marks the trace incomplete, after the events read (HLTRACE1) or the
- * events that had gone out by the last whole cycle (HLTRACE2): either way
+ * events that had gone out by the last whole cycle (HLTRACE3): either way
  * a prefix of what the whole file gives.
  */
 #ifndef HEAPLAB_PROBES_HLT_H
@@ -60,12 +65,13 @@
 #include "probes/sink.h"
 
 #define HLT_MAGIC "HLTRACE1"
-#define HLT_MAGIC_RAW "HLTRACE2"
+#define HLT_MAGIC_RAW "HLTRACE3"
+#define HLT_MAGIC_RAW2 "HLTRACE2"	/* read, no longer written */
 
 struct hlt_writer;
 
 /* A writer on FD (NULL: out of memory); the magic goes out with the
- * first record, HLTRACE2 if hlt_raw_start() came first. */
+ * first record, HLTRACE3 if hlt_raw_start() came first. */
 struct hlt_writer *hlt_open(int fd);
 void hlt_event(struct hlt_writer *w, const struct hl_event *ev,
 	       const char *str, const struct hl_event *cause);
@@ -74,7 +80,7 @@ void hlt_end(struct hlt_writer *w, const struct hl_trace_end *e);
 int hlt_close(struct hlt_writer *w);
 
 /*
- * HLTRACE2, the ebpf engine's inputs (see above). hlt_raw_start() before
+ * HLTRACE3, the ebpf engine's inputs (see above). hlt_raw_start() before
  * anything else; after the end record (hlt_end) nothing more is written.
  * The calls are packed by the engine's drain thread into blocks of its own
  * (hlt_calls_*: at most HLT_CALLS_HEAD_MAX and HLT_CALL_MAX bytes, one for
@@ -103,7 +109,7 @@ void hlt_raw_cycle(struct hlt_writer *w, uint64_t r,
 void hlt_raw_early(struct hlt_writer *w);
 
 /*
- * Reads the hlt file on FD into SINK (events, then its end); HLTRACE2 is
+ * Reads the hlt file on FD into SINK (events, then its end); HLTRACE3 is
  * joined on the way (merge.h).  Returns 0
  * for a complete file; -1 with *WHY set when the file is not hlt, is
  * corrupt or was cut short (what was read went to the sink, followed by

@@ -67,7 +67,7 @@ struct kitem {
 
 /* A call waiting, as the tap wrote it (uprobes: as it would have). */
 struct citem {
-	struct hl_tap_rec rec;		/* depth: set by the merge when fed */
+	struct hl_tap_rec rec;		/* depth: the tap's; the merge's once fed */
 	uint64_t order;
 	uint32_t pid;
 };
@@ -350,11 +350,23 @@ static inline uint64_t start_of(const struct citem *c)
 	return c->rec.ts_ns < c->rec.end_ns ? c->rec.ts_ns : c->rec.end_ns;
 }
 
-static inline int starts_before(const struct citem *a, const struct citem *b)
+/*
+ * Does call C, just returned, begin before call B, which returned before
+ * it? At equal starts (the clock's resolution: realloc stamped the same ns
+ * as the reallocarray around it) the one around the other begins first:
+ * the lesser depth, as the tap saw it; without depths (--uprobes, a
+ * HLTRACE2 file), C when B lasted past that ns, for then C, begun then and
+ * back after B, was open all through B. Else arrival order: B.
+ */
+static inline int starts_before(const struct citem *c, const struct citem *b)
 {
-	uint64_t x = start_of(a), y = start_of(b);
+	uint64_t x = start_of(c), y = start_of(b);
 
-	return x != y ? x < y : a->order < b->order;
+	if (x != y)
+		return x < y;
+	if (c->rec.depth != b->rec.depth)
+		return c->rec.depth < b->rec.depth;
+	return b->rec.end_ns > y;
 }
 
 /*
@@ -379,7 +391,6 @@ static void cpush(struct hl_merge *g, uint32_t tid, uint32_t pid,
 	}
 	pos = t->cq.tail - 1;
 	c->rec = *rec;
-	c->rec.depth = 0;
 	c->rec._pad32 = 0;
 	c->order = g->order++;
 	c->pid = pid;

@@ -7,7 +7,7 @@
  * Two users, one code: the live ebpf engine (probes/ebpf/engine.c) feeds it
  * as the records arrive, and `heaplab trace -i` replays a `-f hlt` file
  * through it, which holds exactly these inputs in the order the engine took
- * them (hlt.h, HLTRACE2): the same calls in the same order give the same
+ * them (hlt.h, HLTRACE3): the same calls in the same order give the same
  * output, byte for byte, whether joined while tracing or later.
  *
  * Inputs, per drain cycle: kernel records (hl_merge_kernel), threads gone

@@ -8,7 +8,7 @@
  * byte for byte, as text and as jsonl.  A file cut short anywhere reads as
  * a prefix marked incomplete; a damaged or foreign file is refused.
  *
- * HLTRACE2, the ebpf engine's inputs joined when read: a random run of
+ * HLTRACE3, the ebpf engine's inputs joined when read: a random run of
  * threads (calls that span drain cycles, nested calls, syscalls inside and
  * outside calls, --uprobes causes, fork/exec/exit, tids gone) fed to the
  * merge directly, as the live engine does, must give the same bytes as the
@@ -217,7 +217,7 @@ static void check_cuts(FILE *hlt, size_t first, size_t mid, size_t hlen,
 }
 
 
-/* ---- HLTRACE2: the merge's inputs, live and replayed ---- */
+/* ---- HLTRACE3: the merge's inputs, live and replayed ---- */
 
 #define RAW_STEPS 60000
 #define RAW_THREADS 5
@@ -421,7 +421,9 @@ static void raw_record(struct raw_run *x, int early)
 			continue;
 		}
 		if (what < 3 && t->depth < 3) {
-			sim_call(&g, &t->open[t->depth++], g.ts);
+			sim_call(&g, &t->open[t->depth], g.ts);
+			t->open[t->depth].depth = (uint16_t)t->depth;
+			t->depth++;
 		} else if (what < 6 && t->depth) {
 			struct hl_tap_rec *r = &t->open[--t->depth];
 
@@ -545,9 +547,10 @@ static void summarize(const char *j, char *out, size_t len)
 /*
  * STEPS fed to the merge as the live engine does and through a file; SAME
  * tells whether both gave the same bytes, OUT the summary of the live one.
+ * MAGIC: the file's, when not what the writer wrote (an older version).
  */
 static void run_case(const struct step *steps, size_t n, char *out, size_t len,
-		     int *same)
+		     int *same, const char *magic)
 {
 	FILE *direct = tmpfile(), *hlt = tmpfile();
 	struct raw_run *x = calloc(1, sizeof(*x));
@@ -604,7 +607,7 @@ static void run_case(const struct step *steps, size_t n, char *out, size_t len,
 	hl_tl_fini(&x->tl);
 	hl_merge_free(x->m);
 	hl_sink_close(&x->sink);
-	if (hlt_close(x->w))
+	if (hlt_close(x->w) || (magic && pwrite(fileno(hlt), magic, 8, 0) != 8))
 		exit(2);
 	want = slurp(direct, &wlen);
 	got = replay(fileno(hlt), HL_FMT_JSONL, &rc, &why, &glen);
@@ -617,19 +620,21 @@ static void run_case(const struct step *steps, size_t n, char *out, size_t len,
 	free(x);
 }
 
-/* Runs STEPS and checks the summary, live and replayed alike. */
-#define check_case(want, what, ...) do {				\
+/* Runs STEPS and checks the summary, live and replayed alike (from a
+ * file of version MAGIC, when not NULL). */
+#define check_case_v(magic, want, what, ...) do {			\
 	static const struct step st_[] = { __VA_ARGS__ };		\
 	char got_[512];							\
 	int same_;							\
 									\
 	run_case(st_, sizeof(st_) / sizeof(st_[0]), got_, sizeof(got_),	\
-		 &same_);						\
+		 &same_, magic);					\
 	ok(same_ && !strcmp(got_, want), "merge: %s: %s%s", what, got_,	\
 	   same_ ? "" : " (the file gave other bytes)");		\
 	if (strcmp(got_, want))						\
 		diag("want %s", want);					\
 } while (0)
+#define check_case(want, what, ...) check_case_v(NULL, want, what, __VA_ARGS__)
 
 static void check_order(void)
 {
@@ -651,6 +656,44 @@ static void check_order(void)
 		   { 'c', HL_EV_REALLOCARRAY, 110, 140, 0 },
 		   { 'y', 0, 150, 0, 0 },
 		   { 'c', HL_EV_FREE, 160, 170, 0 });
+
+	/* Stamped the same ns (the clock's resolution): still the call
+	 * around first, and a syscall's cause the innermost call open. */
+	check_case("reallocarray realloc", "nested, begun the same ns",
+		   { 'c', HL_EV_REALLOC, 110, 130, 1 },
+		   { 'c', HL_EV_REALLOCARRAY, 110, 140, 0 });
+	check_case("reallocarray realloc mremap<-2",
+		   "nested, begun the same ns: a syscall inside names the inner call",
+		   { 's', HL_EV_MREMAP, 120, 0, 0 },
+		   { 'c', HL_EV_REALLOC, 110, 130, 1 },
+		   { 'c', HL_EV_REALLOCARRAY, 110, 140, 0 });
+	check_case("reallocarray realloc mremap<-1",
+		   "nested, begun the same ns: a syscall after the inner call names the outer",
+		   { 'c', HL_EV_REALLOC, 110, 130, 1 },
+		   { 's', HL_EV_MREMAP, 135, 0, 0 },
+		   { 'c', HL_EV_REALLOCARRAY, 110, 140, 0 });
+	check_case("reallocarray realloc", "nested, begun and the inner one back the same ns",
+		   { 'c', HL_EV_REALLOC, 110, 110, 1 },
+		   { 'c', HL_EV_REALLOCARRAY, 110, 140, 0 });
+	check_case("free malloc", "one after the other, the first back the ns the next begins",
+		   { 'c', HL_EV_FREE, 110, 110, 0 },
+		   { 'c', HL_EV_MALLOC, 110, 140, 0 });
+	check_case("realloc reallocarray calloc malloc",
+		   "two levels, begun the same ns, after another call",
+		   { 'c', HL_EV_REALLOC, 90, 100, 0 },
+		   { 'c', HL_EV_MALLOC, 110, 120, 2 },
+		   { 'c', HL_EV_CALLOC, 110, 130, 1 },
+		   { 'c', HL_EV_REALLOCARRAY, 110, 140, 0 });
+	/* No depths (--uprobes, or a HLTRACE2 file): the one that lasted
+	 * past the ns both began in was inside the other. */
+	check_case("reallocarray realloc", "nested, begun the same ns, no depths",
+		   { 'c', HL_EV_REALLOC, 110, 130, 0 },
+		   { 'c', HL_EV_REALLOCARRAY, 110, 140, 0 });
+	check_case_v(HLT_MAGIC_RAW2, "reallocarray realloc mremap<-2",
+		     "a HLTRACE2 file (no depths): read, nested calls begun the same ns ordered",
+		     { 's', HL_EV_MREMAP, 120, 0, 0 },
+		     { 'c', HL_EV_REALLOC, 110, 130, 0 },
+		     { 'c', HL_EV_REALLOCARRAY, 110, 140, 0 });
 }
 
 int main(void)
@@ -700,6 +743,26 @@ int main(void)
 		got = replay(fileno(junk), HL_FMT_JSONL, &rc, &why, &glen);
 		ok(rc == -1 && strstr(why, "corrupt"),
 		   "an unknown record is refused: %s", why);
+		free(got);
+		if (pwrite(fileno(junk), "HLTRACE9\x01", 9, 0) != 9)
+			return 2;
+		got = replay(fileno(junk), HL_FMT_JSONL, &rc, &why, &glen);
+		ok(rc == -1 && strstr(why, "format version") && !glen,
+		   "a later format version is refused, by name: %s", why);
+		free(got);
+		/* A nested call's depth is HLTRACE3's: in HLTRACE2, corrupt. */
+		if (pwrite(fileno(junk), HLT_MAGIC_RAW2 "\x01\xe0\x01\x07\x87\x01"
+			   "\x02\x02\x00\x00\x00", 19, 0) != 19)
+			return 2;
+		got = replay(fileno(junk), HL_FMT_JSONL, &rc, &why, &glen);
+		ok(rc == -1 && strstr(why, "corrupt"),
+		   "HLTRACE2: a call with a depth is refused: %s", why);
+		free(got);
+		if (pwrite(fileno(junk), HLT_MAGIC_RAW, 8, 0) != 8)
+			return 2;
+		got = replay(fileno(junk), HL_FMT_JSONL, &rc, &why, &glen);
+		ok(rc == -1 && strstr(why, "ends early"),
+		   "HLTRACE3: the same call reads (the file then ends early): %s", why);
 		free(got);
 		fclose(junk);
 	}

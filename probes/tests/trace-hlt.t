@@ -42,12 +42,12 @@ tr -i "$TMP/t.hlt" -f jsonl -o "$TMP/t.jsonl"; ok $? "read back"
 $CHK "$TMP/t.jsonl" threads-calls 4; ok $? "malloc(300000) from all 4 threads and main"
 $CHK "$TMP/t.jsonl" containment; ok $? "causes on the caller's thread, around the syscall"
 
-# The ebpf engine records its inputs (HLTRACE2) and -i joins them: the
+# The ebpf engine records its inputs (HLTRACE3) and -i joins them: the
 # same checks, and the same events, kind by kind and cause by cause, as a
 # jsonl run of the same program.
 if [ "$(id -u)" = 0 ] && [ -x "$B/tests/ebpf/mtdump" ]; then
 	tr -e ebpf -f hlt -o "$TMP/e.hlt" -- "$T/cause"; ok $? "ebpf: cause traced as hlt"
-	is "$(head -c 8 "$TMP/e.hlt")" "HLTRACE2" "ebpf: the file holds the engine's inputs (HLTRACE2)"
+	is "$(head -c 8 "$TMP/e.hlt")" "HLTRACE3" "ebpf: the file holds the engine's inputs (HLTRACE3)"
 	tr -i "$TMP/e.hlt" -f jsonl -o "$TMP/e.jsonl"; ok $? "ebpf: -i joins and reads it back"
 	for c in valid "complete true" "mmap-by-malloc 200000" munmap-by-free \
 		mremap-by-realloc containment order; do
