@@ -718,6 +718,13 @@ static int get_u32(struct cursor *c, uint32_t *v)
 	return 0;
 }
 
+/* A kind the tap writes: only those can be a syscall's cause. */
+static int is_call_kind(uint64_t kind)
+{
+	return kind < HL_EV_NKINDS && hl_kind_info((unsigned)kind) &&
+	       hl_kind_info((unsigned)kind)->class == HL_KC_CALL;
+}
+
 /* One call record after its lead byte (DEPTHS: HLTRACE3, it may say). */
 static int get_call(struct cursor *c, struct hlt_calls *s, unsigned lead,
 		    int depths, struct hl_tap_rec *r)
@@ -738,6 +745,9 @@ static int get_call(struct cursor *c, struct hlt_calls *s, unsigned lead,
 	r->kind = (uint16_t)kind;
 	r->depth = (uint16_t)depth;
 	ki = hl_kind_info(r->kind);
+	/* Only the tap's kinds: another would become a syscall's cause. */
+	if (!is_call_kind(kind))
+		return -1;
 	if (get_signed(c, &d) < 0 || get_signed(c, &dur) < 0)
 		return -1;
 	r->ts_ns = s->ts + (uint64_t)d;
@@ -789,7 +799,8 @@ static int read_kernel(struct reader *r, struct replay *p)
 	    get_byte(&r->c, &type) < 0 || get_varint(&r->c, &key) < 0 ||
 	    get_varint(&r->c, &ts) < 0 || get_signed(&r->c, &dur) < 0 ||
 	    get_u32(&r->c, &epid) < 0 || get_u32(&r->c, &etid) < 0 ||
-	    get_varint(&r->c, &kind) < 0 || kind > UINT16_MAX)
+	    get_varint(&r->c, &kind) < 0 || kind > UINT16_MAX ||
+	    !hl_kind_info((unsigned)kind) || type > HL_MERGE_OTHER)
 		return -1;
 	k.type = (uint8_t)type;
 	k.key = key;
@@ -808,7 +819,7 @@ static int read_kernel(struct reader *r, struct replay *p)
 	ev->flags = (uint8_t)flags;
 	if (has) {
 		if (get_varint(&r->c, &inner.ts_ns) < 0 ||
-		    get_varint(&r->c, &v) < 0 || v > UINT32_MAX)
+		    get_varint(&r->c, &v) < 0 || !is_call_kind(v))
 			return -1;
 		inner.kind = (uint32_t)v;
 		for (int i = 0; i < HL_TAP_ARGS; i++)

@@ -169,8 +169,15 @@ static void drop_thread(struct hl_timeline *tl, struct tl_thread *th)
 void hl_tl_syscall(struct hl_timeline *tl, struct hl_event *ev,
 		   const struct hl_tap_open *inner, uint64_t outer_ts)
 {
-	struct tl_thread *th = thread(tl, ev->tid, inner != NULL);
+	struct tl_thread *th;
 	struct tl_node *nd;
+
+	/* The open call comes from the target's memory (its lane): a kind
+	 * that is no call's cannot be written as a cause, so none. */
+	if (inner && (!hl_kind_info(inner->kind) ||
+		      hl_kind_info(inner->kind)->class != HL_KC_CALL))
+		inner = NULL;
+	th = thread(tl, ev->tid, inner != NULL);
 
 	if (inner && ev->cause == HL_CAUSE_NONE && th && (nd = hold(tl, th))) {
 		nd->ev = *ev;

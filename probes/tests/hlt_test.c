@@ -767,6 +767,49 @@ int main(void)
 		fclose(junk);
 	}
 	{
+		/* A syscall whose open call has a kind no call has (200), then
+		 * the final cycle: refused, not joined (it crashed, writing the
+		 * call as never returned); the same with a call record of a
+		 * syscall's kind, and a kernel record of kind 200. */
+		static const char bad[] = HLT_MAGIC_RAW "\x00"
+			"\xe1\x07\x01\x00\x64\x64\x02\x01\x07\x02"
+			"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x5a\xc8\x01"
+			"\x00\x00\x00\x00\x50\x00\xe3\xe8\x07\x01\x00";
+		FILE *junk = tmpfile();
+
+		if (!junk || pwrite(fileno(junk), bad, sizeof(bad) - 1, 0) != 43)
+			return 2;
+		got = replay(fileno(junk), HL_FMT_JSONL, &rc, &why, &glen);
+		ok(rc == -1 && strstr(why, "corrupt") && strstr(got, "\"complete\":false"),
+		   "HLTRACE3: a cause of no call's kind is refused: %s", why);
+		free(got);
+		/* the open call's kind: 200 -> 7 (as two bytes), a malloc:
+		 * it reads */
+		if (pwrite(fileno(junk), "\x87\x00", 2, 30) != 2)
+			return 2;
+		got = replay(fileno(junk), HL_FMT_JSONL, &rc, &why, &glen);
+		ok(strstr(why, "ends early") &&
+		   strstr(got, "\"cause\":{\"seq\":1,\"kind\":\"malloc\""),
+		   "... with a malloc there, it reads (to its end, not written): %s", why);
+		free(got);
+		/* the syscall's kind: mmap -> 127 */
+		if (pwrite(fileno(junk), "\x7f", 1, 18) != 1)
+			return 2;
+		got = replay(fileno(junk), HL_FMT_JSONL, &rc, &why, &glen);
+		ok(rc == -1 && strstr(why, "corrupt"),
+		   "HLTRACE3: a kernel record of an unknown kind is refused: %s", why);
+		free(got);
+		/* a call record of mmap's kind (2) */
+		if (pwrite(fileno(junk), "\x00\xe0\x01\x07\x02\x02\x02"
+			   "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 17, 8) != 17)
+			return 2;
+		got = replay(fileno(junk), HL_FMT_JSONL, &rc, &why, &glen);
+		ok(rc == -1 && strstr(why, "corrupt"),
+		   "HLTRACE3: a call record of a syscall's kind is refused: %s", why);
+		free(got);
+		fclose(junk);
+	}
+	{
 		/* A whole file with a byte after its end: one end, incomplete. */
 		FILE *f = tmpfile();
 		struct hlt_writer *w = hlt_open(fileno(f));

@@ -158,6 +158,20 @@ int main(void)
 	ok(has(l[1], "\"cause\":{\"seq\":1,"), "its syscall names it");
 	ok(has(l[2], "\"kind\":\"exit\""), "the exit comes last");
 
+	/* The open call read from the target's lane has a kind no call has
+	 * (the target wrote over its lane): no cause, and no crash when the
+	 * thread goes (it was written as a call that never returned). */
+	begin();
+	{
+		struct hl_tap_open bad = { .ts_ns = 100, .kind = 200 };
+
+		syscall_in(7, 150, &bad, 100);
+		hl_tl_thread_gone(&tl, 7);
+	}
+	l = end();
+	ok(count(l) == 1 && has(l[0], "\"kind\":\"mmap\"") &&
+	   has(l[0], "\"cause\":null"), "an open call of an unknown kind: no cause");
+
 	/* Loader and tap causes need no call. */
 	begin();
 	{
