@@ -462,14 +462,15 @@ void hlt_raw_kernel(struct hlt_writer *w, uint32_t tid, uint32_t pid,
 	hl_sink_commit(&w->out, c);
 }
 
-void hlt_raw_gone(struct hlt_writer *w, uint32_t tid)
+void hlt_raw_gone(struct hlt_writer *w, uint32_t tid, uint64_t at)
 {
-	char *c = raw_reserve(w, 16);
+	char *c = raw_reserve(w, 32);
 
 	if (!c)
 		return;
 	c = put_byte(c, HLT_TAG_GONE);
-	hl_sink_commit(&w->out, put_varint(c, tid));
+	c = put_varint(c, tid);
+	hl_sink_commit(&w->out, put_varint(c, at));
 }
 
 void hlt_raw_cycle(struct hlt_writer *w, uint64_t r,
@@ -705,7 +706,7 @@ struct replay {
 	struct hl_merge *m;
 	struct hl_timeline tl;
 	uint64_t last_r;		/* the last cycle's time */
-	int depths;			/* HLTRACE3: calls carry their depth */
+	int v3;				/* HLTRACE3: depths, gone times */
 };
 
 static int get_u32(struct cursor *c, uint32_t *v)
@@ -779,7 +780,7 @@ static int read_calls(struct reader *r, struct replay *p)
 			return -1;
 		if (!lead)
 			return 0;
-		if (get_call(&r->c, &s, lead, p->depths, &rec) < 0)
+		if (get_call(&r->c, &s, lead, p->v3, &rec) < 0)
 			return -1;
 		hl_merge_call(p->m, pid, tid, &rec);
 	}
@@ -862,6 +863,7 @@ static int read_cycle(struct reader *r, struct replay *p)
 static int replay_records(struct reader *r, struct replay *p, const char **why)
 {
 	unsigned tag;
+	uint64_t at = UINT64_MAX;
 	uint32_t tid;
 	int rc;
 
@@ -875,9 +877,12 @@ static int replay_records(struct reader *r, struct replay *p, const char **why)
 			rc = read_kernel(r, p);
 			break;
 		case HLT_TAG_GONE:
+			/* HLTRACE2 has no time: all of TID is the old one's */
 			rc = get_u32(&r->c, &tid);
+			if (!rc && p->v3)
+				rc = get_varint(&r->c, &at);
 			if (!rc)
-				hl_merge_gone(p->m, tid);
+				hl_merge_gone(p->m, tid, at);
 			break;
 		case HLT_TAG_CYCLE:
 			rc = read_cycle(r, p);
@@ -909,9 +914,9 @@ static int replay_records(struct reader *r, struct replay *p, const char **why)
 	return -1;
 }
 
-static int replay_raw(struct reader *r, int depths, const char **why)
+static int replay_raw(struct reader *r, int v3, const char **why)
 {
-	struct replay p = { .depths = depths };
+	struct replay p = { .v3 = v3 };
 	unsigned flags;
 	int rc;
 

@@ -41,7 +41,8 @@
  *           end - ts, ev pid, ev tid, kind, 6 args, ret, cause byte,
  *           flags byte, inner byte [inner ts, kind, 4 args, outer ts],
  *           string (exec: the path)
- *   gone    0xE2, tid                   the thread will do nothing more
+ *   gone    0xE2, tid, time             the thread did nothing after time
+ *                                       (HLTRACE2: no time)
  *   cycle   0xE3, time, final byte, n, n x (tid, since)
  *                                       a drain cycle: which threads the
  *                                       tap showed inside a call, since when
@@ -49,8 +50,9 @@
  *                                       everything known goes out
  *   end     0xF1, as above (its seq is the reader's count)
  *
- * "HLTRACE2" is HLTRACE3 without depths (no 0x80 in a lead byte): still
- * read, two calls stamped the same ns then ordered as merge.c can tell.
+ * "HLTRACE2" is HLTRACE3 without depths (no 0x80 in a lead byte) and
+ * without the time in gone: still read, two calls stamped the same ns
+ * then ordered as merge.c can tell, a tid never taken as reused.
  *
  * A file without its end record was cut short: the reader says so and
  * marks the trace incomplete, after the events read (HLTRACE1) or the
@@ -103,7 +105,7 @@ void hlt_raw_call(struct hlt_writer *w, uint32_t pid, uint32_t tid,
 		  const struct hl_tap_rec *rec);
 void hlt_raw_kernel(struct hlt_writer *w, uint32_t tid, uint32_t pid,
 		    const struct hl_merge_kin *k);
-void hlt_raw_gone(struct hlt_writer *w, uint32_t tid);
+void hlt_raw_gone(struct hlt_writer *w, uint32_t tid, uint64_t at);
 void hlt_raw_cycle(struct hlt_writer *w, uint64_t r,
 		   const struct hl_merge_busy *busy, size_t n, int final);
 void hlt_raw_early(struct hlt_writer *w);

@@ -121,6 +121,7 @@ struct thread {
 	uint64_t zero_at;		/* last drain that saw no call open */
 	uint64_t frontier;		/* records before this can go */
 	int gone;
+	uint64_t gone_at;		/* gone: did nothing after this */
 	/* Calls open at the last record fed, outermost first. */
 	struct open_call *open;
 	size_t nopen, capopen;
@@ -404,13 +405,15 @@ static void cpush(struct hl_merge *g, uint32_t tid, uint32_t pid,
 	*(uint64_t *)ring_at(&t->starts, p) = pos;
 }
 
-/* TID will do nothing more: once its records are out, it is forgotten. */
-void hl_merge_gone(struct hl_merge *g, uint32_t tid)
+/* TID did nothing after AT: once its records are out, it is forgotten. */
+void hl_merge_gone(struct hl_merge *g, uint32_t tid, uint64_t at)
 {
 	struct thread *t = thread_get(g, tid, 0);
 
-	if (t)
+	if (t) {
 		t->gone = 1;
+		t->gone_at = at;
+	}
 }
 
 void hl_merge_kernel(struct hl_merge *g, uint32_t tid, uint32_t pid,
@@ -571,6 +574,41 @@ static int waiting(const struct thread *t)
 	return !ring_empty(&t->kq) || !ring_empty(&t->cq);
 }
 
+/* The time of T's latest record: kq is by key, cq by return. */
+static uint64_t latest(const struct thread *t)
+{
+	uint64_t k = 0, c = 0;
+
+	if (!ring_empty(&t->kq))
+		k = ((const struct kitem *)ring_at(&t->kq, t->kq.tail - 1))->key;
+	if (!ring_empty(&t->cq))
+		c = ((const struct citem *)ring_at(&t->cq, t->cq.tail - 1))->rec.end_ns;
+	return k > c ? k : c;
+}
+
+/*
+ * A thread gone at gone_at holds nothing back up to then. Records of its
+ * tid after that are a new thread's (the tid reused; the leader's tid
+ * taken by the thread that exec'd), which wait for their frontier.
+ */
+static uint64_t gone_frontier(const struct thread *t)
+{
+	if (latest(t) <= t->gone_at)
+		return NO_FRONTIER;
+	return t->frontier > t->gone_at ? t->frontier : t->gone_at + 1;
+}
+
+/*
+ * T's next record is past the time it was gone: all the gone thread did
+ * is out, and the timeline forgets it before the new thread's first
+ * record (it would have written the new thread's held records as the old
+ * one's, the calls around them as never returned).
+ */
+static void reborn(struct hl_merge *g, struct thread *t)
+{
+	hl_tl_thread_gone(g->tl, t->tid);
+	t->gone = 0;
+}
 /*
  * T's next record before F, if any: the earlier of its two rings' heads
  * (at equal times, the one that arrived first), noted for the heap.
@@ -657,6 +695,8 @@ static void feed(struct hl_merge *g, uint64_t f)
 	while (n) {
 		struct thread *t = g->heap[0];
 
+		if (__builtin_expect(t->gone, 0) && t->next_key > t->gone_at)
+			reborn(g, t);
 		if (t->next_call) {
 			feed_citem(g, t, ring_at(&t->cq, t->cq.head));
 			ring_pop(&t->cq);
@@ -684,7 +724,7 @@ static uint64_t settled(const struct hl_merge_busy *busy, size_t n,
  * One drain cycle, its inputs taken: move each thread's frontier to the
  * previous cycle's time if that cycle saw it outside any call. Records
  * before the lowest frontier go out; a thread that is gone holds nothing
- * back, and is forgotten once its records are out.
+ * back up to when it went, and is forgotten once its records are out.
  */
 void hl_merge_cycle(struct hl_merge *g, uint64_t r,
 		    const struct hl_merge_busy *busy, size_t nbusy, int final)
@@ -694,14 +734,16 @@ void hl_merge_cycle(struct hl_merge *g, uint64_t r,
 	hl_tidmap_each(&g->threads, i) {
 		struct thread *t = g->threads.vals[i];
 
-		if (final)
+		if (final) {
 			t->gone = 1;
-		if (t->gone)
-			t->frontier = NO_FRONTIER;
-		else if (g->tap) {
+			t->gone_at = NO_FRONTIER;
+		}
+		if (g->tap) {
 			t->frontier = t->zero_at;
 			t->zero_at = settled(busy, nbusy, t->tid, r);
 		}
+		if (t->gone)
+			t->frontier = gone_frontier(t);
 		if (waiting(t) && t->frontier < f)
 			f = t->frontier;
 	}

@@ -57,8 +57,12 @@ void hl_merge_free(struct hl_merge *m);
 
 void hl_merge_kernel(struct hl_merge *m, uint32_t tid, uint32_t pid,
 		     const struct hl_merge_kin *k);
-/* TID will do nothing more (exit, or exec from another thread). */
-void hl_merge_gone(struct hl_merge *m, uint32_t tid);
+/*
+ * TID did nothing after AT (its exit, or the exec of its process from
+ * another thread); records of TID after AT are a new thread's (the tid
+ * reused). AT UINT64_MAX: not known, every record of TID is the old one's.
+ */
+void hl_merge_gone(struct hl_merge *m, uint32_t tid, uint64_t at);
 /* A call of TID at its return (the tap's record, in ns). */
 void hl_merge_call(struct hl_merge *m, uint32_t pid, uint32_t tid,
 		   const struct hl_tap_rec *rec);

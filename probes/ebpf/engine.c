@@ -148,8 +148,8 @@ static void in_kernel(struct hl_ebpf_engine *g, uint32_t tid, uint32_t pid,
 		hl_merge_kernel(g->m, tid, pid, k);
 }
 
-/* TID will do nothing more: its lanes are freed at the next cycle. */
-static void in_gone(struct hl_ebpf_engine *g, uint32_t tid)
+/* TID did nothing after AT: its lanes are freed at the next cycle. */
+static void in_gone(struct hl_ebpf_engine *g, uint32_t tid, uint64_t at)
 {
 	if (g->ngone == g->capgone) {
 		size_t cap = g->capgone ? g->capgone * 2 : 16;
@@ -165,9 +165,9 @@ static void in_gone(struct hl_ebpf_engine *g, uint32_t tid)
 	else
 		g->err = ENOMEM;	/* its lane is freed at the end */
 	if (g->raw)
-		hlt_raw_gone(g->raw, tid);
+		hlt_raw_gone(g->raw, tid, at);
 	else
-		hl_merge_gone(g->m, tid);
+		hl_merge_gone(g->m, tid, at);
 }
 
 /* ---- BPF records to events ---- */
@@ -262,7 +262,7 @@ static void on_exec(struct hl_ebpf_engine *g, const struct mt_exec *x)
 			strerror(errno));
 	/* A thread that was not the leader took the leader's tid. */
 	if (x->old_tid != x->h.tid)
-		in_gone(g, x->old_tid);
+		in_gone(g, x->old_tid, x->h.ts_ns);
 	k.ev.ts_ns = k.ev.end_ns = x->h.ts_ns;
 	k.ev.pid = x->h.pid;
 	k.ev.tid = x->h.tid;
@@ -287,7 +287,7 @@ static void on_exit_rec(struct hl_ebpf_engine *g, const struct mt_exit *x)
 	k.ev.ret = status_of(x->code);
 	in_kernel(g, x->h.tid, x->h.pid, &k);
 	/* Its last record: the ring keeps each thread's records in order. */
-	in_gone(g, x->h.tid);
+	in_gone(g, x->h.tid, x->h.ts_ns);
 }
 
 static void on_usdt(struct hl_ebpf_engine *g, const struct mt_usdt *u)

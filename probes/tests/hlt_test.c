@@ -442,8 +442,8 @@ static void raw_record(struct raw_run *x, int early)
 			k.ev.tid = t->tid;
 			k.ev.kind = HL_EV_EXIT;
 			raw_kernel(x, t->tid, t->pid, &k);
-			hl_merge_gone(x->m, t->tid);
-			hlt_raw_gone(x->w, t->tid);
+			hl_merge_gone(x->m, t->tid, g.ts);
+			hlt_raw_gone(x->w, t->tid, g.ts);
 			t->gone = 1;
 		}
 	}
@@ -509,8 +509,8 @@ static void check_raw(enum hl_format fmt, int early)
 /*
  * One step of a hand-made run of thread 7: a call at its return as the tap
  * writes it ('c': kind, enter, exit, depth), a syscall at its entry ('s':
- * at t0), a drain cycle ('y': at t0, the thread inside a call since t1
- * when t1 is set).
+ * at t0), its exit ('e': at t0, then gone), a drain cycle ('y': at t0, the
+ * thread inside a call since t1 when t1 is set).
  */
 struct step {
 	char what;
@@ -589,6 +589,17 @@ static void run_case(const struct step *steps, size_t n, char *out, size_t len,
 			k.ev.tid = 7;
 			k.ev.kind = s->kind;
 			raw_kernel(x, 7, 1, &k);
+		} else if (s->what == 'e') {
+			struct hl_merge_kin k = { .type = HL_MERGE_OTHER,
+						  .key = s->t0 };
+
+			k.ev.ts_ns = k.ev.end_ns = s->t0;
+			k.ev.pid = 1;
+			k.ev.tid = 7;
+			k.ev.kind = HL_EV_EXIT;
+			raw_kernel(x, 7, 1, &k);
+			hl_merge_gone(x->m, 7, s->t0);
+			hlt_raw_gone(x->w, 7, s->t0);
 		} else {
 			struct hl_merge_busy b = { 7, s->t1 };
 
@@ -684,6 +695,26 @@ static void check_order(void)
 		   { 'c', HL_EV_MALLOC, 110, 120, 2 },
 		   { 'c', HL_EV_CALLOC, 110, 130, 1 },
 		   { 'c', HL_EV_REALLOCARRAY, 110, 140, 0 });
+	/* Thread 7 exits and, before the next cycle, a new thread gets tid 7
+	 * (or the leader's tid goes to the thread that exec'd): the new one
+	 * waits for its frontier like any other, its syscall for its call. */
+	check_case("malloc exit malloc mmap<-3",
+		   "a tid reused in the cycle it went: the new thread's syscall names its call",
+		   { 'c', HL_EV_MALLOC, 100, 110, 0 },
+		   { 'e', 0, 120, 0, 0 },
+		   { 's', HL_EV_MMAP, 150, 0, 0 },
+		   { 'y', 0, 155, 140, 0 },
+		   { 'c', HL_EV_MALLOC, 140, 160, 0 },
+		   { 'y', 0, 200, 0, 0 });
+	check_case("malloc mmap<-1 exit malloc mmap<-4",
+		   "... and the old thread's syscall in a call still names it",
+		   { 's', HL_EV_MMAP, 105, 0, 0 },
+		   { 'c', HL_EV_MALLOC, 100, 110, 0 },
+		   { 'e', 0, 120, 0, 0 },
+		   { 's', HL_EV_MMAP, 150, 0, 0 },
+		   { 'y', 0, 155, 140, 0 },
+		   { 'c', HL_EV_MALLOC, 140, 160, 0 },
+		   { 'y', 0, 200, 0, 0 });
 	/* No depths (--uprobes, or a HLTRACE2 file): the one that lasted
 	 * past the ns both began in was inside the other. */
 	check_case("reallocarray realloc", "nested, begun the same ns, no depths",
