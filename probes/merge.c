@@ -53,6 +53,8 @@
 
 #define NO_FRONTIER	UINT64_MAX
 #define BLOCK_BYTES	HL_MERGE_BLOCK
+/* Inside the same outermost call this long (trace time): left it. */
+#define STUCK_NS	1000000000ull
 
 /* A kernel record (syscall at entry, process or USDT event) waiting. */
 struct kitem {
@@ -120,6 +122,7 @@ struct thread {
 	struct ring starts;		/* uint64_t cq positions, by start */
 	uint64_t zero_at;		/* last drain that saw no call open */
 	uint64_t frontier;		/* records before this can go */
+	uint64_t held, held_since;	/* that frontier, since which cycle */
 	int gone;
 	uint64_t gone_at;		/* gone: did nothing after this */
 	/* Calls open at the last record fed, outermost first. */
@@ -136,6 +139,7 @@ struct hl_merge {
 	int tap;			/* calls come from the tap */
 	struct hl_tidmap threads;	/* tid -> struct thread */
 	uint64_t order;
+	uint64_t last_r;		/* the previous cycle's time */
 	int err;			/* out of memory while queueing */
 	struct thread *hot;		/* thread_get()'s last answer */
 	struct thread **heap;		/* feed()'s, kept */
@@ -310,6 +314,7 @@ static struct thread *thread_get(struct hl_merge *g, uint32_t tid,
 	ring_init(&t->starts, &g->pool, sizeof(uint64_t));
 	/* Without the tap no call can be pending: nothing to wait for. */
 	t->frontier = g->tap ? 0 : NO_FRONTIER;
+	t->held = NO_FRONTIER;
 	return t;
 }
 
@@ -721,6 +726,28 @@ static uint64_t settled(const struct hl_merge_busy *busy, size_t n,
 }
 
 /*
+ * T's frontier F, unless the tap has shown T inside the same outermost
+ * call for over STUCK_NS: then it counts as outside any call as of the
+ * previous cycle. A call left by a longjmp out of a signal handler never
+ * returns as far as the tap knows (its depth stays up), and would hold
+ * every thread's records back, all of them in memory, to the end of the
+ * trace (as the timeline lets a hold go past HL_TL_HOLD_MAX). A call that
+ * does come back that late has its syscalls out before it, without cause.
+ */
+static uint64_t unstuck(struct hl_merge *g, struct thread *t, uint64_t f,
+			uint64_t r)
+{
+	if (f != t->held) {
+		t->held = f;
+		t->held_since = r;
+		return f;
+	}
+	if (r > t->held_since && r - t->held_since > STUCK_NS && g->last_r > f)
+		return g->last_r;
+	return f;
+}
+
+/*
  * One drain cycle, its inputs taken: move each thread's frontier to the
  * previous cycle's time if that cycle saw it outside any call. Records
  * before the lowest frontier go out; a thread that is gone holds nothing
@@ -739,7 +766,7 @@ void hl_merge_cycle(struct hl_merge *g, uint64_t r,
 			t->gone_at = NO_FRONTIER;
 		}
 		if (g->tap) {
-			t->frontier = t->zero_at;
+			t->frontier = unstuck(g, t, t->zero_at, r);
 			t->zero_at = settled(busy, nbusy, t->tid, r);
 		}
 		if (t->gone)
@@ -747,6 +774,7 @@ void hl_merge_cycle(struct hl_merge *g, uint64_t r,
 		if (waiting(t) && t->frontier < f)
 			f = t->frontier;
 	}
+	g->last_r = r;
 	feed(g, f);
 	for (;;) {
 		struct thread *done = NULL;

@@ -510,7 +510,8 @@ static void check_raw(enum hl_format fmt, int early)
  * One step of a hand-made run of thread 7: a call at its return as the tap
  * writes it ('c': kind, enter, exit, depth), a syscall at its entry ('s':
  * at t0), its exit ('e': at t0, then gone), a drain cycle ('y': at t0, the
- * thread inside a call since t1 when t1 is set).
+ * thread inside a call since t1 when t1 is set), a mark ('m': the summary
+ * shows "|" after what had gone out by then).
  */
 struct step {
 	char what;
@@ -520,9 +521,11 @@ struct step {
 };
 
 /* "kind kind<-N ..." for a jsonl trace: each event's kind, and for a
- * syscall with a cause, the seq it names (0: the call's seq is null). */
-static void summarize(const char *j, char *out, size_t len)
+ * syscall with a cause, the seq it names (0: the call's seq is null);
+ * " |" after the first MARK events, when MARK is not 0. */
+static void summarize(const char *j, char *out, size_t len, uint64_t mark)
 {
+	uint64_t seen = 0;
 	size_t n = 0;
 
 	out[0] = '\0';
@@ -539,6 +542,8 @@ static void summarize(const char *j, char *out, size_t len)
 				      (int)(strchr(k, '"') - k), k);
 		if (c && c < eol)
 			n += (size_t)snprintf(out + n, len - n, "<-%d", atoi(c + 15));
+		if (n < len && mark && ++seen == mark)
+			n += (size_t)snprintf(out + n, len - n, " |");
 		if (n >= len)
 			break;
 	}
@@ -555,6 +560,7 @@ static void run_case(const struct step *steps, size_t n, char *out, size_t len,
 	FILE *direct = tmpfile(), *hlt = tmpfile();
 	struct raw_run *x = calloc(1, sizeof(*x));
 	struct hl_trace_end end = { .complete = 1, .engine = "ebpf" };
+	uint64_t mark = 0;
 	char *want, *got;
 	size_t wlen, glen;
 	const char *why;
@@ -600,6 +606,8 @@ static void run_case(const struct step *steps, size_t n, char *out, size_t len,
 			raw_kernel(x, 7, 1, &k);
 			hl_merge_gone(x->m, 7, s->t0);
 			hlt_raw_gone(x->w, 7, s->t0);
+		} else if (s->what == 'm') {
+			mark = x->tl.seq;
 		} else {
 			struct hl_merge_busy b = { 7, s->t1 };
 
@@ -623,7 +631,7 @@ static void run_case(const struct step *steps, size_t n, char *out, size_t len,
 	want = slurp(direct, &wlen);
 	got = replay(fileno(hlt), HL_FMT_JSONL, &rc, &why, &glen);
 	*same = rc == 0 && glen == wlen && !memcmp(want, got, wlen);
-	summarize(want, out, len);
+	summarize(want, out, len, mark);
 	free(want);
 	free(got);
 	fclose(direct);
@@ -715,6 +723,28 @@ static void check_order(void)
 		   { 'y', 0, 155, 140, 0 },
 		   { 'c', HL_EV_MALLOC, 140, 160, 0 },
 		   { 'y', 0, 200, 0, 0 });
+	/* A longjmp out of a signal handler inside malloc: the tap shows the
+	 * thread inside it from then on. Past a second (trace time) it counts
+	 * as left, and what the thread did since goes out while it runs. */
+	check_case("malloc mmap free |",
+		   "a call never left (longjmp out of it) holds the records back a second at most",
+		   { 'c', HL_EV_MALLOC, 50, 60, 0 },
+		   { 'y', 0, 100, 90, 0 },
+		   { 's', HL_EV_MMAP, 200, 0, 0 },
+		   { 'c', HL_EV_FREE, 300, 310, 1 },
+		   { 'y', 0, 1000, 90, 0 },
+		   { 'y', 0, 900000000, 90, 0 },
+		   { 'y', 0, 1500000000, 90, 0 },
+		   { 'm', 0, 0, 0, 0 });
+	check_case("free | malloc mmap<-2",
+		   "... a call that does last long is waited for until then",
+		   { 'c', HL_EV_FREE, 50, 60, 0 },
+		   { 'y', 0, 100, 90, 0 },
+		   { 's', HL_EV_MMAP, 200, 0, 0 },
+		   { 'y', 0, 500000000, 90, 0 },
+		   { 'c', HL_EV_MALLOC, 90, 600000000, 0 },
+		   { 'y', 0, 700000000, 0, 0 },
+		   { 'm', 0, 0, 0, 0 });
 	/* No depths (--uprobes, or a HLTRACE2 file): the one that lasted
 	 * past the ns both began in was inside the other. */
 	check_case("reallocarray realloc", "nested, begun the same ns, no depths",
