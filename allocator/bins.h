@@ -18,6 +18,11 @@
  *                (fd_nextsize) that skips over chunks of equal size.
  *   binmap       one bit per bin, set when the bin may be non-empty, so the
  *                search for a larger bin skips empty ones a word at a time.
+ *
+ * A bin's head is only its fd/bk pair in the arena, seen as a chunk by
+ * bin_at (arena.h), as in glibc: the head's other fields belong to its
+ * neighbours, so code never writes them and reads them only where bins.c
+ * says why that is safe.
  */
 #ifndef HEAPLAB_BINS_H
 #define HEAPLAB_BINS_H
