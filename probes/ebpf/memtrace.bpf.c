@@ -459,21 +459,40 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 	return 0;
 }
 
-/* AT_BASE from the auxiliary vector exec just built: where ld.so lies. */
+/*
+ * AT_BASE from the auxiliary vector exec just built: where ld.so lies.
+ * Searched with bpf_loop(), whose callback the verifier walks once: an
+ * unrolled or bounded loop of 28 reads was ~970 instructions to verify,
+ * and this verifier takes ~0.8 us an instruction here (0.7 ms at every
+ * start, a third of all the programs' verification).
+ */
+struct auxv_search {
+	unsigned long *auxv;
+	__u64 base;
+};
+
+static long auxv_pair(__u32 i, void *data)
+{
+	struct auxv_search *s = data;
+	unsigned long pair[2];
+
+	/* Not bpf_core_read(): s is ours, no kernel type to relocate. */
+	if (bpf_probe_read_kernel(pair, sizeof(pair), s->auxv + 2 * i) ||
+	    pair[0] == 0)
+		return 1;	/* unreadable, or AT_NULL: no AT_BASE */
+	if (pair[0] != AT_BASE)
+		return 0;
+	s->base = pair[1];
+	return 1;
+}
+
 static __always_inline __u64 interp_base(struct task_struct *task)
 {
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
-	unsigned long auxv[2];
+	struct auxv_search s = { .auxv = mm->saved_auxv };
 
-	for (int i = 0; i < AUXV_PAIRS; i++) {
-		if (bpf_core_read(auxv, sizeof(auxv), &mm->saved_auxv[2 * i]))
-			return 0;
-		if (auxv[0] == 0)
-			return 0;
-		if (auxv[0] == AT_BASE)
-			return auxv[1];
-	}
-	return 0;
+	bpf_loop(AUXV_PAIRS, auxv_pair, &s, 0);
+	return s.base;
 }
 
 SEC("raw_tracepoint/sched_process_exec")
