@@ -51,34 +51,37 @@ static uint64_t mono_ns(void)
 
 /* ---- the clock ---- */
 
-/* Does the first line of PATH hold WORD (as a whole word)? */
-static int file_has_word(const char *path, const char *word)
+/*
+ * The first line of PATH that starts with PREFIX ("" for any) into LINE;
+ * 0 if none. /proc/cpuinfo is read once for its flags, not once a flag.
+ */
+static int read_line(const char *path, const char *prefix, char *line,
+		     size_t len)
 {
-	char line[8192], *p;
-	size_t n = strlen(word);
 	FILE *f = fopen(path, "r");
 	int found = 0;
 
 	if (!f)
 		return 0;
-	while (!found && fgets(line, sizeof(line), f)) {
-		if (!strncmp(path, "/proc/cpuinfo", 13) &&
-		    strncmp(line, "flags", 5))
-			continue;
-		for (p = line; (p = strstr(p, word)); p += n) {
-			int start = p == line || p[-1] == ' ' || p[-1] == '\t';
-			int end = !p[n] || p[n] == ' ' || p[n] == '\n';
-
-			if (start && end) {
-				found = 1;
-				break;
-			}
-		}
-		if (!strncmp(path, "/proc/cpuinfo", 13))
-			break;		/* the first CPU's flags will do */
-	}
+	while (!found && fgets(line, (int)len, f))
+		found = !strncmp(line, prefix, strlen(prefix));
 	fclose(f);
 	return found;
+}
+
+/* Does LINE hold WORD, as a whole word? */
+static int has_word(const char *line, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = line; (p = strstr(p, word)); p += n) {
+		int start = p == line || p[-1] == ' ' || p[-1] == '\t';
+		int end = !p[n] || p[n] == ' ' || p[n] == '\n';
+
+		if (start && end)
+			return 1;
+	}
+	return 0;
 }
 
 const char *hl_tap_tsc_unusable(void)
@@ -86,17 +89,22 @@ const char *hl_tap_tsc_unusable(void)
 #ifndef __x86_64__
 	return "not x86-64";
 #else
+	char line[8192];
+
 	/* CLOCK_MONOTONIC must itself come from the TSC (so the two advance
 	 * together) and the TSC must tick at one rate in every state, on
-	 * every CPU. */
-	if (!file_has_word("/sys/devices/system/clocksource/clocksource0/"
-			   "current_clocksource", "tsc"))
+	 * every CPU (the first CPU's flags will do). */
+	if (!read_line("/sys/devices/system/clocksource/clocksource0/"
+		       "current_clocksource", "", line, sizeof(line)) ||
+	    !has_word(line, "tsc"))
 		return "clocksource is not tsc";
-	if (!file_has_word("/proc/cpuinfo", "constant_tsc"))
+	if (!read_line("/proc/cpuinfo", "flags", line, sizeof(line)))
+		line[0] = '\0';
+	if (!has_word(line, "constant_tsc"))
 		return "no constant_tsc";
-	if (!file_has_word("/proc/cpuinfo", "nonstop_tsc"))
+	if (!has_word(line, "nonstop_tsc"))
 		return "no nonstop_tsc";
-	if (!file_has_word("/proc/cpuinfo", "rdtscp"))
+	if (!has_word(line, "rdtscp"))
 		return "no rdtscp";
 	return NULL;
 #endif
