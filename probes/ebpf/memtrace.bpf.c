@@ -68,6 +68,8 @@ const volatile int hold_execs = 0;
 struct pending {
 	struct mt_proc code;
 	unsigned int pid, tid;
+	unsigned int nrec;	/* syscall records written (see submit_at) */
+	unsigned int pad0;
 	unsigned long long ts_ns;
 	unsigned long long args[6];
 	unsigned long long ip;
@@ -186,14 +188,27 @@ static __always_inline void *reserve(__u32 size)
  * a batch has piled up. NO_WAKEUP alone would lose records: the reader
  * would sleep through a full ring.
  */
-static __always_inline void submit(void *rec, int urgent)
+static __always_inline void submit_at(void *rec, int urgent, int look)
 {
 	__u64 flags = BPF_RB_NO_WAKEUP;
 
-	if (urgent || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_bytes)
+	if (urgent || (look && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >=
+		       wake_bytes))
 		flags = BPF_RB_FORCE_WAKEUP;
 	bpf_ringbuf_submit(rec, flags);
 }
+
+static __always_inline void submit(void *rec, int urgent)
+{
+	submit_at(rec, urgent, 1);
+}
+
+/*
+ * A thread's syscall records look at the ring's fill only every
+ * WAKE_LOOK_EVERY (a helper call saved on the others): at most that many
+ * records of one thread (~1.7 KiB) past the quarter of the ring.
+ */
+#define WAKE_LOOK_EVERY	16
 
 static __always_inline void fill_hdr(struct mt_hdr *h, __u16 type, __u16 size)
 {
@@ -380,7 +395,7 @@ static __always_inline void pending_done(struct pending *pd)
  * The record of PD's syscall, returned RET, into the ring; the cause
  * fields only with --uprobes (they stay 0 otherwise: MT_SYSCALL_SHORT).
  */
-static __always_inline void syscall_rec(const struct pending *pd, long ret,
+static __always_inline void syscall_rec(struct pending *pd, long ret,
 					__u32 flags)
 {
 	__u32 size = trace_calls ? sizeof(struct mt_syscall) : MT_SYSCALL_SHORT;
@@ -408,23 +423,28 @@ static __always_inline void syscall_rec(const struct pending *pd, long ret,
 		__builtin_memcpy(rec->cause_args, pd->cause_args,
 				 sizeof(rec->cause_args));
 	}
-	submit(rec, 0);
+	submit_at(rec, 0, !(++pd->nrec % WAKE_LOOK_EVERY));
 }
 
 SEC("raw_tracepoint/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
 	struct pending *pd;
-	long nr;
 
 	if (!trace_syscalls || !*(volatile __s64 *)&npending)
 		return 0;
 	pd = bpf_task_storage_get(&pendings, bpf_get_current_task_btf(), NULL, 0);
 	if (!pd || !pd->nr)
 		return 0;
-	nr = BPF_CORE_READ(regs, orig_ax);
-	if (pd->nr == nr)	/* else a stale entry: its exit never came */
-		syscall_rec(pd, ret, pd->flags);
+	/*
+	 * The thread's exit after its memory syscall's entry is that
+	 * syscall's: a thread makes one syscall at a time, every syscall
+	 * whose entry ran this program gets here (a seccomp or ptrace skip
+	 * comes before the entry tracepoint), and a thread that dies inside
+	 * one is closed by process_exit. So the number is not read back
+	 * from the registers (a helper call per syscall).
+	 */
+	syscall_rec(pd, ret, pd->flags);
 	pending_done(pd);
 	return 0;
 }
