@@ -375,13 +375,15 @@ char *hlt_calls_put(char *c, struct hlt_calls *s, const struct hl_tap_rec *r)
 	int all, n = call_nargs(ki, r, &all);
 	unsigned lead = r->kind && r->kind < HLT_C_KIND_ESC ? r->kind :
 			HLT_C_KIND_ESC;
+	char *at = c;
 
-	c = put_byte(c, lead | (all ? HLT_C_ALLARGS : 0) |
-		     (r->depth ? HLT_C_DEPTH : 0));
+	c = put_byte(c, lead | (all ? HLT_C_ALLARGS : 0));
 	if (lead == HLT_C_KIND_ESC)
 		c = put_varint(c, r->kind);
-	if (r->depth)
+	if (__builtin_expect(r->depth != 0, 0)) {	/* nested: rare */
+		*at = (char)(*at | HLT_C_DEPTH);
 		c = put_varint(c, r->depth);
+	}
 	c = put_varint(c, zigzag((int64_t)(r->ts_ns - s->ts)));
 	c = put_varint(c, zigzag((int64_t)(r->end_ns - r->ts_ns)));
 	s->ts = r->ts_ns;
@@ -733,7 +735,7 @@ static int get_call(struct cursor *c, struct hlt_calls *s, unsigned lead,
 	const struct hl_kind_info *ki;
 	uint64_t kind = lead & HLT_C_KIND_ESC, depth = 0;
 	int64_t d, dur;
-	int all, n;
+	int n;
 
 	memset(r, 0, sizeof(*r));
 	if (kind == HLT_C_KIND_ESC && get_varint(c, &kind) < 0)
@@ -743,20 +745,20 @@ static int get_call(struct cursor *c, struct hlt_calls *s, unsigned lead,
 	if ((lead & HLT_C_DEPTH) &&
 	    (!depths || get_varint(c, &depth) < 0 || !depth || depth > UINT16_MAX))
 		return -1;
-	r->kind = (uint16_t)kind;
-	r->depth = (uint16_t)depth;
-	ki = hl_kind_info(r->kind);
 	/* Only the tap's kinds: another would become a syscall's cause. */
 	if (!is_call_kind(kind))
 		return -1;
+	r->kind = (uint16_t)kind;
+	r->depth = (uint16_t)depth;
+	ki = hl_kind_info(r->kind);
 	if (get_signed(c, &d) < 0 || get_signed(c, &dur) < 0)
 		return -1;
 	r->ts_ns = s->ts + (uint64_t)d;
 	r->end_ns = r->ts_ns + (uint64_t)dur;
 	s->ts = r->ts_ns;
-	n = call_nargs(ki, r, &all);
-	if (lead & HLT_C_ALLARGS)
-		n = HL_TAP_ARGS;
+	/* The kind's own args, or all four (call_nargs() when written) */
+	n = lead & HLT_C_ALLARGS || ki->nargs > HL_TAP_ARGS ? HL_TAP_ARGS :
+	    ki->nargs;
 	for (int i = 0; i < n; i++)
 		if (is_addr_arg(ki, (unsigned)i) ? get_addr(c, &s->addr, &r->args[i]) :
 		    get_signed(c, (int64_t *)&r->args[i]))
