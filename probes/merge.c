@@ -431,7 +431,11 @@ void hl_merge_kernel(struct hl_merge *g, uint32_t tid, uint32_t pid,
 	it->ev = k->ev;
 	if (k->str && !(it->str = strdup(k->str)))
 		g->err = ENOMEM;
-	if (k->inner && (it->inner = malloc(sizeof(*it->inner)))) {
+	if (k->inner) {
+		if (!(it->inner = malloc(sizeof(*it->inner)))) {
+			g->err = ENOMEM;	/* the cause is lost: say so */
+			return;
+		}
 		*it->inner = *k->inner;
 		it->outer_ts = k->outer_ts;
 	}
