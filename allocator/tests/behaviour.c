@@ -6,6 +6,7 @@
  * kernel side: the dynamic mmap threshold, trimming the top, malloc_trim.
  */
 #include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -751,6 +752,57 @@ static int thp_exec(void)
 	return 255;
 }
 
+/*
+ * A thread's arena heap (mmap'd, committed as it grows) with thp=1: advised
+ * past 4 MiB, and its pages gone once everything in it is freed.
+ */
+static void *thp_arena_thread(void *arg)
+{
+	static char *p[THP_BLOCKS];
+	long ps = sysconf(_SC_PAGESIZE), kb;
+	unsigned char vec[16];
+	char *page;
+	int *bad = arg, resident = 0;
+
+	for (int i = 0; i < THP_BLOCKS; i++) {
+		p[i] = malloc(THP_BLOCK);
+		memset(p[i], 2, THP_BLOCK);
+	}
+	if (vma_huge(p[THP_BLOCKS * 2 / 3], &kb) != 1)
+		*bad |= 1;
+	if (vma_huge(p[0], &kb) != 0)
+		*bad |= 2;		/* its first 4 MiB stay in small pages */
+	page = (char *)(((uintptr_t)p[THP_BLOCKS * 2 / 3] + ps) & ~(uintptr_t)(ps - 1));
+	for (int i = 0; i < THP_BLOCKS; i++)
+		free(p[i]);
+	malloc_trim(0);
+	if (mincore(page, 16 * (size_t)ps, vec) == 0)
+		for (int i = 0; i < 16; i++)
+			resident += vec[i] & 1;
+	if (resident)
+		*bad |= 4;
+	return NULL;
+}
+
+static int thp_arena_child(void)
+{
+	pthread_t t;
+	int bad = 0;
+
+	if (pthread_create(&t, NULL, thp_arena_thread, &bad) != 0 || pthread_join(t, NULL) != 0)
+		return 255;
+	return bad;
+}
+
+static int thp_arena_exec(void)
+{
+	char *args[] = { "/proc/self/exe", "thp-arena", NULL };
+
+	setenv("HEAPLAB_OPTIONS", "tcache_count=0,thp=1", 1);
+	execv(args[0], args);
+	return 255;
+}
+
 /* By default (thp=0) nothing asks for huge pages: not a big heap, not a big mapping. */
 static int thp_off_child(void)
 {
@@ -793,6 +845,10 @@ static void test_thp(void)
 	ok(!(bits & 128), "thp=1: freeing the rest brings the break back down");
 	ok(!(bits & 32), "thp=1: a 1 MiB mapping does not ask for huge pages");
 	ok(!(bits & 16), "thp=1: an 8 MiB mapping does");
+	bits = child_bits(thp_arena_exec);
+	ok(!(bits & 1), "thp=1: a thread's arena heap grown to 24 MiB asks for huge pages");
+	ok(!(bits & 2), "... not its first 4 MiB");
+	ok(!(bits & 4), "... and its pages go back when it is all freed");
 }
 
 int main(int argc, char **argv)
@@ -802,6 +858,8 @@ int main(int argc, char **argv)
 	preload_self(argv);
 	if (argc > 1 && !strcmp(argv[1], "thp"))
 		return thp_child();
+	if (argc > 1 && !strcmp(argv[1], "thp-arena"))
+		return thp_arena_child();
 	setvbuf(stdout, NULL, _IONBF, 0);	/* no stdio buffer appearing mid-test */
 	test_refault_guard();	/* first: they need the dynamic rule untouched */
 	test_top_decay();
