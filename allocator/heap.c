@@ -226,11 +226,12 @@ void top_decay(struct arena *av)
  * then faults in once instead of 512 times. What it costs is memory the
  * program never wrote: the rest of the huge page a heap's top has just
  * entered, holes between blocks, a big block written only in part. On the
- * benchmarks (allocator/bench/PERFLOG.md, 29) that raised peak RSS by 1
- * MiB (a heap of small blocks written whole) to 64 MiB (blocks written
- * every 64 KiB), and where the hypervisor had taken back the guest's free
- * memory, one huge page cost more time than its 512 small ones: hence off
- * by default. Free pages inside the heap still go back (MADV_DONTNEED
+ * benchmarks (allocator/bench/PERFLOG.md, 29) that raised peak RSS by up
+ * to 2 MiB on a heap of small blocks written whole (the huge page top has
+ * just entered), 4.7 MiB with big tables written in part, 66 MiB with
+ * blocks written every 64 KiB; and where the hypervisor had taken back
+ * the guest's free memory, one huge page cost more time than its 512
+ * small ones: hence off by default. Free pages inside the heap still go back (MADV_DONTNEED
  * splits a huge page), and so does the top (trimming unmaps its tail).
  */
 #define THP_HEAP_MIN	(4UL << 20)
