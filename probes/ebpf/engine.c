@@ -148,8 +148,8 @@ static void in_kernel(struct hl_ebpf_engine *g, uint32_t tid, uint32_t pid,
 		hl_merge_kernel(g->m, tid, pid, k);
 }
 
-/* TID did nothing after AT: its lanes are freed at the next cycle. */
-static void in_gone(struct hl_ebpf_engine *g, uint32_t tid, uint64_t at)
+/* TID's lanes are freed at the next cycle, what they hold drained first. */
+static void free_lanes(struct hl_ebpf_engine *g, uint32_t tid)
 {
 	if (g->ngone == g->capgone) {
 		size_t cap = g->capgone ? g->capgone * 2 : 16;
@@ -164,6 +164,11 @@ static void in_gone(struct hl_ebpf_engine *g, uint32_t tid, uint64_t at)
 		g->gone[g->ngone++] = tid;
 	else
 		g->err = ENOMEM;	/* its lane is freed at the end */
+}
+
+/* TID did nothing after AT. */
+static void in_gone(struct hl_ebpf_engine *g, uint32_t tid, uint64_t at)
+{
 	if (g->raw)
 		hlt_raw_gone(g->raw, tid, at);
 	else
@@ -261,8 +266,10 @@ static void on_exec(struct hl_ebpf_engine *g, const struct mt_exec *x)
 		hl_warn(g->o.cmd, "cannot continue pid %u: %s", x->h.pid,
 			strerror(errno));
 	/* A thread that was not the leader took the leader's tid. */
-	if (x->old_tid != x->h.tid)
+	if (x->old_tid != x->h.tid) {
+		free_lanes(g, x->old_tid);
 		in_gone(g, x->old_tid, x->h.ts_ns);
+	}
 	k.ev.ts_ns = k.ev.end_ns = x->h.ts_ns;
 	k.ev.pid = x->h.pid;
 	k.ev.tid = x->h.tid;
@@ -288,6 +295,17 @@ static void on_exit_rec(struct hl_ebpf_engine *g, const struct mt_exit *x)
 	in_kernel(g, x->h.tid, x->h.pid, &k);
 	/* Its last record: the ring keeps each thread's records in order. */
 	in_gone(g, x->h.tid, x->h.ts_ns);
+	/*
+	 * A leader that goes before its process keeps its lanes until the
+	 * process ends: it went because another thread exec'd, which takes
+	 * its tid, and the new image may claim a lane under that tid before
+	 * the next cycle frees the tid's lanes, and write on in a lane freed
+	 * under it, never drained (or pthread_exit: nothing lost by waiting).
+	 */
+	if (x->h.tid != x->h.pid || x->group_dead)
+		free_lanes(g, x->h.tid);
+	if (x->group_dead && x->h.tid != x->h.pid)
+		free_lanes(g, x->h.pid);
 }
 
 static void on_usdt(struct hl_ebpf_engine *g, const struct mt_usdt *u)

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * forkexec.c [fork|vfork|thread|leaf] — the parent mallocs, then starts a
- * child with fork (or vfork) that execs this program again as "leaf"; the
- * leaf mallocs 200000 bytes (an mmap) and exits 5.  The parent waits and
- * exits with 0 when the child's status was 5.  "thread": a second thread
- * (not the leader) execs the leaf, which replaces the whole process and so
- * exits 5 itself.
+ * forkexec.c [fork|vfork|thread|threadcalls|leaf|leafcalls] — the parent
+ * mallocs, then starts a child with fork (or vfork) that execs this program
+ * again as "leaf"; the leaf mallocs 200000 bytes (an mmap) and exits 5.
+ * The parent waits and exits with 0 when the child's status was 5.
+ * "thread": a second thread (not the leader) execs the leaf, which replaces
+ * the whole process and so exits 5 itself.  "threadcalls": the same, and
+ * the leaf ("leafcalls") first makes 200000 malloc(100)/free pairs at once.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -30,9 +31,8 @@ static void *volatile keep;
 
 static void *exec_leaf(void *arg)
 {
-	char *args[] = { self, "leaf", NULL };
+	char *args[] = { self, arg ? "leafcalls" : "leaf", NULL };
 
-	(void)arg;
 	keep = malloc(300);
 	free(keep);
 	execv("/proc/self/exe", args);
@@ -49,11 +49,19 @@ int main(int argc, char **argv)
 
 	if (!strcmp(how, "leaf"))
 		return leaf();
-	if (!strcmp(how, "thread")) {
+	if (!strcmp(how, "leafcalls")) {
+		for (int i = 0; i < 200000; i++) {
+			keep = malloc(100);
+			free(keep);
+		}
+		return leaf();
+	}
+	if (!strcmp(how, "thread") || !strcmp(how, "threadcalls")) {
 		pthread_t t;
 
 		self = argv[0];
-		if (pthread_create(&t, NULL, exec_leaf, NULL))
+		if (pthread_create(&t, NULL, exec_leaf,
+				   strcmp(how, "thread") ? (void *)1 : NULL))
 			return 1;
 		pthread_join(t, NULL);	/* never returns: the exec ends us */
 		return 1;
