@@ -462,9 +462,13 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 		return 0;
 	if (ctgid != ptgid) {
 		struct mt_proc copy = *pr;	/* fork keeps the interpreter mapped */
+		long err = bpf_map_update_elem(&procs, &ctgid, &copy, BPF_NOEXIST);
 
-		if (bpf_map_update_elem(&procs, &ctgid, &copy, BPF_NOEXIST) == 0)
+		if (err == 0)
 			__sync_fetch_and_add(&live_procs, 1);
+		else if (err != -EEXIST)
+			count_drop();	/* full, or no memory: the child goes
+					 * untraced, and the trace says so */
 	}
 	rec = reserve(sizeof(*rec));
 	if (!rec)
