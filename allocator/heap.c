@@ -182,8 +182,9 @@ void top_regrown(struct arena *av)
  * Called by a free that left the main arena's top at or past the trim
  * threshold. With thresholds set by the program (mallopt, HEAPLAB_OPTIONS)
  * or not yet raised by the dynamic rule, or with a sparsely resident top,
- * trim now, as glibc does (less what the refault guard keeps). Otherwise (the rule has raised them: the program
- * frees big blocks, which then come from the heap) keep top for a period
+ * trim now, as glibc does (less what the refault guard keeps). Otherwise
+ * (the rule has raised them: the program frees big blocks, which then come
+ * from the heap) keep top for a period
  * of TOP_DECAY_NS; at its end give back the part of top that no allocation
  * reached during it (top's low-water mark, kept by top_used), keeping
  * top_pad. The heap then stays at the extent the program actually used
@@ -231,8 +232,9 @@ void top_decay(struct arena *av)
  * just entered), 4.7 MiB with big tables written in part, 66 MiB with
  * blocks written every 64 KiB; and where the hypervisor had taken back
  * the guest's free memory, one huge page cost more time than its 512
- * small ones: hence off by default. Free pages inside the heap still go back (MADV_DONTNEED
- * splits a huge page), and so does the top (trimming unmaps its tail).
+ * small ones: hence off by default. Free pages inside the heap still go
+ * back (MADV_DONTNEED splits a huge page), and so does the top (trimming
+ * unmaps its tail).
  */
 #define THP_HEAP_MIN	(4UL << 20)
 
