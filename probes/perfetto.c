@@ -565,11 +565,13 @@ static char *end_failed(char *c, const struct hl_sink *s,
 			const struct hl_trace_end *e)
 {
 	uint64_t kept = s->events_whole ? s->events_whole - 1 : 0;
-	char reason[HL_SINK_REASON_MAX];
+	char reason[HL_SINK_REASON_MAX], *r;
 
 	/* "... after 1402 trace events": the objects, not heaplab's events,
 	 * and none are counted after the failure. */
-	*HL_FMT_LIT(hl_sink_fail_reason(reason, s, kept), " trace events") = '\0';
+	r = hl_sink_fail_reason(reason, s, kept);
+	r = HL_FMT_LIT(r, " trace events");
+	*r = '\0';
 	if (!s->events_whole)
 		c = HL_FMT_LIT(c, "{\"traceEvents\":[\n");
 	c = HL_FMT_LIT(c, "{\"ph\":\"i\",\"s\":\"g\",\"name\":"
