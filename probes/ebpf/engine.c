@@ -992,7 +992,8 @@ int hl_ebpf_engine_run(struct hl_ebpf_engine *g, struct hl_ebpf_result *r)
 	r->lost = hl_ebpf_drops(g->e);
 	if (r->lost)
 		hl_warn(g->o.cmd, "%llu records lost: the BPF ring (%zu KiB) "
-			"was full (the reader could not keep up)",
+			"was full (the reader could not keep up), or the "
+			"kernel side had no room for a thread or process",
 			(unsigned long long)r->lost, hl_ebpf_ring_bytes(g->e) >> 10);
 	if (!g->err)
 		g->err = hl_merge_err(g->m);
