@@ -390,9 +390,17 @@ static void test_heaps_shrink(void)
 	   (unsigned long long)before.heaps, (unsigned long long)st[0].heaps);
 	ok(st[1].heaps < st[0].heaps, "freeing it unmapped the emptied heaps (%llu left)",
 	   (unsigned long long)st[1].heaps);
-	ok(st[1].heap_bytes + (90 << 20) < st[0].heap_bytes,
-	   "and gave the memory back (%llu MiB -> %llu MiB)",
-	   (unsigned long long)st[0].heap_bytes >> 20, (unsigned long long)st[1].heap_bytes >> 20);
+	/*
+	 * Back to what the heaps held before, not 90 MiB less than at the
+	 * peak: the thread may reuse an arena an earlier test's thread left
+	 * with free memory below a block still live (in this thread's
+	 * cache), which the 100 MiB partly filled and which stays mapped.
+	 */
+	ok(st[0].heap_bytes >= before.heap_bytes + (32 << 20) &&
+	   st[1].heap_bytes <= before.heap_bytes + (1 << 20),
+	   "and gave the memory back (%llu KiB before, %llu at the peak, %llu after)",
+	   (unsigned long long)before.heap_bytes >> 10,
+	   (unsigned long long)st[0].heap_bytes >> 10, (unsigned long long)st[1].heap_bytes >> 10);
 	mallopt(M_MMAP_THRESHOLD, 128 << 10);
 }
 
