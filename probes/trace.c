@@ -208,6 +208,7 @@ static void end_trace(struct run *r, int complete, int status,
 		.engine = r->er.used ? r->er.used : "none", .reason = reason,
 		.dropped = (r->use_tap ? hl_tap_drops(&r->tap) : 0) + r->er.lost,
 	};
+	char why[128];
 
 	if (r->ended)
 		return;
@@ -216,6 +217,12 @@ static void end_trace(struct run *r, int complete, int status,
 		e.complete = 0;
 		e.reason = r->er.lost ? "the ebpf ring was full: events were lost" :
 			   "the tap ring was full: calls were dropped (see -b)";
+	} else if (r->er.err && complete) {
+		/* "the ebpf engine lost records (Cannot allocate memory)" */
+		snprintf(why, sizeof(why), "the ebpf engine lost records (%s)",
+			 strerror(r->er.err));
+		e.complete = 0;
+		e.reason = why;
 	}
 	e.seq = r->tl.seq + 1;
 	hl_sink_end(&r->sink, &e);

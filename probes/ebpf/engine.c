@@ -999,6 +999,7 @@ int hl_ebpf_engine_run(struct hl_ebpf_engine *g, struct hl_ebpf_result *r)
 		g->err = hl_merge_err(g->m);
 	if (g->err)
 		hl_warn(g->o.cmd, "ebpf engine: %s", strerror(g->err));
+	r->err = g->err;
 	hl_ebpf_engine_close(g);
 	return 0;
 }

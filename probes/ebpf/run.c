@@ -18,6 +18,7 @@ static int run_ebpf(struct hl_engine_run *er, struct hl_ebpf_engine *g,
 	res->interrupted = r.interrupted;
 	res->started = r.started;
 	er->lost = r.lost;
+	er->err = r.err;
 	return rc;
 }
 
@@ -37,6 +38,7 @@ int hl_engine_run(struct hl_engine_run *er, const struct hl_ptrace_opts *po,
 	memset(res, 0, sizeof(*res));
 	res->status = HL_EXIT_FAIL;	/* until CMD has run */
 	er->lost = 0;
+	er->err = 0;
 	if (strcmp(er->engine, "ptrace")) {
 		g = hl_ebpf_engine_open(&eo, why, sizeof(why));
 		if (g) {

@@ -22,6 +22,8 @@ struct hl_engine_run {
 	/* filled in: */
 	const char *used;	/* the engine that ran */
 	uint64_t lost;		/* kernel records the ebpf ring had no room for */
+	int err;		/* the ebpf engine's errno (out of memory while
+				 * joining): events may be missing */
 };
 
 /*
