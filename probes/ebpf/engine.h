@@ -42,8 +42,8 @@ struct hl_ebpf_result {
 	int interrupted;	/* Ctrl-C (or SIGTERM/SIGHUP) arrived */
 	int started;		/* CMD was exec'd */
 	uint64_t lost;		/* records the kernel could not queue */
-	int err;		/* 0, or the engine's errno: records it could
-				 * not keep (out of memory) */
+	int err;		/* 0, or the engine's errno: records it lost
+				 * (no memory to join them, a failed poll) */
 	int usdt_probes;	/* USDT probes attached */
 	int call_probes;	/* functions with uprobes attached */
 };

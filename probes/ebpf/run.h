@@ -22,8 +22,8 @@ struct hl_engine_run {
 	/* filled in: */
 	const char *used;	/* the engine that ran */
 	uint64_t lost;		/* kernel records the ebpf ring had no room for */
-	int err;		/* the ebpf engine's errno (out of memory while
-				 * joining): events may be missing */
+	int err;		/* the ebpf engine's errno (no memory to join,
+				 * a failed poll): events are missing */
 };
 
 /*
