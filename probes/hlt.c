@@ -357,10 +357,16 @@ char *hlt_calls_begin(char *c, struct hlt_calls *s, uint32_t pid, uint32_t tid)
 
 /* The args a call record carries: the kind's own, or all four when one
  * past them is set (or the kind is not a call's). */
+/* The args of a call record of kind KI unless it carries all four. */
+static int own_nargs(const struct hl_kind_info *ki)
+{
+	return ki && ki->nargs < HL_TAP_ARGS ? ki->nargs : HL_TAP_ARGS;
+}
+
 static int call_nargs(const struct hl_kind_info *ki, const struct hl_tap_rec *r,
 		      int *all)
 {
-	int n = ki && ki->nargs < HL_TAP_ARGS ? ki->nargs : HL_TAP_ARGS;
+	int n = own_nargs(ki);
 
 	*all = !ki;
 	for (int i = n; i < HL_TAP_ARGS; i++)
@@ -756,9 +762,7 @@ static int get_call(struct cursor *c, struct hlt_calls *s, unsigned lead,
 	r->ts_ns = s->ts + (uint64_t)d;
 	r->end_ns = r->ts_ns + (uint64_t)dur;
 	s->ts = r->ts_ns;
-	/* The kind's own args, or all four (call_nargs() when written) */
-	n = lead & HLT_C_ALLARGS || ki->nargs > HL_TAP_ARGS ? HL_TAP_ARGS :
-	    ki->nargs;
+	n = lead & HLT_C_ALLARGS ? HL_TAP_ARGS : own_nargs(ki);
 	for (int i = 0; i < n; i++)
 		if (is_addr_arg(ki, (unsigned)i) ? get_addr(c, &s->addr, &r->args[i]) :
 		    get_signed(c, (int64_t *)&r->args[i]))
