@@ -2,8 +2,13 @@
 # trace-overhead.sh — what tracing costs, side by side in one run (issue 6):
 # four workloads under plain execution and each tracer. A ratio is the
 # wall time of the whole traced run, until its output file is closed, over
-# the untraced run (medians of HEAPLAB_BENCH_RUNS rounds, default 5). For
-# heaplab the events recorded and lost (dropped) come from trace_end.
+# the untraced run, medians of HEAPLAB_BENCH_RUNS rounds (default 5) for
+# ls -lR and fork+exec and of twice that plus one for malloc-heavy and
+# start-up: a run of those takes a quarter of a second or less, and one
+# such run moves by 10-15% here from one to the next even on a quiet
+# machine, so they need more rounds for the same spread of the median.
+# For heaplab the events recorded come from the last round's trace_end,
+# the events lost (dropped) are summed over all rounds.
 #
 #   malloc-heavy  mt_target heavy 2000000 (2M malloc/free pairs, brk and
 #                 mmap traffic, threshold pinned at 128 KiB)
@@ -28,6 +33,13 @@ set -u
 B=$HEAPLAB_BUILD
 HL=$B/heaplab
 RUNS=${HEAPLAB_BENCH_RUNS:-5}
+# rounds WORKLOAD: how many rounds it runs (see the top).
+rounds() {
+	case $1 in
+	malloc-heavy | start-up) echo $((2 * RUNS + 1)) ;;
+	*) echo "$RUNS" ;;
+	esac
+}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/heaplab-bench.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 MEM=brk,mmap,munmap,mremap,madvise,mprotect
@@ -118,13 +130,15 @@ median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)
 # Rounds: each round runs every tool once, so that a drift of the machine's
 # speed during the run (other jobs, the CPU's clock) weighs on every column
 # alike; the median of each tool's rounds is taken afterwards.
-declare -A base times events failed
+declare -A base times events lost failed
+nrounds=
 printf '%-14s' "workload"
 for t in "${tools[@]}"; do printf ' | %-23s' "$t"; done
 printf '\n'
 for wl in "${workloads[@]}"; do
 	run_once plain "$wl" >/dev/null	# warm the page cache
-	for _ in $(seq "$RUNS"); do
+	n=$(rounds "$wl")
+	for _ in $(seq "$n"); do
 		for t in "${tools[@]}"; do
 			[ -z "${failed[$t]:-}" ] || continue
 			s=$(run_once "$t" "$wl")
@@ -133,8 +147,15 @@ for wl in "${workloads[@]}"; do
 				continue
 			fi
 			times[$t]="${times[$t]:-} $s"
-			if [[ $t == heaplab* ]] && [ -s "$TMP/last_end" ]; then
-				events[$t]=$(python3 -c 'import json,sys; e=json.loads(open(sys.argv[1]).read()); print("%d ev, %d lost" % (e["events"], e["dropped"]))' "$TMP/last_end" 2>/dev/null)
+			if [[ $t == heaplab* ]]; then
+				read -r ev dr < <(python3 -c 'import json,sys; e=json.loads(open(sys.argv[1]).read()); print(e["events"], e["dropped"])' "$TMP/last_end" 2>/dev/null)
+				if [ -n "${dr:-}" ]; then
+					events[$t]=$ev
+					[ "${lost[$t]:-}" = "?" ] ||
+						lost[$t]=$((${lost[$t]:-0} + dr))
+				else	# no trace_end to read: the count is unknown
+					lost[$t]="?"
+				fi
 			fi
 		done
 	done
@@ -152,13 +173,16 @@ for wl in "${workloads[@]}"; do
 			cell="${m}s"
 		else
 			cell=$(awk -v a="$m" -v b="${base[$wl]}" 'BEGIN { printf "%.2fx", a / b }')
-			[ -n "${events[$t]:-}" ] && cell="$cell (${events[$t]})"
+			[ -n "${events[$t]:-}" ] &&
+				cell="$cell (${events[$t]} ev, ${lost[$t]} lost)"
 		fi
 		printf ' | %-23s' "$cell"
 	done
 	printf '\n'
-	unset times events failed
-	declare -A times events failed
+	nrounds="${nrounds:+$nrounds, }$wl $n"
+	unset times events lost failed
+	declare -A times events lost failed
 done
-echo "(wall time of the traced run over plain, median of $RUNS rounds; heaplab: events recorded, lost;"
-echo " start-up: the absolute seconds matter more than the ratio to /bin/true)"
+echo "(wall time of the traced run over plain, median of the rounds ($nrounds); heaplab: events recorded"
+echo " in the last round, lost in all rounds; start-up: the absolute seconds matter more than"
+echo " the ratio to /bin/true)"
