@@ -6,6 +6,7 @@
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,7 +193,24 @@ static struct proc *proc_get(struct engine *e, pid_t pid, int execd)
 	return p;
 }
 
-static struct tracee *tracee_get(struct engine *e, pid_t tid)
+/*
+ * A process child's tgid is its tid, a thread's is its parent's: the
+ * thread is in /proc/PPID/task (one lookup, where /proc/TID/status is
+ * generated whole to be parsed).
+ */
+static pid_t child_tgid(pid_t parent_pid, pid_t child)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)parent_pid,
+		 (int)child);
+	if (access(path, F_OK) == 0)
+		return parent_pid;
+	return errno == ENOENT ? child : tgid_of(child);
+}
+
+/* The tracee TID; PID is its tgid, or 0 when not known: looked up. */
+static struct tracee *tracee_get(struct engine *e, pid_t tid, pid_t pid)
 {
 	struct tracee *t = hl_tidmap_get(&e->tracees, (uint32_t)tid);
 
@@ -202,7 +220,7 @@ static struct tracee *tracee_get(struct engine *e, pid_t tid)
 	if (!t || hl_tidmap_put(&e->tracees, (uint32_t)tid, t) < 0)
 		hl_die(e->o->cmd, "out of memory");
 	t->tid = tid;
-	t->pid = tgid_of(tid);
+	t->pid = pid ? pid : tgid_of(tid);
 	proc_get(e, t->pid, 1);
 	return t;
 }
@@ -243,17 +261,33 @@ static void emit_process(struct engine *e, struct tracee *t, enum hl_kind k,
 
 /* ---- stops ---- */
 
+/*
+ * The syscall at a seccomp stop: number, arguments and instruction pointer
+ * in one PTRACE_GET_SYSCALL_INFO (the kernel fills it from the saved
+ * registers; PTRACE_GETREGS copies all 27 through a buffer it allocates
+ * and frees on every call).
+ */
+static int seccomp_info(pid_t tid, struct __ptrace_syscall_info *si)
+{
+	long n = ptrace(PTRACE_GET_SYSCALL_INFO, tid, (void *)sizeof(*si), si);
+
+	if (n < (long)offsetof(struct __ptrace_syscall_info, seccomp.ret_data) ||
+	    si->op != PTRACE_SYSCALL_INFO_SECCOMP)
+		return -1;
+	return 0;
+}
+
 static void on_seccomp(struct engine *e, struct tracee *t)
 {
 	struct proc *p = proc_get(e, t->pid, 1);
-	struct user_regs_struct r;
+	struct __ptrace_syscall_info si;
 	enum hl_kind k;
 
-	if (!p->execd || ptrace(PTRACE_GETREGS, t->tid, 0, &r) < 0) {
+	if (!p->execd || seccomp_info(t->tid, &si) < 0) {
 		resume(t->tid, PTRACE_CONT, 0);
 		return;
 	}
-	k = hl_kind_of_syscall((long)r.orig_rax);
+	k = hl_kind_of_syscall((long)si.seccomp.nr);
 	if (k == HL_EV_NONE) {
 		resume(t->tid, PTRACE_CONT, 0);
 		return;
@@ -263,13 +297,10 @@ static void on_seccomp(struct engine *e, struct tracee *t)
 	t->sys.pid = (uint32_t)t->pid;
 	t->sys.tid = (uint32_t)t->tid;
 	t->sys.kind = k;
-	t->sys.args[0] = r.rdi;
-	t->sys.args[1] = r.rsi;
-	t->sys.args[2] = r.rdx;
-	t->sys.args[3] = r.r10;
-	t->sys.args[4] = r.r8;
-	t->sys.args[5] = r.r9;
-	switch (hl_maps_classify(&p->maps, r.rip, e->o->tap_path)) {
+	for (int i = 0; i < 6; i++)
+		t->sys.args[i] = si.seccomp.args[i];
+	switch (hl_maps_classify(&p->maps, si.instruction_pointer,
+				 e->o->tap_path)) {
 	case HL_CODE_LOADER:
 		t->sys.cause = HL_CAUSE_LOADER;
 		break;
@@ -317,16 +348,28 @@ static void finish_syscall(struct engine *e, struct tracee *t, int unfinished)
 		      t->outer_ts);
 }
 
+/* The return value alone: one word of the saved registers. */
 static void on_syscall_exit(struct engine *e, struct tracee *t)
 {
-	struct user_regs_struct r;
+	long rax;
 
-	if (t->in_sys && ptrace(PTRACE_GETREGS, t->tid, 0, &r) == 0) {
-		t->sys.end_ns = now_ns();
-		t->sys.ret = (int64_t)r.rax;
-		finish_syscall(e, t, 0);
+	if (t->in_sys) {
+		errno = 0;
+		rax = ptrace(PTRACE_PEEKUSER, t->tid,
+			     (void *)offsetof(struct user_regs_struct, rax), 0);
+		if (errno == 0) {
+			t->sys.end_ns = now_ns();
+			t->sys.ret = (int64_t)rax;
+			finish_syscall(e, t, 0);
+		}
 	}
 	resume(t->tid, PTRACE_CONT, 0);
+}
+
+/* A process whose code the engine has not looked at yet. */
+static int unseen(const struct proc *p)
+{
+	return !p->maps.seeded && !p->maps.n;
 }
 
 static void on_fork(struct engine *e, struct tracee *t, int event)
@@ -338,11 +381,12 @@ static void on_fork(struct engine *e, struct tracee *t, int event)
 	ptrace(PTRACE_GETEVENTMSG, t->tid, 0, &msg);
 	drain_tid(e, t->tid);	/* its calls before the fork come first */
 	if (msg) {
-		int fresh = !hl_tidmap_get(&e->tracees, (uint32_t)msg);
-
-		c = tracee_get(e, (pid_t)msg);
+		c = hl_tidmap_get(&e->tracees, (uint32_t)msg);
+		if (!c)
+			c = tracee_get(e, (pid_t)msg,
+				       child_tgid(t->pid, (pid_t)msg));
 		thread = c->pid == t->pid;
-		if (!thread && fresh) {
+		if (!thread && unseen(proc_get(e, c->pid, 1))) {
 			/* Same image as the parent: same code ranges. */
 			struct proc *pp = proc_get(e, t->pid, 1);
 			struct proc *cp = proc_get(e, c->pid, pp->execd);
@@ -447,7 +491,7 @@ static void on_gone(struct engine *e, pid_t tid, int st)
 
 static void on_stop(struct engine *e, pid_t tid, int st)
 {
-	struct tracee *t = tracee_get(e, tid);
+	struct tracee *t = tracee_get(e, tid, 0);
 	int sig = WSTOPSIG(st), event = st >> 16;
 
 	if (sig == SIGTRAP && event) {
@@ -636,9 +680,8 @@ static int start(struct engine *e, const struct sock_fprog *prog)
 		waitpid(pid, &st, __WALL);
 		return -1;
 	}
-	struct tracee *t = tracee_get(e, pid);
+	struct tracee *t = tracee_get(e, pid, pid);
 
-	t->pid = pid;
 	t->attached = 1;
 	proc_get(e, pid, 0)->execd = 0;
 	resume(pid, PTRACE_CONT, 0);

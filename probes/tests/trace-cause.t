@@ -63,6 +63,24 @@ like "$out" "<- loader" "text: loader cause"
 like "$out" "MAP_SHARED, 3, 0\) = 0x[0-9a-f]+ <- tap" "text: tap cause"
 like "$(tail -1 "$TMP/cause.txt")" "^# trace end: complete" "text: trace end line"
 
+# The ptrace engine's code classes: the loader's code from its own ELF
+# headers (AT_BASE), the tap's from one read of /proc/PID/maps; a static
+# program has no loader.
+"$HEAPLAB" trace -e ptrace -f jsonl -o "$J" -- "$T/cause"
+$CHK "$J" loader 5; ok $? "ptrace: the loader's start-up mmaps have cause \"loader\""
+$CHK "$J" tap; ok $? "ptrace: the tap's ring mapping has cause \"tap\""
+$CHK "$J" mmap-by-malloc 200000; ok $? "ptrace: malloc(200000) -> an mmap caused by it"
+"$HEAPLAB" trace -e ptrace --events syscalls -f jsonl -o "$J" -- "$T/cause"
+$CHK "$J" loader 5; ok $? "ptrace, no tap: the loader's mmaps have cause \"loader\""
+n=$(grep -c '"kind":"mmap".*"cause":null' "$J")
+[ "$n" -ge 1 ]; ok $? "ptrace, no tap: the program's own mmaps have no cause ($n)"
+"$HEAPLAB" trace -e ptrace --events syscalls -f jsonl -o "$J" -- \
+	"$B/tests/ebpf/mt_static" basic
+is $? 0 "ptrace, a static program: exit 0"
+n=$(grep -c '"kind":"\(brk\|mmap\)"' "$J")
+[ "$n" -ge 1 ]; ok $? "ptrace, a static program: its brk/mmap traced ($n)"
+! grep -q '"cause":"loader"' "$J"; ok $? "ptrace, a static program: no loader cause"
+
 # --events: syscalls only (no tap, no calls) and calls only (no syscalls).
 "$HEAPLAB" trace -e ptrace --events syscalls -f jsonl -o "$J" -- "$T/cause"
 is $? 0 "--events syscalls exits 0"
