@@ -527,13 +527,14 @@ static void release_pages(struct arena *av, struct chunk *p, size_t size)
 /*
  * Take the chunks other threads left pending on av (lock held): the thread
  * that owns av keeps what its cache has room for (they were freed for it
- * to reuse, and it is about to allocate), the rest is freed.
+ * to reuse, and it is about to allocate: tcache_adopt), the rest is freed.
  */
 void arena_drain_remote(struct arena *av, int all)
 {
 	struct chunk *p;
 	struct tcache *tc = tcache;
 	int mine = tc && tc->arena == av;
+	size_t bytes;
 
 	/*
 	 * Another thread leaves the list to the arena's own thread, whose
@@ -545,8 +546,10 @@ void arena_drain_remote(struct arena *av, int all)
 	    __atomic_load_n(&av->remote_bytes, __ATOMIC_RELAXED) <= REMOTE_MAX_BYTES)
 		return;
 
-	__atomic_store_n(&av->remote_bytes, 0, __ATOMIC_RELAXED);
+	bytes = __atomic_exchange_n(&av->remote_bytes, 0, __ATOMIC_RELAXED);
 	p = __atomic_exchange_n(&av->remote, NULL, __ATOMIC_ACQUIRE);
+	if (mine && tc->adopt_room < bytes)
+		tcache_adopt_recount(tc);
 	while (p) {
 		struct tcache_entry *e = chunk2mem(p);
 		struct tcache_entry *next = protect(&e->next, e->next);

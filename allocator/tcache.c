@@ -203,16 +203,6 @@ static void tcache_flush(struct tcache *tc)
 	}
 }
 
-/* The most chunks an adaptive bin of size class i may hold. */
-static unsigned bin_cap(size_t i)
-{
-	size_t cap = TCACHE_BIN_BYTES / (MINSIZE + i * MALLOC_ALIGNMENT);
-
-	if (cap < TCACHE_DEFAULT_COUNT)
-		return TCACHE_DEFAULT_COUNT;
-	return cap > 0xffff ? 0xffff : (unsigned)cap;
-}
-
 /*
  * Double bin i, within its own cap and the thread's: the bins' limits
  * together may not hold more than TCACHE_TOTAL_BYTES (a bin stays as it is
@@ -220,7 +210,7 @@ static unsigned bin_cap(size_t i)
  */
 void tcache_grow(struct tcache *tc, size_t i)
 {
-	unsigned limit = 2u * tc->limits[i], cap = bin_cap(i);
+	unsigned limit = 2u * tc->limits[i], cap = tcache_bin_cap(i);
 	size_t total = 0;
 
 	if (limit > cap)
@@ -274,15 +264,44 @@ void tcache_trim(void)
 	}
 }
 
+/*
+ * How many more bytes the cache may adopt past its bins' limits: what it
+ * holds past them now, taken from TCACHE_TOTAL_BYTES. Counted again only
+ * when a drain brings more than the room left (adopt_room only shrinks
+ * in between, so it never overstates the room).
+ */
+void tcache_adopt_recount(struct tcache *tc)
+{
+	size_t past = 0;
+
+	for (size_t i = 0; i < TCACHE_BINS; i++)
+		if (tc->counts[i] > tc->limits[i])
+			past += (size_t)(tc->counts[i] - tc->limits[i]) * (MINSIZE + i * MALLOC_ALIGNMENT);
+	tc->adopt_room = past < TCACHE_TOTAL_BYTES ? TCACHE_TOTAL_BYTES - past : 0;
+}
+
+/*
+ * Every TCACHE_GC_TICKS trips to the arena: a grown bin left alone since
+ * the last look gives half back and halves its limit; a bin that held
+ * adopted chunks past its limit all that time (its lowest count, as the
+ * drains saw it, above the limit) gives that surplus back, so a size whose
+ * chunks come back faster than the thread reuses them does not keep them
+ * from the arena, where other sizes can use their memory.
+ */
 void tcache_gc(struct tcache *tc)
 {
 	tc->ticks = 0;
 	if (!tcache_adaptive)
 		return;
 	for (size_t i = 0; i < TCACHE_BINS; i++) {
+		unsigned low = tc->lows[i] < tc->counts[i] ? tc->lows[i] : tc->counts[i];
+
 		if (!((tc->busy >> i) & 1) && tc->counts[i] > TCACHE_DEFAULT_COUNT &&
 		    tc->entries[i] == tc->gc_heads[i] && tc->counts[i] == tc->gc_counts[i])
 			tcache_shrink(tc, i);
+		else if (low > tc->limits[i])
+			bin_cut(tc, i, tc->counts[i] - (low - tc->limits[i]));
+		tc->lows[i] = tc->counts[i];
 		tc->gc_heads[i] = tc->entries[i];
 		tc->gc_counts[i] = tc->counts[i];
 	}

@@ -38,6 +38,15 @@ struct tcache {
 	struct arena *arena;		/* the thread's own arena */
 	struct heap_info *home;		/* its first heap (never unmapped) */
 	uint16_t gc_counts[TCACHE_BINS];	/* each bin as the last gc saw it */
+	/*
+	 * Chunks other threads freed for this one that it adopted past a
+	 * bin's limit (tcache_adopt): each bin's lowest count a drain saw
+	 * since the last gc (what sat unused all that time is given back),
+	 * and the bytes it may still adopt past the limits before the cache
+	 * is counted again.
+	 */
+	uint16_t lows[TCACHE_BINS];
+	size_t adopt_room;
 	struct tcache_entry *gc_heads[TCACHE_BINS];
 	struct hl_calls calls;
 	struct tcache *next, *prev;	/* every live cache, for the counters */
@@ -63,6 +72,7 @@ extern int tcache_adaptive HL_HIDDEN;
 
 struct tcache *tcache_create(void) HL_HIDDEN;
 void tcache_grow(struct tcache *tc, size_t i) HL_HIDDEN;
+void tcache_adopt_recount(struct tcache *tc) HL_HIDDEN;
 void tcache_gc(struct tcache *tc) HL_HIDDEN;
 void tcache_trim(void) HL_HIDDEN;
 void tcache_outbox_add(struct tcache *tc, struct arena *av, struct chunk *p, size_t size,
@@ -106,6 +116,16 @@ static inline struct tcache_entry *protect(struct tcache_entry **pos, struct tca
 static inline size_t tidx(size_t nb)
 {
 	return (nb - MINSIZE) / MALLOC_ALIGNMENT;
+}
+
+/* The most chunks an adaptive bin of size class i may hold. */
+static inline unsigned tcache_bin_cap(size_t i)
+{
+	size_t cap = TCACHE_BIN_BYTES / (MINSIZE + i * MALLOC_ALIGNMENT);
+
+	if (cap < TCACHE_DEFAULT_COUNT)
+		return TCACHE_DEFAULT_COUNT;
+	return cap > 0xffff ? 0xffff : (unsigned)cap;
 }
 
 /* Pop a chunk of size nb from cache tc, or NULL (nb past the cache too). */
@@ -215,30 +235,41 @@ static inline __attribute__((always_inline)) int tcache_put(struct tcache *tc, s
 }
 
 /*
- * Called by the arena, under its lock, with a chunk another thread freed
- * (marked with the key) into this thread's arena: cached if its bin has
- * room and it looks sane; otherwise (0) the arena frees it, with every
- * check. A chunk in a fast bin (a double free) or free for its
- * neighbours fails plausible() or the mark test and goes to arena_free,
- * which reports it.
+ * Called by the arena's own thread, under its lock, with a chunk another
+ * thread freed (marked with the key) into its arena: cached if it looks
+ * sane and its bin has room; otherwise (0) the arena frees it, with every
+ * check. A chunk in a fast bin (a double free), free for its neighbours,
+ * outside our heaps or of another arena than the list it came on fails
+ * the mark test or plausible() and goes to arena_free, which reports it.
+ *
+ * An adaptive bin takes such chunks past its limit, up to its cap
+ * (TCACHE_BIN_BYTES) and, for the whole cache, TCACHE_TOTAL_BYTES past
+ * the limits: a thread whose chunks others free (xmalloc's producers)
+ * then finds them in its cache, where a bin held to its limit sent all
+ * but 7 a size through arena_free and back out of the bins by the next
+ * malloc (95% of its mallocs missed the cache: PERFLOG 32). Its own
+ * frees still stop at the limit (tcache_put), and what a bin keeps past
+ * it unused until the next gc goes back to the arena (tcache_gc).
  */
 static inline int tcache_adopt(struct tcache *tc, struct chunk *p)
 {
 	size_t size = chunksize(p), i = tidx(size);
 	struct tcache_entry *e = chunk2mem(p);
 	struct arena *av;
+	int past;
 
 	if (i >= TCACHE_BINS || (p->size & (CHUNK_CACHED | IS_MMAPPED)))
 		return 0;
-	/*
-	 * A full bin does not grow for what others freed: xmalloc's producers,
-	 * whose consumers' outboxes bring every chunk back, held 0.4 MiB more
-	 * at their peak (6.4 against 6.0) when it did.
-	 */
-	if (tc->counts[i] >= tc->limits[i])
+	past = tc->counts[i] >= tc->limits[i];
+	if (past && (!tcache_adaptive || tc->counts[i] >= tcache_bin_cap(i) ||
+		     tc->adopt_room < size))
 		return 0;
-	if (!plausible(tc, p, size, &av))
+	if (!plausible(tc, p, size, &av) || av != tc->arena)
 		return 0;
+	if (past)
+		tc->adopt_room -= size;
+	if (tc->counts[i] < tc->lows[i])
+		tc->lows[i] = tc->counts[i];
 	e->next = protect(&e->next, tc->entries[i]);
 	tc->entries[i] = e;
 	tc->counts[i]++;

@@ -209,6 +209,122 @@ static void double_free_tcache_other_thread_cache(void)
 	free(parked);
 }
 
+/*
+ * Chunks of the main thread freed by another thread: the first 7 stay in
+ * that thread's cache, the next 64 go through its outbox to the main
+ * arena's pending list (the last freed at its head), which the main
+ * thread takes into its cache at its next trip to the arena. Whatever
+ * comes that way is checked before it is cached.
+ */
+#define RF_N	(7 + 64)
+static void *rf_blocks[RF_N];
+static void *rf_own;		/* a chunk of the freeing thread's arena */
+static _Alignas(16) size_t rf_fake[32];
+static int rf_stage;
+static pthread_mutex_t rf_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t rf_cond = PTHREAD_COND_INITIALIZER;
+
+static void rf_set(int stage)
+{
+	pthread_mutex_lock(&rf_lock);
+	rf_stage = stage;
+	pthread_cond_broadcast(&rf_cond);
+	pthread_mutex_unlock(&rf_lock);
+}
+
+static void rf_wait(int stage)
+{
+	pthread_mutex_lock(&rf_lock);
+	while (rf_stage < stage)
+		pthread_cond_wait(&rf_cond, &rf_lock);
+	pthread_mutex_unlock(&rf_lock);
+}
+
+/* A list link as the cache writes it (safe-linking: mangled with its address). */
+static size_t rf_link(void *pos, void *to)
+{
+	return ((size_t)pos >> 12) ^ (size_t)to;
+}
+
+/* arg: free the fake chunk among them (as the 8th). */
+static void *rf_free_all(void *arg)
+{
+	rf_own = malloc(200);
+	for (int i = 0; i < RF_N; i++) {
+		if (arg && i == 7)
+			free(&rf_fake[2]);
+		if (!arg || i != RF_N - 1)
+			free(rf_blocks[i]);
+	}
+	return NULL;
+}
+
+static void rf_setup(int fake)
+{
+	pthread_t t;
+
+	for (int i = 0; i < RF_N; i++)
+		rf_blocks[i] = malloc(200);
+	pthread_create(&t, NULL, rf_free_all, fake ? rf_fake : NULL);
+	pthread_join(t, NULL);
+}
+
+/* A pointer that is not ours, among them: its size looks right. */
+static void remote_not_ours(void)
+{
+	rf_fake[1] = 208 | 1;	/* 200 bytes' chunk, PREV_INUSE */
+	expect_ptr(&rf_fake[2]);
+	rf_setup(1);		/* the fake and 63 of ours to the pending list */
+	sink = malloc(200);	/* an empty cache bin: the trip that takes them */
+}
+
+/*
+ * A use-after-free write links a chunk of the freeing thread's own arena
+ * (still in use there) behind the last one pending, with the cache key
+ * read from a freed chunk: on the main arena's list, it is not the main
+ * arena's.
+ */
+static void remote_wrong_arena(void)
+{
+	size_t *x, *y;
+
+	rf_setup(0);
+	x = rf_blocks[RF_N - 1];
+	y = rf_own;
+	y[1] = x[1];
+	y[0] = rf_link(&y[0], NULL);
+	x[0] = rf_link(&x[0], y);
+	expect_ptr(y);
+	sink = malloc(200);
+}
+
+/* Freed again after its owner took it into its cache. */
+static void *rf_free_again(void *arg)
+{
+	(void)arg;
+	rf_own = malloc(200);
+	for (int i = 0; i < RF_N; i++)
+		free(rf_blocks[i]);
+	rf_set(1);
+	rf_wait(2);
+	free(rf_blocks[8]);
+	return NULL;
+}
+
+static void remote_double_free(void)
+{
+	pthread_t t;
+
+	for (int i = 0; i < RF_N; i++)
+		rf_blocks[i] = malloc(200);
+	pthread_create(&t, NULL, rf_free_again, NULL);
+	rf_wait(1);
+	sink = malloc(200);	/* takes the pending chunks */
+	expect_ptr(rf_blocks[8]);
+	rf_set(2);
+	pthread_join(t, NULL);
+}
+
 static const struct corruption {
 	const char *name;
 	void (*run)(void);
@@ -231,6 +347,9 @@ static const struct corruption {
 	{ "corrupt_top", corrupt_top, "heaplab: malloc(): corrupted top size", NULL },
 	{ "double_free_other_cache", double_free_tcache_other_thread_cache,
 	  "heaplab: free(): double free detected", NULL },
+	{ "remote_not_ours", remote_not_ours, "heaplab: free(): invalid pointer", NULL },
+	{ "remote_wrong_arena", remote_wrong_arena, "heaplab: free(): invalid pointer", NULL },
+	{ "remote_double_free", remote_double_free, "heaplab: free(): double free detected", NULL },
 	{ "realloc_freed", realloc_freed, "heaplab: realloc(): invalid pointer (freed chunk)", NULL },
 	{ "check_option", check_option, "heaplab: malloc(): heap check: boundary tag mismatch", "check=1" },
 };

@@ -359,6 +359,87 @@ static void test_outbox(void)
 	pthread_join(t, NULL);
 }
 
+/*
+ * What others freed for a thread comes back into its cache, past the
+ * limit its bin has for its own frees (7): a thread whose chunks another
+ * frees (a producer) finds them there, instead of in its arena's bins
+ * through a free and a malloc each.
+ */
+#define AD_N (7 + 4 * 64)
+static void *ad_blocks[AD_N], *ad_used[40], *ad_trips[1200];
+static int ad_stage, ad_cached, ad_left;
+static pthread_mutex_t ad_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ad_cond = PTHREAD_COND_INITIALIZER;
+
+static void ad_set(int stage)
+{
+	pthread_mutex_lock(&ad_lock);
+	ad_stage = stage;
+	pthread_cond_broadcast(&ad_cond);
+	pthread_mutex_unlock(&ad_lock);
+}
+
+static void ad_wait(int stage)
+{
+	pthread_mutex_lock(&ad_lock);
+	while (ad_stage < stage)
+		pthread_cond_wait(&ad_cond, &ad_lock);
+	pthread_mutex_unlock(&ad_lock);
+}
+
+static void *ad_owner(void *arg)
+{
+	void *p;
+
+	(void)arg;
+	for (int i = 0; i < AD_N; i++)
+		ad_blocks[i] = malloc(200);
+	ad_set(1);
+	ad_wait(2);
+	p = malloc(200);	/* its bin is empty: a trip to the arena */
+	for (int i = 0; i < AD_N; i++)
+		ad_cached += strcmp(chunk_state(ad_blocks[i], NULL), "free tcache") == 0;
+	/*
+	 * It goes on using that size a little, and the arena a lot (each
+	 * malloc(500) from an empty bin is a trip): the surplus that sat
+	 * unused from one look to the next goes back to the arena.
+	 */
+	for (int round = 0; round < 4; round++) {
+		for (int i = 0; i < 10; i++)
+			ad_used[round * 10 + i] = malloc(200);
+		for (int i = 0; i < 300; i++)
+			ad_trips[round * 300 + i] = malloc(500);
+	}
+	for (int i = 0; i < AD_N; i++)
+		ad_left += strcmp(chunk_state(ad_blocks[i], NULL), "free tcache") == 0;
+	for (int i = 0; i < 40; i++)
+		free(ad_used[i]);
+	for (int i = 0; i < 1200; i++)
+		free(ad_trips[i]);
+	free(p);
+	return NULL;
+}
+
+static void test_adopt(void)
+{
+	pthread_t t;
+
+	pthread_create(&t, NULL, ad_owner, NULL);
+	ad_wait(1);
+	/* Up to 7 into this thread's cache, then four outboxes (or more). */
+	for (int i = 0; i < AD_N; i++)
+		free(ad_blocks[i]);
+	ad_set(2);
+	pthread_join(t, NULL);
+	malloc_trim(0);		/* sends what is left in this thread's outbox home */
+	ok(ad_cached >= 4 * 64 - 1,
+	   "chunks another thread freed come back into their owner's cache past its bin's "
+	   "limit of 7 (%d of %d there after one malloc)", ad_cached, AD_N);
+	ok(ad_left <= 7,
+	   "what sat there unused while it made 1200 trips to the arena went back "
+	   "(%d left in its cache, of %d less the 40 it used)", ad_left, ad_cached);
+}
+
 /* Heaps of a non-main arena grow, then shrink and go away. */
 static void *big_churn(void *arg)
 {
@@ -657,6 +738,7 @@ int main(int argc, char **argv)
 	test_producer_consumer();
 	test_chunk_goes_home();
 	test_outbox();
+	test_adopt();
 	test_heaps_shrink();
 	test_thread_exit();
 	test_fork();
