@@ -440,9 +440,22 @@ static void __attribute__((noinline)) free_slow(void *mem)
 		hl_free(mem, "free");
 }
 
-/* free() found the chunk's cache bin full. */
+/*
+ * free() found the chunk's cache bin full. A chunk of another arena that
+ * still has a thread goes into the outbox at once (free_to_arena's first
+ * case, without its detours); it marks no overflow either: a bin keeps no
+ * more than 7 of other arenas' chunks however far it grows, so a thread
+ * that frees what others allocated (a consumer) has nothing to grow.
+ */
 static void __attribute__((noinline)) free_overflow(struct tcache *tc, struct chunk *p, size_t size)
 {
+	struct arena *av = arena_of(p, "free");
+
+	if (av != tc->arena && likely(!mp.check) && __atomic_load_n(&av->attached, __ATOMIC_RELAXED)) {
+		tc->calls.in_use -= (int64_t)size;
+		tcache_outbox_add(tc, av, p, size, "free");
+		return;
+	}
 	tcache_overflowed(tc, tidx(size));
 	free_to_arena(p, size, "free");
 }

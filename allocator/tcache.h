@@ -261,7 +261,7 @@ static inline int tcache_adopt(struct tcache *tc, struct chunk *p)
 	if (i >= TCACHE_BINS || (p->size & (CHUNK_CACHED | IS_MMAPPED)))
 		return 0;
 	past = tc->counts[i] >= tc->limits[i];
-	if (past && (!tcache_adaptive || tc->counts[i] >= tcache_bin_cap(i) ||
+	if (past && (!tcache_adaptive || (size_t)tc->counts[i] * size >= TCACHE_BIN_BYTES ||
 		     tc->adopt_room < size))
 		return 0;
 	if (!plausible(tc, p, size, &av) || av != tc->arena)
