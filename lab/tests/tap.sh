@@ -22,14 +22,17 @@ HEAPLAB=$B/heaplab
 _tap_n=0
 _tap_failed=0
 
+# Returns the check's own status, so that `ok $? "..." || diagnostics`
+# prints them exactly when the check failed.
 ok() {
 	_tap_n=$((_tap_n + 1))
 	if [ "$1" -eq 0 ]; then
 		echo "ok $_tap_n - $2"
-	else
-		echo "not ok $_tap_n - $2"
-		_tap_failed=$((_tap_failed + 1))
+		return 0
 	fi
+	echo "not ok $_tap_n - $2"
+	_tap_failed=$((_tap_failed + 1))
+	return 1
 }
 
 is() {

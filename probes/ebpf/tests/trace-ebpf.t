@@ -52,25 +52,9 @@ diff <(noaddr "$TMP/p.txt") <(noaddr "$TMP/e.txt") >"$TMP/pe.diff"
 ok $? "ptrace and ebpf engines: the same text trace (addresses aside)" ||
 	sed 's/^/# /' "$TMP/pe.diff" | head -10
 
-# strace equality, thread by thread (probes/tests/trace-strace.t).
-compare() {
-	local name=$1
-	shift
-	setarch -R "$HEAPLAB" trace -e ebpf -o "$TMP/$name.hl" -- "$@" 2>/dev/null
-	local rc=$?
-	setarch -R "$T/mkring" strace -f -qq -o "$TMP/$name.st" \
-		-e trace=brk,mmap,munmap,mremap,madvise,mprotect \
-		-E LD_PRELOAD="$TAPSO" -E HEAPLAB_TAP_FD=3 "$@"
-	is $rc $? "$name: same exit status under heaplab -e ebpf and strace"
-	python3 "$SRC/probes/tests/strace_cmp.py" "$TMP/$name.hl" "$TMP/$name.st" >"$TMP/$name.cmp"
-	ok $? "$name: brk/mmap/munmap match strace's, thread by thread" ||
-		sed 's/^/# /' "$TMP/$name.cmp"
-	grep '^# compared' "$TMP/$name.cmp"
-	python3 "$SRC/probes/tests/strace_cmp.py" "$TMP/$name.hl" "$TMP/$name.st" \
-		brk,mmap,munmap,mremap,madvise,mprotect >"$TMP/$name.cmp"
-	ok $? "$name: all six memory syscalls match strace's too" ||
-		sed 's/^/# /' "$TMP/$name.cmp"
-}
+# strace equality, thread by thread (probes/tests/strace_compare.sh).
+. "$SRC/probes/tests/strace_compare.sh"
+compare() { strace_compare ebpf "$@"; }
 # Each of the six made directly, succeeding and failing (-errno), from 4
 # threads at once: every kind with its arguments and return value.
 compare memsys "$ET/mt_target" memsys 3
