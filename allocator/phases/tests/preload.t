@@ -35,18 +35,53 @@ cmds=(
 	"python3 $TMP/work.py"
 )
 
-# Output (stdout and stderr) and exit status, as one fingerprint.
+# run NAME CMD: CMD's output (stdout and stderr) into $TMP/NAME.out, its exit
+# status and time into $TMP/NAME.rc.  Under LD_PRELOAD, timeout and bash
+# run on the phase too.
 run() {
-	local out rc
-	out=$(timeout 60 bash -c "$1" 2>&1)
+	local t0=${EPOCHREALTIME//[!0-9]/} rc us
+
+	timeout 60 bash -c "$2" >"$TMP/$1.out" 2>&1
 	rc=$?
-	printf '%s\nexit %s\n' "$(printf '%s' "$out" | md5sum)" "$rc"
+	us=$((${EPOCHREALTIME//[!0-9]/} - t0))
+	printf 'exit %s after %d.%02d s\n' "$rc" $((us / 1000000)) \
+		$((us % 1000000 / 10000)) >"$TMP/$1.rc"
+	if [ $rc -gt 128 ]; then
+		echo "(signal $(kill -l $((rc - 128))))" >>"$TMP/$1.rc"
+	fi
 }
 
-want=()
+# same NAME WANT DESCRIPTION: NAME's output and exit status are WANT's; if
+# not, says which command, both statuses and times, and how the outputs
+# differ, so that a failure explains itself.
+same() {
+	local got want
+
+	got=$(cut -d' ' -f1-2 "$TMP/$1.rc")
+	want=$(cut -d' ' -f1-2 "$TMP/$2.rc")
+	cmp -s "$TMP/$1.out" "$TMP/$2.out" && [ "$got" = "$want" ]
+	ok $? "$3" && return
+	diag "command: ${cmds[$4]}"
+	diag "with the phase: $(echo $(cat "$TMP/$1.rc")); with glibc: $(echo $(cat "$TMP/$2.rc"))"
+	diag "output: $(wc -c <"$TMP/$1.out") bytes, with glibc $(wc -c <"$TMP/$2.out"); diff glibc phase:"
+	diff "$TMP/$2.out" "$TMP/$1.out" | head -40 | sed 's/^/#   /'
+}
+
 for i in "${!cmds[@]}"; do
-	want[$i]=$(run "${cmds[$i]}")
+	run "want$i" "${cmds[$i]}"
 done
+
+# A difference is reported in full: the command, both statuses, the diff.
+report=$(cmds=("printf 'a\\nb\\n'; exit 3"); _tap_n=0
+	run alike "${cmds[0]}"
+	run other "printf 'a\\nc\\n'; kill -KILL \$\$"
+	same other alike "differs" 0)
+like "$report" "^not ok 1 - differs" "a difference fails the check"
+like "$report" "# command: printf 'a.*exit 3" "... names the command"
+like "$report" "# with the phase: exit 137 after [0-9.]+ s \\(signal KILL\\); with glibc: exit 3 after" \
+	"... gives both exit statuses and times, and the signal"
+like "$report" "^#   < b" "... and shows the outputs' diff:"
+like "$report" "^#   > c" "... both sides"
 
 exports="aligned_alloc calloc free heaplab_phase_dump heaplab_phase_idea heaplab_phase_name heaplab_phase_stats heaplab_phase_walk malloc malloc_usable_size memalign posix_memalign pvalloc realloc valloc"
 
@@ -65,8 +100,8 @@ for n in 1 2 3 4 5 6; do
 	like "$maps" "$B/phases/libphase$n\.so" "heaplab run -a phase$n preloads it"
 
 	for i in "${!cmds[@]}"; do
-		got=$(LD_PRELOAD=$so run "${cmds[$i]}")
-		is "$got" "${want[$i]}" "phase$n: \`${cmds[$i]/$TMP/\$TMP}\` as with glibc"
+		LD_PRELOAD=$so run "p$n.$i" "${cmds[$i]}"
+		same "p$n.$i" "want$i" "phase$n: \`${cmds[$i]/$TMP/\$TMP}\` as with glibc" "$i"
 	done
 done
 
