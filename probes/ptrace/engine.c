@@ -5,12 +5,18 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -50,6 +56,19 @@ struct tracee {
 	uint64_t outer_ts;
 };
 
+/* Sharing the tracee's CPU (see "one CPU" below). */
+struct colo {
+	int wanted;			/* pinned before fork, to go idle */
+	int on;				/* the watchdog runs */
+	pid_t tid;			/* the tracer's thread */
+	cpu_set_t all;			/* its CPUs before */
+	int efd;			/* the end, for the watchdog */
+	pthread_t watchdog;
+	atomic_ulong stops;		/* stops served */
+	uint64_t followed;		/* when it last moved to a tracee */
+	atomic_int idle;		/* the tracer is SCHED_IDLE, pinned */
+};
+
 struct engine {
 	const struct hl_ptrace_opts *o;
 	struct hl_ptrace_result *res;
@@ -57,6 +76,7 @@ struct engine {
 	int errpipe;			/* the child's exec errno, if any */
 	struct hl_tidmap tracees, procs;
 	uint64_t last_drain;
+	struct colo colo;
 };
 
 static uint64_t now_ns(void)
@@ -142,8 +162,12 @@ static struct sigaction saved[4];
 static volatile sig_atomic_t got[4];
 
 static _Noreturn void child(const struct hl_ptrace_opts *o,
-			    const struct sock_fprog *prog, int errfd)
+			    const struct sock_fprog *prog, int errfd,
+			    const struct colo *c)
 {
+	/* It starts on the tracer's CPU, with every CPU it had. */
+	if (c->wanted)
+		sched_setaffinity(0, sizeof(c->all), &c->all);
 	signal(SIGPIPE, SIG_DFL);
 	for (int i = 0; i < 4; i++)
 		sigaction(caught[i], &saved[i], NULL);
@@ -612,6 +636,227 @@ static void handle_signals(struct engine *e)
 	}
 }
 
+/* ---- one CPU ----
+ *
+ * Every stop hands the CPU from the tracee to the tracer and back. On two
+ * CPUs each hand-over wakes an idle one: an IPI, and on a VM whose idle
+ * vCPUs halt, a trip through the host (here ~25 us of CPU a stop on each
+ * side, against ~4 for a switch on one CPU). The scheduler puts the two
+ * apart whenever a CPU is idle, and the tracee's CPUs are its own (a
+ * program sees them: nproc). So the tracer keeps to one CPU and runs
+ * SCHED_IDLE: a CPU whose only runnable task is an idle-policy one counts
+ * as idle when a task wakes or forks (sched_idle_cpu), so the tracee,
+ * resumed from there, stays there and preempts the tracer, a fork child is
+ * placed there, and at the next stop the tracer just goes on, no wake-up.
+ *
+ * When the tracer sleeps for a stop, the tracee ran elsewhere: it moves to
+ * the tracee's CPU (colo_follow). An idle-policy task gets next to no CPU
+ * while a normal one wants it: a watchdog thread (normal policy, any CPU)
+ * that sees the tracer starved puts it back to normal on all its CPUs for
+ * the rest of the trace. Root only (or a RLIMIT_NICE that lets a thread
+ * leave SCHED_IDLE); HEAPLAB_PTRACE_ONECPU=0 turns it off.
+ */
+#define WATCH_MS 2
+
+static int can_leave_idle(void)
+{
+	struct rlimit rl;
+	int nice;
+
+	if (geteuid() == 0)
+		return 1;
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, 0);
+	return errno == 0 && getrlimit(RLIMIT_NICE, &rl) == 0 &&
+	       (rl.rlim_cur == RLIM_INFINITY || (long)rl.rlim_cur >= 20 - nice);
+}
+
+/* Before the fork: the tracer (and so the child, at first) on this CPU. */
+static void colo_prepare(struct colo *c)
+{
+	const char *v = getenv("HEAPLAB_PTRACE_ONECPU");
+	cpu_set_t one;
+	int cpu = sched_getcpu();
+
+	c->efd = -1;
+	if ((v && !strcmp(v, "0")) || cpu < 0 || !can_leave_idle() ||
+	    sched_getaffinity(0, sizeof(c->all), &c->all) < 0 ||
+	    CPU_COUNT(&c->all) < 2)
+		return;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	if (sched_setaffinity(0, sizeof(one), &one) < 0)
+		return;
+	c->tid = (pid_t)syscall(SYS_gettid);
+	c->wanted = 1;
+}
+
+/* Back to normal, on every CPU; from either thread. */
+static void colo_leave(struct colo *c)
+{
+	struct sched_param sp = { 0 };
+
+	if (!atomic_exchange(&c->idle, 0))
+		return;
+	sched_setscheduler(c->tid, SCHED_OTHER, &sp);
+	sched_setaffinity(c->tid, sizeof(c->all), &c->all);
+}
+
+/*
+ * Starved: a stop waiting at two checks in a row with fewer than
+ * WATCH_STOPS served in between (an idle-policy task that gets a slice now
+ * and then crawls rather than stops). A tracer with its CPU serves a
+ * waiting stop within microseconds, so one seen at two checks 2 ms apart
+ * is rare unless stops come fast, and then many are served between.
+ */
+#define WATCH_STOPS 4
+
+static int stop_waiting(void)
+{
+	siginfo_t si = { 0 };
+
+	return waitid(P_ALL, 0, &si, WEXITED | WSTOPPED | WNOHANG | WNOWAIT |
+		      __WALL) == 0 && si.si_pid;
+}
+
+static void *watchdog(void *arg)
+{
+	struct colo *c = arg;
+	struct pollfd pfd = { .fd = c->efd, .events = POLLIN };
+	unsigned long seen = 0;
+	int waiting = 0;
+
+	while (poll(&pfd, 1, WATCH_MS) == 0 && atomic_load(&c->idle)) {
+		unsigned long now = atomic_load(&c->stops);
+		int starved = waiting && now - seen < WATCH_STOPS;
+
+		waiting = stop_waiting();
+		if (waiting && starved) {
+			colo_leave(c);
+			break;
+		}
+		seen = now;
+	}
+	return NULL;
+}
+
+/* The child is stopped on the tracer's CPU: go idle, watched. */
+static void colo_begin(struct colo *c)
+{
+	struct sched_param sp = { 0 };
+	pthread_attr_t at;
+	sigset_t all, old;
+	int ok;
+
+	if (!c->wanted)
+		return;
+	c->efd = eventfd(0, EFD_CLOEXEC);
+	if (c->efd < 0 || pthread_attr_init(&at)) {
+		sched_setaffinity(0, sizeof(c->all), &c->all);
+		return;
+	}
+	/* The watchdog runs anywhere, and takes none of the tracer's
+	 * signals (Ctrl-C, the drain tick must interrupt its waitpid). */
+	pthread_attr_setaffinity_np(&at, sizeof(c->all), &c->all);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	atomic_store(&c->idle, 1);
+	ok = pthread_create(&c->watchdog, &at, watchdog, c) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&at);
+	if (!ok || sched_setscheduler(0, SCHED_IDLE, &sp) < 0) {
+		if (ok) {
+			eventfd_write(c->efd, 1);
+			pthread_join(c->watchdog, NULL);
+		}
+		atomic_store(&c->idle, 0);
+		sched_setaffinity(0, sizeof(c->all), &c->all);
+		return;
+	}
+	c->on = 1;
+}
+
+/* The CPU the thread last ran on (field 39 of its stat), or -1. */
+static int cpu_of(pid_t pid, pid_t tid)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid,
+		 (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');	/* the name (field 2) may hold anything */
+	for (int field = 2; p && field < 39; field++)
+		p = strchr(p + 1, ' ');
+	return p ? atoi(p + 1) : -1;
+}
+
+/*
+ * The tracer slept for this stop: the tracee ran elsewhere (moved by the
+ * load balancer, or forked off while this CPU was busy). Move to its CPU,
+ * at most every 5 ms, so that from there on it is resumed where it is.
+ */
+static void colo_follow(struct engine *e, pid_t tid)
+{
+	struct colo *c = &e->colo;
+	struct tracee *t = hl_tidmap_get(&e->tracees, (uint32_t)tid);
+	uint64_t now = now_ns();
+	cpu_set_t one;
+	int cpu;
+
+	if (!t || !t->pid || now - c->followed < 5000000)
+		return;
+	c->followed = now;
+	cpu = cpu_of(t->pid, tid);
+	if (cpu < 0 || cpu == sched_getcpu() || !CPU_ISSET(cpu, &c->all))
+		return;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	sched_setaffinity(0, sizeof(one), &one);
+	if (!atomic_load(&c->idle))	/* the watchdog let go meanwhile */
+		sched_setaffinity(0, sizeof(c->all), &c->all);
+}
+
+/* The next stop; the tracer sleeps for it only when none is there. */
+static pid_t wait_stop(struct engine *e, int *st)
+{
+	pid_t w;
+
+	if (!atomic_load_explicit(&e->colo.idle, memory_order_relaxed))
+		return waitpid(-1, st, __WALL);
+	w = waitpid(-1, st, __WALL | WNOHANG);
+	if (w)
+		return w;
+	w = waitpid(-1, st, __WALL);
+	if (w > 0 && WIFSTOPPED(*st))
+		colo_follow(e, w);
+	return w;
+}
+
+static void colo_end(struct colo *c)
+{
+	if (c->on) {
+		eventfd_write(c->efd, 1);
+		pthread_join(c->watchdog, NULL);
+		c->on = 0;
+	}
+	colo_leave(c);
+	if (c->wanted && c->efd < 0)
+		sched_setaffinity(0, sizeof(c->all), &c->all);
+	if (c->efd >= 0)
+		close(c->efd);
+	c->efd = -1;
+	c->wanted = 0;
+}
+
 /* ---- the loop ---- */
 
 static void drain_all(struct engine *e)
@@ -630,12 +875,14 @@ static void serve(struct engine *e)
 		handle_signals(e);
 		if (e->o->tap && now_ns() - e->last_drain > 1000000)
 			drain_all(e);
-		w = waitpid(-1, &st, __WALL);
+		w = wait_stop(e, &st);
 		if (w > 0) {
 			if (WIFSTOPPED(st))
 				on_stop(e, w, st);
 			else if (WIFEXITED(st) || WIFSIGNALED(st))
 				on_gone(e, w, st);
+			atomic_fetch_add_explicit(&e->colo.stops, 1,
+						  memory_order_relaxed);
 			continue;
 		}
 		if (errno == ECHILD)
@@ -661,7 +908,7 @@ static int start(struct engine *e, const struct sock_fprog *prog)
 	}
 	if (pid == 0) {
 		close(pfd[0]);
-		child(e->o, prog, pfd[1]);
+		child(e->o, prog, pfd[1], &e->colo);
 	}
 	close(pfd[1]);
 	e->root = pid;
@@ -684,6 +931,7 @@ static int start(struct engine *e, const struct sock_fprog *prog)
 
 	t->attached = 1;
 	proc_get(e, pid, 0)->execd = 0;
+	colo_begin(&e->colo);
 	resume(pid, PTRACE_CONT, 0);
 	return 0;
 }
@@ -699,11 +947,13 @@ int hl_ptrace_run(const struct hl_ptrace_opts *o, struct hl_ptrace_result *r)
 	if (o->syscalls && build_filter(o->cmd, &prog) < 0)
 		return -1;
 	catch_signals(o->tap ? 1000 : 100000);
+	colo_prepare(&e.colo);
 	if (start(&e, o->syscalls ? &prog : NULL) == 0) {
 		serve(&e);
 		drain_all(&e);
 		rc = 0;
 	}
+	colo_end(&e.colo);
 	uncatch_signals();
 	if (e.errpipe >= 0)
 		close(e.errpipe);

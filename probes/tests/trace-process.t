@@ -148,4 +148,25 @@ $CHK "$J" count malloc eq 200000; ok $? "default ring: every malloc"
 $CHK "$J" count free eq 200000; ok $? "default ring: every free"
 $CHK "$J" accounted 400000; ok $? "default ring: calls accounted"
 
+# The tracer shares the tracee's CPU (engine.c, "one CPU"): it keeps to one
+# CPU and runs SCHED_IDLE, the tracee's own CPUs and policy untouched.
+Q='chrt -p $$ | sed "s/^pid [0-9]*//"; grep Cpus_allowed_list /proc/self/status; nproc'
+want=$(sh -c "$Q")
+got=$("$HEAPLAB" trace -e ptrace --events syscalls -o /dev/null -- sh -c "$Q")
+is "$got" "$want" "the target's policy, CPUs and nproc are its own under the tracer"
+got=$("$HEAPLAB" trace -e ptrace -o /dev/null -- sh -c "$Q")
+is "$got" "$want" "the same with the call tap"
+# A thread burning every CPU: an idle-policy tracer would get no CPU; the
+# watchdog puts it back to normal and the trace goes to its end.
+timeout 60 "$HEAPLAB" trace -e ptrace --events syscalls -f jsonl -o "$J" -- \
+	"$T/spin" hog 3000
+is $? 0 "a hog on every CPU: the trace ends, exit 0"
+$CHK "$J" complete true; ok $? "a hog on every CPU: complete"
+n=$(grep -c '"kind":"munmap","args":{"addr":[0-9]*,"length":8192}' "$J")
+is "$n" 3000 "a hog on every CPU: all 3000 munmaps of the main thread"
+HEAPLAB_PTRACE_ONECPU=0 timeout 60 "$HEAPLAB" trace -e ptrace --events syscalls \
+	-f jsonl -o "$J" -- "$T/spin" hog 3000
+n=$(grep -c '"kind":"munmap","args":{"addr":[0-9]*,"length":8192}' "$J")
+is "$n" 3000 "HEAPLAB_PTRACE_ONECPU=0: the same trace"
+
 done_testing

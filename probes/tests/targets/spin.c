@@ -7,9 +7,13 @@
  *                        only the tracer's Ctrl-C handling is in play
  *   spin calls COUNT     COUNT malloc/free pairs of 16..1024 bytes, exit 0
  *   spin churn COUNT     the same, after 3000 an mmap+munmap every 100 pairs
+ *   spin hog COUNT       a thread burning each CPU (pinned there) while the
+ *                        main thread makes COUNT mmap+munmap pairs of 8 KiB
  */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +45,41 @@ static void *loop(void *arg)
 		free(p);
 	}
 	return NULL;
+}
+
+static atomic_int hogs_stop;
+
+/* Burns its CPU (arg) until told to stop: no syscall, no call. */
+static void *hog(void *arg)
+{
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET((int)(long)arg, &one);
+	sched_setaffinity(0, sizeof(one), &one);
+	while (!atomic_load_explicit(&hogs_stop, memory_order_relaxed))
+		;
+	return NULL;
+}
+
+static int hogs(long n)
+{
+	pthread_t t[64];
+	cpu_set_t set;
+	int nt = 0;
+
+	sched_getaffinity(0, sizeof(set), &set);
+	for (int cpu = 0; cpu < CPU_SETSIZE && nt < 64; cpu++)
+		if (CPU_ISSET(cpu, &set) &&
+		    !pthread_create(&t[nt], NULL, hog, (void *)(long)cpu))
+			nt++;
+	for (long i = 0; i < n; i++)
+		munmap(mmap(NULL, 8192, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+			    -1, 0), 8192);
+	atomic_store(&hogs_stop, 1);
+	for (int i = 0; i < nt; i++)
+		pthread_join(t[i], NULL);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -93,6 +132,8 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
-	fprintf(stderr, "usage: spin segv | loop SECS THREADS | calls COUNT | churn COUNT\n");
+	if (argc > 2 && !strcmp(argv[1], "hog"))
+		return hogs(atol(argv[2]));
+	fprintf(stderr, "usage: spin segv | loop SECS THREADS | calls COUNT | churn COUNT | hog COUNT\n");
 	return 2;
 }
