@@ -65,7 +65,8 @@ endif
 # mtdump (the raw records of memtrace, no timeline).
 EBPF_TEST_DIR := $(BUILD)/tests/ebpf
 ALL += $(EBPF_TEST_DIR)/mt_target
-TESTS += probes/ebpf/tests/memtrace.t probes/ebpf/tests/trace-ebpf.t probes/ebpf/tests/sinks.t
+TESTS += probes/ebpf/tests/memtrace.t probes/ebpf/tests/trace-ebpf.t probes/ebpf/tests/sinks.t \
+	probes/ebpf/tests/uprobes-hold.t
 
 $(EBPF_TEST_DIR)/mt_target: probes/ebpf/tests/mt_target.c
 	@mkdir -p $(dir $@)

@@ -86,6 +86,7 @@ int hl_ebpf_attach_calls(struct hl_ebpf *e, const char *path,
 
 int hl_ebpf_any_alive(struct hl_ebpf *e) { (void)e; return 0; }
 void hl_ebpf_kill_all(struct hl_ebpf *e, int sig) { (void)e, (void)sig; }
+int hl_ebpf_procs_fd(const struct hl_ebpf *e) { (void)e; return -1; }
 long hl_ebpf_live(const struct hl_ebpf *e) { (void)e; return 0; }
 const char *hl_ebpf_btf(const struct hl_ebpf *e) { (void)e; return "none"; }
 long hl_ebpf_pending(const struct hl_ebpf *e) { (void)e; return 0; }
@@ -514,6 +515,11 @@ int hl_ebpf_any_alive(struct hl_ebpf *e)
 void hl_ebpf_kill_all(struct hl_ebpf *e, int sig)
 {
 	each_proc(e, proc_kill, sig);
+}
+
+int hl_ebpf_procs_fd(const struct hl_ebpf *e)
+{
+	return bpf_map__fd(e->skel->maps.procs);
 }
 
 long hl_ebpf_live(const struct hl_ebpf *e)

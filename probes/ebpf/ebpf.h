@@ -72,6 +72,9 @@ int hl_ebpf_poll(struct hl_ebpf *e, int timeout_ms);
 int hl_ebpf_any_alive(struct hl_ebpf *e);
 /* Sends SIG to every process of the tree. */
 void hl_ebpf_kill_all(struct hl_ebpf *e, int sig);
+/* The filter map's fd (the tree's tgids, struct mt_proc values), -1 without
+ * the engine: for a process that outlives the tracer (probes/ebpf/run.c). */
+int hl_ebpf_procs_fd(const struct hl_ebpf *e);
 /* Processes of the tree still alive. */
 long hl_ebpf_live(const struct hl_ebpf *e);
 /*

@@ -818,6 +818,11 @@ struct hl_ebpf_engine *hl_ebpf_engine_open(const struct hl_ebpf_run_opts *o,
 	return g;
 }
 
+int hl_ebpf_engine_procs_fd(const struct hl_ebpf_engine *g)
+{
+	return hl_ebpf_procs_fd(g->e);
+}
+
 void hl_ebpf_engine_close(struct hl_ebpf_engine *g)
 {
 	if (!g)

@@ -64,5 +64,7 @@ struct hl_ebpf_engine *hl_ebpf_engine_open(const struct hl_ebpf_run_opts *o,
 int hl_ebpf_engine_run(struct hl_ebpf_engine *g, struct hl_ebpf_result *r);
 /* Frees G without running (when the caller gives up after open). */
 void hl_ebpf_engine_close(struct hl_ebpf_engine *g);
+/* The fd of G's map of the traced tree's processes (see hl_ebpf_procs_fd). */
+int hl_ebpf_engine_procs_fd(const struct hl_ebpf_engine *g);
 
 #endif
