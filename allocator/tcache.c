@@ -30,7 +30,7 @@
  * of chunks, as long as all the bins' limits together stay within
  * TCACHE_TOTAL_BYTES. A single burst of frees does not grow anything, so a
  * program that frees many blocks once still sees glibc's 7 held back and
- * the rest coalesced. Every TCACHE_GC_TICKS trips to the arena, a grown bin that
+ * the rest coalesced. Every 256 trips to the arena, a grown bin that
  * neither overflowed, missed nor changed since the last look gives half of
  * its chunks back to the arena and halves its limit, so memory parked in
  * a size the program stopped using goes back to be coalesced.
@@ -281,27 +281,50 @@ void tcache_adopt_recount(struct tcache *tc)
 }
 
 /*
- * Every TCACHE_GC_TICKS trips to the arena: a grown bin left alone since
- * the last look gives half back and halves its limit; a bin that held
- * adopted chunks past its limit all that time (its lowest count, as the
- * drains saw it, above the limit) gives that surplus back, so a size whose
- * chunks come back faster than the thread reuses them does not keep them
- * from the arena, where other sizes can use their memory.
+ * Every TCACHE_GC_TICKS trips to the arena: a bin that held adopted chunks
+ * past its limit all that time (its lowest count, as the drains saw it,
+ * above the limit) gives that surplus back, so a size whose chunks come
+ * back faster than the thread reuses them does not keep them from the
+ * arena, where other sizes can use their memory (xmalloc: the producers'
+ * heaps peaked 250 KiB above those of the library before without this,
+ * 150 KiB with a look every 256 trips, 40 KiB every 64; PERFLOG 35).
+ * Every TCACHE_SHRINK_LOOKS looks, a grown bin left alone since the last
+ * such look gives half back and halves its limit.
  */
+/* Bin i adopted past its limit: give back what sat unused since the last look. */
+static void gc_surplus(struct tcache *tc, size_t i)
+{
+	unsigned low = tc->lows[i] < tc->counts[i] ? tc->lows[i] : tc->counts[i];
+
+	if (low > tc->limits[i])
+		bin_cut(tc, i, tc->counts[i] - (low - tc->limits[i]));
+	tc->lows[i] = tc->counts[i];
+	if (tc->counts[i] <= tc->limits[i])
+		tc->surplus &= ~(1ULL << i);
+}
+
 void tcache_gc(struct tcache *tc)
 {
+	uint64_t bins;
+
 	tc->ticks = 0;
 	if (!tcache_adaptive)
 		return;
+	if (++tc->looks < TCACHE_SHRINK_LOOKS) {
+		for (bins = tc->surplus; bins; bins &= bins - 1)
+			gc_surplus(tc, (size_t)__builtin_ctzll(bins));
+		return;
+	}
+	tc->looks = 0;
 	for (size_t i = 0; i < TCACHE_BINS; i++) {
-		unsigned low = tc->lows[i] < tc->counts[i] ? tc->lows[i] : tc->counts[i];
-
 		if (!((tc->busy >> i) & 1) && tc->counts[i] > TCACHE_DEFAULT_COUNT &&
-		    tc->entries[i] == tc->gc_heads[i] && tc->counts[i] == tc->gc_counts[i])
+		    tc->entries[i] == tc->gc_heads[i] && tc->counts[i] == tc->gc_counts[i]) {
 			tcache_shrink(tc, i);
-		else if (low > tc->limits[i])
-			bin_cut(tc, i, tc->counts[i] - (low - tc->limits[i]));
-		tc->lows[i] = tc->counts[i];
+			if (tc->counts[i] <= tc->limits[i])
+				tc->surplus &= ~(1ULL << i);
+		} else if ((tc->surplus >> i) & 1) {
+			gc_surplus(tc, i);
+		}
 		tc->gc_heads[i] = tc->entries[i];
 		tc->gc_counts[i] = tc->counts[i];
 	}

@@ -20,8 +20,14 @@
  */
 #define TCACHE_BIN_BYTES	(512 * 1024)
 #define TCACHE_TOTAL_BYTES	(4 * 1024 * 1024)
-/* Trips to the arena between two looks for idle bins that grew. */
-#define TCACHE_GC_TICKS		256
+/*
+ * Trips to the arena between two looks at the bins (tcache_gc): each look
+ * gives back what adopted chunks a bin held unused since the last; every
+ * TCACHE_SHRINK_LOOKS looks (256 trips), bins that grew and were left
+ * alone since the last such look shrink.
+ */
+#define TCACHE_GC_TICKS		64
+#define TCACHE_SHRINK_LOOKS	4
 
 struct tcache_entry {
 	struct tcache_entry *next;	/* mangled */
@@ -35,6 +41,7 @@ struct tcache {
 	uint64_t overflowed;		/* bins a free found full since their last miss */
 	uint64_t busy;			/* bins that overflowed or missed since the last gc */
 	unsigned ticks;			/* trips to the arena since the last gc */
+	unsigned looks;			/* gc looks since the last that shrank */
 	struct arena *arena;		/* the thread's own arena */
 	struct heap_info *home;		/* its first heap (never unmapped) */
 	uint16_t gc_counts[TCACHE_BINS];	/* each bin as the last gc saw it */
@@ -46,6 +53,7 @@ struct tcache {
 	 * is counted again.
 	 */
 	uint16_t lows[TCACHE_BINS];
+	uint64_t surplus;		/* bins that adopted past their limit */
 	size_t adopt_room;
 	struct tcache_entry *gc_heads[TCACHE_BINS];
 	struct hl_calls calls;
@@ -266,8 +274,13 @@ static inline int tcache_adopt(struct tcache *tc, struct chunk *p)
 		return 0;
 	if (!plausible(tc, p, size, &av) || av != tc->arena)
 		return 0;
-	if (past)
+	if (past) {
 		tc->adopt_room -= size;
+		if (!(tc->surplus & (1ULL << i))) {
+			tc->surplus |= 1ULL << i;
+			tc->lows[i] = tc->counts[i];
+		}
+	}
 	if (tc->counts[i] < tc->lows[i])
 		tc->lows[i] = tc->counts[i];
 	e->next = protect(&e->next, tc->entries[i]);
