@@ -355,37 +355,65 @@ char *hlt_calls_begin(char *c, struct hlt_calls *s, uint32_t pid, uint32_t tid)
 	return put_varint(c, tid);
 }
 
-/* The args a call record carries: the kind's own, or all four when one
- * past them is set (or the kind is not a call's). */
 /* The args of a call record of kind KI unless it carries all four. */
 static int own_nargs(const struct hl_kind_info *ki)
 {
 	return ki && ki->nargs < HL_TAP_ARGS ? ki->nargs : HL_TAP_ARGS;
 }
 
-static int call_nargs(const struct hl_kind_info *ki, const struct hl_tap_rec *r,
-		      int *all)
-{
-	int n = own_nargs(ki);
+/*
+ * What a call record of each kind carries, worked out once from hl_kinds[]
+ * with own_nargs(), is_addr_arg() and ret_is_addr(): the drain thread packs
+ * millions of records a second, and these are its questions for each.
+ * call_shapes[HL_EV_NONE] stands for every kind without an entry (no
+ * kind info: all four args, none an address).
+ */
+struct call_shape {
+	uint64_t past[HL_TAP_ARGS];	/* ~0 for an arg past the kind's own */
+	uint8_t nargs;			/* own_nargs() */
+	uint8_t addr;			/* bit i: is_addr_arg(i) */
+	uint8_t ret_addr;		/* ret_is_addr() */
+	uint8_t known;			/* a kind with info: may carry fewer */
+};
 
-	*all = !ki;
-	for (int i = n; i < HL_TAP_ARGS; i++)
-		if (r->args[i])
-			*all = 1;
-	return *all ? HL_TAP_ARGS : n;
+static struct call_shape call_shapes[HL_EV_NKINDS];
+
+__attribute__((constructor)) static void call_shapes_init(void)
+{
+	for (unsigned k = 0; k < HL_EV_NKINDS; k++) {
+		const struct hl_kind_info *ki = hl_kind_info(k);
+		struct call_shape *sh = &call_shapes[k];
+
+		sh->nargs = (uint8_t)own_nargs(ki);
+		sh->ret_addr = (uint8_t)ret_is_addr(ki);
+		sh->known = ki != NULL;
+		for (unsigned i = 0; i < HL_TAP_ARGS; i++) {
+			sh->past[i] = i >= sh->nargs ? ~0ull : 0;
+			if (is_addr_arg(ki, i))
+				sh->addr |= (uint8_t)(1u << i);
+		}
+	}
 }
 
+/*
+ * A call record: the kind's own args, or all four when one past them is
+ * set (or the kind has no info); addresses as deltas.
+ */
 char *hlt_calls_put(char *c, struct hlt_calls *s, const struct hl_tap_rec *r)
 {
-	const struct hl_kind_info *ki = hl_kind_info(r->kind);
-	int all, n = call_nargs(ki, r, &all);
-	unsigned lead = r->kind && r->kind < HLT_C_KIND_ESC ? r->kind :
-			HLT_C_KIND_ESC;
+	unsigned kind = r->kind;
+	const struct call_shape *sh = &call_shapes[kind < HL_EV_NKINDS ? kind :
+						   HL_EV_NONE];
+	uint64_t past = (r->args[0] & sh->past[0]) | (r->args[1] & sh->past[1]) |
+			(r->args[2] & sh->past[2]) | (r->args[3] & sh->past[3]);
+	int all = !sh->known || past;
+	int n = all ? HL_TAP_ARGS : sh->nargs;
+	unsigned lead = kind && kind < HLT_C_KIND_ESC ? kind : HLT_C_KIND_ESC;
 	char *at = c;
 
 	c = put_byte(c, lead | (all ? HLT_C_ALLARGS : 0));
 	if (lead == HLT_C_KIND_ESC)
-		c = put_varint(c, r->kind);
+		c = put_varint(c, kind);
 	if (__builtin_expect(r->depth != 0, 0)) {	/* nested: rare */
 		*at = (char)(*at | HLT_C_DEPTH);
 		c = put_varint(c, r->depth);
@@ -394,9 +422,9 @@ char *hlt_calls_put(char *c, struct hlt_calls *s, const struct hl_tap_rec *r)
 	c = put_varint(c, zigzag((int64_t)(r->end_ns - r->ts_ns)));
 	s->ts = r->ts_ns;
 	for (int i = 0; i < n; i++)
-		c = is_addr_arg(ki, (unsigned)i) ? put_addr(c, &s->addr, r->args[i]) :
+		c = sh->addr >> i & 1 ? put_addr(c, &s->addr, r->args[i]) :
 		    put_varint(c, zigzag((int64_t)r->args[i]));
-	if (ret_is_addr(ki))
+	if (sh->ret_addr)
 		return put_addr(c, &s->addr, (uint64_t)r->ret);
 	return put_varint(c, zigzag(r->ret));
 }

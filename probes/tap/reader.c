@@ -281,17 +281,36 @@ uint64_t hl_tap_stamp_ns(struct hl_tap_reader *r, uint64_t t)
 		return mono_ns();	/* out of memory before any anchor */
 	r->seg = segment(r, t);
 	a = &r->anchor[r->seg];
-	if (t >= a->tsc)
-		return a->ns + scale(t - a->tsc, a->mult);
-	return a->ns - scale(a->tsc - t, a->mult);
+	if (t < a->tsc)
+		return a->ns - scale(a->tsc - t, a->mult);
+	if (r->seg + 1 < r->nanchor) {
+		r->seg_tsc = a->tsc;
+		r->seg_span = a[1].tsc - a->tsc;
+		r->seg_ns = a->ns;
+		r->seg_mult = a->mult;
+	}
+	return a->ns + scale(t - a->tsc, a->mult);
+}
+
+/*
+ * hl_tap_stamp_ns() for the drain: the segment of the last stamp converted
+ * holds nearly every stamp of a drain pass, so its line is applied inline
+ * (the same arithmetic, so the same ns) and only a stamp outside it takes
+ * the search, or a new anchor.
+ */
+static inline uint64_t stamp_ns(struct hl_tap_reader *r, uint64_t t)
+{
+	if (t - r->seg_tsc < r->seg_span)
+		return r->seg_ns + scale(t - r->seg_tsc, r->seg_mult);
+	return hl_tap_stamp_ns(r, t);
 }
 
 static void convert(struct hl_tap_reader *r, struct hl_tap_rec *rec)
 {
 	if (!r->tsc)
 		return;
-	rec->ts_ns = hl_tap_stamp_ns(r, rec->ts_ns);
-	rec->end_ns = hl_tap_stamp_ns(r, rec->end_ns);
+	rec->ts_ns = stamp_ns(r, rec->ts_ns);
+	rec->end_ns = stamp_ns(r, rec->end_ns);
 }
 
 /* ---- the ring ---- */
@@ -341,6 +360,7 @@ void hl_tap_destroy(struct hl_tap_reader *r)
 {
 	free(r->anchor);
 	r->anchor = NULL;
+	r->seg_span = 0;
 	r->nanchor = r->capanchor = 0;
 	if (r->hdr)
 		munmap(r->hdr, r->hdr->total_bytes);

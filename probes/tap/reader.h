@@ -37,6 +37,10 @@ struct hl_tap_reader {
 	struct hl_tap_anchor *anchor;
 	size_t nanchor, capanchor, prune_at;
 	size_t seg;			/* the segment last used, a hint */
+	/* That segment's values when it is closed (an anchor after it), for
+	 * the drain's inline conversion; span 0: none. A closed segment
+	 * never changes (pruning moves anchors, not their values). */
+	uint64_t seg_tsc, seg_span, seg_ns, seg_mult;
 	uint64_t nanchors_taken;	/* for the tests and benchmarks */
 };
 

@@ -109,6 +109,67 @@ static void drained(struct hl_tap_reader *r, const char *what)
 	hl_tap_release_tid(r, 4242, on_rec, NULL);
 }
 
+/*
+ * A lane of stamps from many segments (anchors taken between them), drained
+ * in one pass, some with ts and end from segments far apart: the drain converts
+ * with the last segment's line where it can, and must give what the search
+ * (hl_tap_stamp_ns) gives for every stamp.
+ */
+#define M 900
+static uint64_t many_st[M], many_ts[M], many_end[M];
+static int nmany;
+
+static void on_many(void *ctx, uint32_t pid, uint32_t tid,
+		    const struct hl_tap_rec *rec)
+{
+	(void)ctx, (void)pid, (void)tid;
+	if (nmany < M) {
+		many_ts[nmany] = rec->ts_ns;
+		many_end[nmany] = rec->end_ns;
+	}
+	nmany++;
+}
+
+/* Record I's end: mostly its own stamp, every tenth one far away. */
+static int far(int i)
+{
+	return i % 10 == 9 ? (i * 7919) % M : i;
+}
+
+static void drained_many(struct hl_tap_reader *r, const char *what)
+{
+	struct hl_tap_lane *l = hl_tap_lane(r->hdr, 0);
+	struct hl_tap_rec *rec = hl_tap_recs(l);
+	struct timespec nap = { 0, 20000 };
+	int bad = 0;
+
+	atomic_store(&l->owner, 4242u);
+	for (int i = 0; i < M; i++) {
+		many_st[i] = raw(r);
+		if (i % 30 == 29) {
+			nanosleep(&nap, NULL);
+			hl_tap_stamp_ns(r, raw(r));	/* a new anchor */
+		}
+	}
+	for (int i = 0; i < M; i++) {
+		memset(&rec[i], 0, sizeof(rec[i]));
+		rec[i].kind = 7;
+		rec[i].ts_ns = many_st[i];
+		rec[i].end_ns = many_st[far(i)];
+	}
+	atomic_store(&l->head, M);
+	nmany = 0;
+	ok(hl_tap_drain(r, on_many, NULL) == M && nmany == M,
+	   "%s: %d records drained in one pass", what, M);
+	for (int i = 0; i < M; i++)
+		if (many_ts[i] != hl_tap_stamp_ns(r, many_st[i]) ||
+		    many_end[i] != hl_tap_stamp_ns(r, many_st[far(i)]))
+			bad++;
+	ok(!bad, "%s: each drained stamp is what hl_tap_stamp_ns gives for it "
+	   "(%d of %d differ)", what, bad, M);
+	hl_tap_release_tid(r, 4242, on_many, NULL);
+}
+
 int main(void)
 {
 	struct hl_tap_reader r;
@@ -125,6 +186,7 @@ int main(void)
 	   hl_tap_clock_name(&r));
 	brackets(&r, hl_tap_clock_name(&r));
 	drained(&r, hl_tap_clock_name(&r));
+	drained_many(&r, hl_tap_clock_name(&r));
 	if (r.tsc) {
 		ok(atomic_load(&r.hdr->floor_ns) <= mono() &&
 		   atomic_load(&r.hdr->floor_ns) + 1000000000ull > mono(),
