@@ -557,13 +557,18 @@ static void drainer_stop(struct hl_ebpf_engine *g)
 	g->draining = 0;
 }
 
-/* A thread inside an allocator call, seen in its lane: calls nest, so
- * every call begun before the outermost open one has returned. */
-static size_t busy_tids(const struct hl_tap_reader *tap,
-			struct hl_merge_busy *busy, size_t max)
+/*
+ * A thread inside an allocator call, seen in its lane: calls nest, so
+ * every call begun before the outermost open one has returned. Since when:
+ * that call's stamp, converted by the reader (so the lock is taken).
+ */
+static size_t busy_tids(struct hl_ebpf_engine *g, struct hl_merge_busy *busy,
+			size_t max)
 {
+	struct hl_tap_reader *tap = g->o.tap;
 	size_t n = 0;
 
+	pthread_mutex_lock(&g->lock);
 	for (uint32_t i = 0; i < tap->hdr->nlanes && n < max; i++) {
 		struct hl_tap_lane *l = hl_tap_lane(tap->hdr, i);
 		uint32_t owner = atomic_load_explicit(&l->owner,
@@ -572,9 +577,10 @@ static size_t busy_tids(const struct hl_tap_reader *tap,
 
 		if (owner && d && d < 1u << 20) {
 			busy[n].tid = owner;
-			busy[n++].since = l->open[0].ts_ns;
+			busy[n++].since = hl_tap_stamp_ns(tap, l->open[0].stamp);
 		}
 	}
+	pthread_mutex_unlock(&g->lock);
 	return n;
 }
 
@@ -621,7 +627,7 @@ static void cycle(struct hl_ebpf_engine *g, int final)
 	size_t nbusy = 0;
 
 	if (g->o.tap)
-		nbusy = busy_tids(g->o.tap, busy, sizeof(busy) / sizeof(busy[0]));
+		nbusy = busy_tids(g, busy, sizeof(busy) / sizeof(busy[0]));
 	if (hl_ebpf_poll(g->e, 0) < 0 && errno != EINTR && !g->err)
 		g->err = errno;
 	if (g->o.tap)
@@ -902,6 +908,10 @@ int hl_ebpf_engine_run(struct hl_ebpf_engine *g, struct hl_ebpf_result *r)
 	r->status = HL_EXIT_FAIL;	/* until CMD has run */
 	if (g->raw)
 		hlt_raw_start(g->raw, g->o.tap != NULL);
+	/* Causes are joined by time here: the tap need not note open calls'
+	 * kind and args (ring.h), only their stamps. */
+	if (g->o.tap)
+		g->o.tap->hdr->open_args = 0;
 	{
 		r->usdt_probes = attach_usdt(g, why, sizeof(why));
 		if (r->usdt_probes < 0) {

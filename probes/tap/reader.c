@@ -237,7 +237,6 @@ static int take_anchor(struct hl_tap_reader *r)
 	best.mult = last ? last->mult : 0;
 	r->anchor[r->nanchor++] = best;
 	r->nanchors_taken++;
-	atomic_store_explicit(&r->hdr->floor_ns, best.ns, memory_order_relaxed);
 	return 0;
 }
 
@@ -407,7 +406,7 @@ size_t hl_tap_drain(struct hl_tap_reader *r, hl_tap_fn fn, void *ctx)
 	if (!r->hdr)
 		return 0;
 	/* A fresh anchor each round, so a tracer that drains keeps anchors
-	 * (and the floor the tap copies) at most one round apart. */
+	 * at most one round apart. */
 	if (r->tsc && (!r->nanchor || mono_ns() - r->anchor[r->nanchor - 1].ns >=
 				       ANCHOR_GAP_NS))
 		take_anchor(r);

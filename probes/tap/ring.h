@@ -47,10 +47,14 @@
  * ticks, under half the cost of the vDSO's clock_gettime, and the reader
  * turns them into CLOCK_MONOTONIC ns by interpolating between anchors,
  * (tsc, ns) pairs it reads itself (reader.c).  Either way the records the
- * reader hands out carry ns.  In the lane header, open[].ts_ns stays ns for
- * a tracer that reads it directly (the ebpf engine's frontier): with TSC it
- * is hdr.floor_ns as the call began, a time no later than the call's enter
- * (the exact enter is open[].stamp, which hl_tap_open_calls converts).
+ * reader hands out carry ns.  An open call in the lane header carries only
+ * its stamp (open[].stamp; open[].ts_ns is not written there): a tracer
+ * converts it (hl_tap_stamp_ns), as hl_tap_open_calls does.
+ *
+ * Open calls' kind and args: the ptrace engine reads them at a syscall
+ * stop (the cause); the ebpf engine joins by time and needs only depth and
+ * open[0].stamp.  hdr.open_args, set before the target starts, says whether
+ * the tap writes them: five stores a call saved when nobody reads them.
  */
 #ifndef HEAPLAB_PROBES_TAP_RING_H
 #define HEAPLAB_PROBES_TAP_RING_H
@@ -61,7 +65,7 @@
 
 #define HL_TAP_ENV	"HEAPLAB_TAP_FD"
 #define HL_TAP_MAGIC	0x3170617462616c68ULL	/* "hlabtap1" */
-#define HL_TAP_VERSION	2
+#define HL_TAP_VERSION	3
 #define HL_TAP_PAGE	4096UL
 #define HL_TAP_DEPTH	4
 #define HL_TAP_ARGS	4
@@ -90,7 +94,7 @@ struct hl_tap_rec {
 };
 
 struct hl_tap_open {
-	uint64_t ts_ns;			/* in the lane: see Clock */
+	uint64_t ts_ns;			/* ns, when handed out; not in the lane */
 	uint32_t kind;
 	uint32_t _pad;
 	uint64_t args[HL_TAP_ARGS];
@@ -120,10 +124,7 @@ struct hl_tap_hdr {
 	_Atomic uint64_t nolane_drops;	/* calls of threads without a lane */
 	_Atomic uint64_t attached;	/* process images that mapped the ring */
 	uint32_t clock;			/* enum hl_tap_clock, set before start */
-	uint32_t _pad2;
-	/* TSC: a CLOCK_MONOTONIC time the tracer has read, so already past;
-	 * its own cache line, as the tracer rewrites it at every anchor. */
-	alignas(64) _Atomic uint64_t floor_ns;
+	uint32_t open_args;		/* open calls carry kind and args (1) */
 };
 
 static inline uint64_t hl_tap_lane_bytes(uint32_t nrecs)
@@ -159,7 +160,7 @@ static inline void hl_tap_init(struct hl_tap_hdr *h, uint32_t nlanes,
 	atomic_store(&h->nolane_drops, 0);
 	atomic_store(&h->attached, 0);
 	h->clock = HL_TAP_CLOCK_MONO;
-	atomic_store(&h->floor_ns, 0);
+	h->open_args = 1;
 	atomic_thread_fence(memory_order_release);
 	h->magic = HL_TAP_MAGIC;
 }

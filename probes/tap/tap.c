@@ -113,6 +113,8 @@ static int is_boot(const void *p)
 static struct hl_tap_hdr *ring;
 /* The ring's clock is HL_TAP_CLOCK_TSC: stamps are rdtsc ticks. */
 static int tsc_clock;
+/* The tracer reads open calls' kind and args (ring.h). */
+static int open_args;
 static uint64_t rec_mask;		/* ring->nrecs - 1 */
 /* Wipe-on-fork: nonzero in the process that set it, zero in a fork child. */
 static volatile uint64_t *fork_gen;
@@ -166,6 +168,7 @@ static void attach_ring(void)
 #ifdef __x86_64__
 	tsc_clock = h.clock == HL_TAP_CLOCK_TSC;
 #endif
+	open_args = h.open_args != 0;
 	*fork_gen = (uint64_t)raw0(SYS_getpid);
 	atomic_fetch_add(&ring->attached, 1);
 }
@@ -338,23 +341,14 @@ enter(struct call *c, uint16_t kind, uint64_t a0, uint64_t a1, uint64_t a2)
 		goto opened;
 	}
 	o = &l->open[d];
-	o->kind = kind;
-	o->args[0] = a0;
-	o->args[1] = a1;
-	o->args[2] = a2;
-	o->args[3] = 0;
-#ifdef __x86_64__
-	if (likely(tsc_clock)) {
-		/* Read before the stamp: a time already past at enter. */
-		o->ts_ns = atomic_load_explicit(&ring->floor_ns,
-						memory_order_relaxed);
-		c->ts = __builtin_ia32_rdtsc();
-		o->stamp = c->ts;
-		goto opened;
+	if (open_args) {
+		o->kind = kind;
+		o->args[0] = a0;
+		o->args[1] = a1;
+		o->args[2] = a2;
+		o->args[3] = 0;
 	}
-#endif
-	c->ts = now_ns();
-	o->ts_ns = c->ts;
+	c->ts = stamp();
 	o->stamp = c->ts;
 opened:
 	/* The syscalls the real call makes see depth only after the slot. */
