@@ -27,7 +27,11 @@ GLIBC_TUNABLES=glibc.malloc.arena_max=3 "$HEAPLAB" arenas -t 8 --json >"$TMP/a3.
 is "$(field "$TMP/a3.json" 'd["arena_cap"]')" 3 "arena_max=3 is seen as a cap of 3"
 
 out=$("$HEAPLAB" experiment arenas -t 4); ok $? "experiment arenas (text)"
-like "$out" "aligned to at least 64 MiB" "text gives the alignment"
+# At least 64: threads racing for new heaps can each reserve 128 MiB
+# before any trims, and then every start may share a higher bit.
+align=$(printf '%s\n' "$out" | sed -n 's/.*aligned to at least \([0-9]*\) MiB.*/\1/p')
+[ "${align:-0}" -ge 64 ]; ok $? "text gives the alignment, 64 MiB or more" ||
+	printf '%s\n' "$out" | sed 's/^/# /'
 "$HEAPLAB" arenas -a mimalloc -t 4 --json >"$TMP/mi.json"; ok $? "arenas -a mimalloc"
 is "$(field "$TMP/mi.json" 'd["runs"][0]["malloc_info_heaps"]')" None \
 	"no malloc_info count is claimed for mimalloc"
