@@ -280,17 +280,6 @@ void tcache_adopt_recount(struct tcache *tc)
 	tc->adopt_room = past < TCACHE_TOTAL_BYTES ? TCACHE_TOTAL_BYTES - past : 0;
 }
 
-/*
- * Every TCACHE_GC_TICKS trips to the arena: a bin that held adopted chunks
- * past its limit all that time (its lowest count, as the drains saw it,
- * above the limit) gives that surplus back, so a size whose chunks come
- * back faster than the thread reuses them does not keep them from the
- * arena, where other sizes can use their memory (xmalloc: the producers'
- * heaps peaked 250 KiB above those of the library before without this,
- * 150 KiB with a look every 256 trips, 40 KiB every 64; PERFLOG 35).
- * Every TCACHE_SHRINK_LOOKS looks, a grown bin left alone since the last
- * such look gives half back and halves its limit.
- */
 /* Bin i adopted past its limit: give back what sat unused since the last look. */
 static void gc_surplus(struct tcache *tc, size_t i)
 {
@@ -303,6 +292,17 @@ static void gc_surplus(struct tcache *tc, size_t i)
 		tc->surplus &= ~(1ULL << i);
 }
 
+/*
+ * Every TCACHE_GC_TICKS trips to the arena: a bin that held adopted chunks
+ * past its limit all that time (its lowest count, as the drains saw it,
+ * above the limit) gives that surplus back, so a size whose chunks come
+ * back faster than the thread reuses them does not keep them from the
+ * arena, where other sizes can use their memory (xmalloc: the producers'
+ * heaps peaked 250 KiB above those of the library before without this,
+ * 150 KiB with a look every 256 trips, 40 KiB every 64; PERFLOG 34-36).
+ * Every TCACHE_SHRINK_LOOKS looks, a grown bin left alone since the last
+ * such look gives half back and halves its limit.
+ */
 void tcache_gc(struct tcache *tc)
 {
 	uint64_t bins;
