@@ -417,8 +417,8 @@ void *os_reserve(size_t len) HL_HIDDEN;
 int os_commit(void *addr, size_t len) HL_HIDDEN;
 int os_madvise_free(void *addr, size_t len) HL_HIDDEN;
 int os_hugepage(void *addr, size_t len) HL_HIDDEN;	/* MADV_HUGEPAGE, 2 MiB-aligned part */
-/* How many of n pages sampled evenly over the range are resident. */
-unsigned os_resident_sample(void *addr, size_t len, unsigned n) HL_HIDDEN;
+/* Whether need of n pages sampled evenly over the range are resident. */
+int os_resident_at_least(void *addr, size_t len, unsigned n, unsigned need) HL_HIDDEN;
 uint64_t os_now_ns(void) HL_HIDDEN;		/* monotonic, coarse; 0: none */
 /* Probes for the allocator's own events (no kernel call). */
 void os_note_heap_grow(struct arena *av, size_t bytes) HL_HIDDEN;

@@ -210,7 +210,7 @@ void top_decay(struct arena *av)
 			return;
 	}
 	if (mp.no_dyn_threshold || mp.trim_threshold <= DEFAULT_TRIM_THRESHOLD ||
-	    os_resident_sample(av->top, top_size, TOP_SAMPLES) < TOP_DENSE ||
+	    !os_resident_at_least(av->top, top_size, TOP_SAMPLES, TOP_DENSE) ||
 	    !(now = os_now_ns())) {
 		top_trim_now(av);
 		return;

@@ -120,28 +120,38 @@ int os_hugepage(void *addr, size_t len)
 }
 
 /*
- * Of n whole pages spread evenly over [addr, addr + len), how many are
- * resident (mincore, a page at a time: n calls whatever len is).
+ * Whether at least need of n whole pages spread evenly over [addr, addr +
+ * len) are resident (mincore, a page at a time). Each call costs ~1.1 us
+ * here, so the sampling stops as soon as the answer is known: a sparse
+ * top (mixed: blocks written every 64 KiB) is told after n - need + 1
+ * misses instead of n calls (PERFLOG 37).
  */
-unsigned os_resident_sample(void *addr, size_t len, unsigned n)
+int os_resident_at_least(void *addr, size_t len, unsigned n, unsigned need)
 {
 	uintptr_t lo = ALIGN_UP((uintptr_t)addr, mp.pagesize);
 	uintptr_t hi = ALIGN_DOWN((uintptr_t)addr + len, mp.pagesize);
 	size_t pages = hi > lo ? (hi - lo) / mp.pagesize : 0, step;
-	unsigned resident = 0;
+	unsigned resident = 0, missed = 0;
 
-	if (pages == 0 || n == 0)
-		return 0;
 	if (n > pages)
 		n = (unsigned)pages;
+	if (need > n)
+		return 0;
+	if (need == 0)
+		return 1;
 	step = pages / n;
 	for (unsigned i = 0; i < n; i++) {
 		unsigned char v = 0;
 
-		if (mincore((void *)(lo + i * step * mp.pagesize), mp.pagesize, &v) == 0)
-			resident += v & 1;
+		if (mincore((void *)(lo + i * step * mp.pagesize), mp.pagesize, &v) == 0 &&
+		    (v & 1)) {
+			if (++resident == need)
+				return 1;
+		} else if (++missed > n - need) {
+			return 0;
+		}
 	}
-	return resident;
+	return 0;
 }
 
 /* A monotonic clock in ns (the coarse one: a vDSO read), 0 if none. */
