@@ -75,15 +75,22 @@ int hl_ebpf_attach_usdt(struct hl_ebpf *e, const char *path,
 	return -1;
 }
 
-int hl_ebpf_attach_calls(struct hl_ebpf *e, const char *path,
+int hl_ebpf_attach_calls(struct hl_ebpf *e, const char *path, pid_t pid,
 			 const struct hl_ebpf_probe *p, size_t n,
 			 char *why, size_t len)
 {
-	(void)e, (void)path, (void)p, (void)n;
+	(void)e, (void)path, (void)pid, (void)p, (void)n;
 	snprintf(why, len, "no ebpf engine");
 	return -1;
 }
 
+int hl_ebpf_attached(const struct hl_ebpf *e, pid_t pid, const char *path)
+{
+	(void)e, (void)pid, (void)path;
+	return 0;
+}
+void hl_ebpf_detach_pid(struct hl_ebpf *e, pid_t pid) { (void)e, (void)pid; }
+size_t hl_ebpf_nlinks(const struct hl_ebpf *e) { (void)e; return 0; }
 int hl_ebpf_any_alive(struct hl_ebpf *e) { (void)e; return 0; }
 void hl_ebpf_kill_all(struct hl_ebpf *e, int sig) { (void)e, (void)sig; }
 int hl_ebpf_procs_fd(const struct hl_ebpf *e) { (void)e; return -1; }
@@ -98,6 +105,8 @@ void hl_ebpf_close(struct hl_ebpf *e) { (void)e; }
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <gelf.h>
+#include <sys/syscall.h>
 
 #include "memtrace.skel.h"
 #include "memtrace.btf.h"
@@ -116,6 +125,30 @@ void hl_ebpf_close(struct hl_ebpf *e) { (void)e; }
 #define RING_SYSCALLS	(4u << 20)
 #define RING_CALLS	(16u << 20)
 #define MAX_LINKS	256
+/* Uprobe links destroyed side by side, at most (a thread each). */
+#define REAP_BATCH	256
+
+/* Functions of one object a link can hold (the malloc family: 10). */
+#define MAX_FNS		16
+/* Objects whose functions were looked up (the allocator, static programs). */
+#define MAX_OBJS	72
+/* The kernel's, for libbpf 1.1 and uapi headers that predate them (6.6). */
+#define HL_TRACE_UPROBE_MULTI	48
+#define HL_F_UPROBE_MULTI_RETURN	1u
+
+/* A uprobe_multi link of one traced process, on one object. */
+struct plink {
+	pid_t pid;
+	const char *path;	/* the caller's string, compared by address */
+	int fd;
+};
+
+/* An object's functions, as a uprobe_multi link takes them. */
+struct fnset {
+	const char *path;	/* the caller's string, compared by address */
+	unsigned int n;
+	unsigned long long offs[MAX_FNS], cookies[MAX_FNS];
+};
 
 struct hl_ebpf {
 	struct memtrace *skel;
@@ -126,9 +159,24 @@ struct hl_ebpf {
 	int usdt, calls;	/* their programs were loaded */
 	const char *btf;	/* "embedded" or "kernel" (see core_btf) */
 	size_t ring;		/* the ring's size */
-	/* USDT and uprobe attachments made at run time. */
+	/* USDT attachments made at run time. */
 	struct bpf_link *links[MAX_LINKS];
 	size_t nlinks;
+	/* Uprobe links, by process (attached by pid). */
+	struct plink *plinks;
+	size_t nplinks, capplinks;
+	struct fnset objs[MAX_OBJS];
+	size_t nobjs;
+	/*
+	 * Links of processes gone, for the reaper thread to destroy (each
+	 * waits out an RCU grace period: not on the main loop).
+	 */
+	pthread_mutex_t reap_lock;
+	pthread_cond_t reap_cond;
+	pthread_t reaper;
+	int reaping, reap_stop;
+	int *dead;
+	size_t ndead, capdead;
 };
 
 static int keep_link(struct hl_ebpf *e, struct bpf_link *l)
@@ -295,10 +343,17 @@ struct hl_ebpf *hl_ebpf_open(const struct hl_ebpf_opts *o, hl_ebpf_fn fn,
 	e->usdt = o->usdt;
 	e->calls = o->calls;
 	bpf_program__set_autoload(e->skel->progs.sys_enter, o->syscalls);
-	bpf_program__set_autoload(e->skel->progs.sys_exit, o->syscalls);
+	/* A forked child is held at its return from fork (hold_forks). */
+	bpf_program__set_autoload(e->skel->progs.sys_exit,
+				  o->syscalls || o->hold_forks);
 	bpf_program__set_autoload(e->skel->progs.usdt_probe, o->usdt);
 	bpf_program__set_autoload(e->skel->progs.call_enter, o->calls);
 	bpf_program__set_autoload(e->skel->progs.call_exit, o->calls);
+	/* Attached by pid as uprobe_multi links (link_multi()). */
+	bpf_program__set_expected_attach_type(e->skel->progs.call_enter,
+					      HL_TRACE_UPROBE_MULTI);
+	bpf_program__set_expected_attach_type(e->skel->progs.call_exit,
+					      HL_TRACE_UPROBE_MULTI);
 	if (!o->calls) {
 		/* Preallocated per thread: megabytes to clear for nothing. */
 		bpf_map__set_max_entries(e->skel->maps.calls, 1);
@@ -312,6 +367,7 @@ struct hl_ebpf *hl_ebpf_open(const struct hl_ebpf_opts *o, hl_ebpf_fn fn,
 	e->skel->rodata->trace_syscalls = o->syscalls;
 	e->skel->rodata->trace_calls = o->calls;
 	e->skel->rodata->hold_execs = o->hold_execs;
+	e->skel->rodata->hold_forks = o->hold_forks;
 	if (o->tap_path) {
 		struct stat st;
 
@@ -381,58 +437,201 @@ int hl_ebpf_attach_usdt(struct hl_ebpf *e, const char *path,
 	return attached;
 }
 
-static struct bpf_link *attach_uprobe(struct bpf_program *prog,
-				      const char *path, const char *fn,
-				      unsigned long long cookie, int ret)
+/*
+ * Where function FN of ELF object ELF is in its file: what a uprobe is
+ * put on. Its symbol's address, less its load segment's address, plus the
+ * segment's file offset. -1 when not defined there.
+ */
+static long long fn_offset(Elf *elf, const char *fn)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = fn, .retprobe = ret,
-		    .bpf_cookie = cookie);
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	size_t nph;
+	long long addr = -1;
 
-	return bpf_program__attach_uprobe_opts(prog, -1, path, 0, &o);
+	while (addr < 0 && (scn = elf_nextscn(elf, scn))) {
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || !sh.sh_entsize ||
+		    (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB) ||
+		    !(d = elf_getdata(scn, NULL)))
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym sym;
+			const char *name;
+
+			if (!gelf_getsym(d, (int)i, &sym) ||
+			    GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
+			    sym.st_shndx == SHN_UNDEF || !sym.st_value)
+				continue;
+			name = elf_strptr(elf, sh.sh_link, sym.st_name);
+			if (name && !strcmp(name, fn)) {
+				addr = (long long)sym.st_value;
+				break;
+			}
+		}
+	}
+	if (addr < 0 || elf_getphdrnum(elf, &nph))
+		return -1;
+	for (size_t i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+
+		if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD &&
+		    (unsigned long long)addr >= ph.p_vaddr &&
+		    (unsigned long long)addr < ph.p_vaddr + ph.p_memsz)
+			return addr - (long long)ph.p_vaddr + (long long)ph.p_offset;
+	}
+	return -1;
 }
 
-int hl_ebpf_attach_calls(struct hl_ebpf *e, const char *path,
+/* PATH's functions of P, looked up once. NULL with WHY on failure. */
+static const struct fnset *fnset_of(struct hl_ebpf *e, const char *path,
+				    const struct hl_ebpf_probe *p, size_t n,
+				    char *why, size_t len)
+{
+	struct fnset *fs;
+	Elf *elf;
+	int fd;
+
+	for (size_t i = 0; i < e->nobjs; i++)
+		if (e->objs[i].path == path)
+			return &e->objs[i];
+	if (e->nobjs == MAX_OBJS) {
+		snprintf(why, len, "%s: too many objects to put uprobes on", path);
+		return NULL;
+	}
+	fs = &e->objs[e->nobjs];
+	memset(fs, 0, sizeof(*fs));
+	fs->path = path;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, len, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (!elf) {
+		snprintf(why, len, "%s: not an ELF object (%s)", path,
+			 elf_errmsg(-1));
+		close(fd);
+		return NULL;
+	}
+	for (size_t i = 0; i < n && fs->n < MAX_FNS; i++) {
+		long long off = fn_offset(elf, p[i].name);
+
+		if (off < 0)
+			continue;	/* not defined here */
+		fs->offs[fs->n] = (unsigned long long)off;
+		fs->cookies[fs->n++] = p[i].cookie;
+	}
+	elf_end(elf);
+	close(fd);
+	e->nobjs++;
+	return fs;
+}
+
+/*
+ * One uprobe_multi link (BPF_LINK_CREATE; libbpf 1.1 has no wrapper) of
+ * PROG on every function of FS, for process PID alone: the kernel runs it
+ * only in PID's mm and for PID's threads (a vfork child, sharing the mm,
+ * needs its own), and keeps following PID across exec; other processes
+ * mapping the file get no breakpoint. One link for all the functions,
+ * where perf-event uprobes take a perf event (fd) each, whose removal
+ * waits out grace periods under perf's global event mutex, ~0.1 s each,
+ * blocking every other open meanwhile: bench/README.md, "Uprobes by pid".
+ */
+static int link_multi(const struct bpf_program *prog, const struct fnset *fs,
+		      pid_t pid, unsigned int flags)
+{
+	union bpf_attr a;
+	/* link_create.uprobe_multi, laid out by hand (uapi 6.6). */
+	struct {
+		__u32 prog_fd, target_fd, attach_type, flags;
+		__u64 path, offsets, ref_ctr_offsets, cookies;
+		__u32 cnt, uflags, pid;
+	} *um = (void *)&a;
+	_Static_assert(sizeof(*um) <= sizeof(a), "bpf_attr holds it");
+
+	memset(&a, 0, sizeof(a));
+	um->prog_fd = bpf_program__fd(prog);
+	um->attach_type = HL_TRACE_UPROBE_MULTI;
+	um->path = (unsigned long)fs->path;
+	um->offsets = (unsigned long)fs->offs;
+	um->cookies = (unsigned long)fs->cookies;
+	um->cnt = fs->n;
+	um->uflags = flags;
+	um->pid = pid;
+	return (int)syscall(SYS_bpf, BPF_LINK_CREATE, &a, sizeof(a));
+}
+
+static int keep_plink(struct hl_ebpf *e, pid_t pid, const char *path, int fd)
+{
+	if (e->nplinks == e->capplinks) {
+		size_t cap = e->capplinks ? e->capplinks * 2 : 64;
+		struct plink *v = realloc(e->plinks, cap * sizeof(*v));
+
+		if (!v) {
+			close(fd);
+			errno = ENOMEM;
+			return -1;
+		}
+		e->plinks = v;
+		e->capplinks = cap;
+	}
+	e->plinks[e->nplinks++] = (struct plink){ pid, path, fd };
+	return 0;
+}
+
+int hl_ebpf_attached(const struct hl_ebpf *e, pid_t pid, const char *path)
+{
+	for (size_t i = 0; i < e->nplinks; i++)
+		if (e->plinks[i].pid == pid &&
+		    (!path || e->plinks[i].path == path))
+			return 1;
+	return 0;
+}
+
+int hl_ebpf_attach_calls(struct hl_ebpf *e, const char *path, pid_t pid,
 			 const struct hl_ebpf_probe *p, size_t n,
 			 char *why, size_t len)
 {
-	int attached = 0;
+	const struct fnset *fs;
+	int in, out;
 
 	if (!e->calls) {
 		snprintf(why, len, "the uprobe programs were not loaded (opts.calls)");
 		return -1;
 	}
-	for (size_t i = 0; i < n; i++) {
-		struct bpf_link *in, *out;
-
-		libbpf_last[0] = '\0';
-		in = attach_uprobe(e->skel->progs.call_enter, path, p[i].name,
-				   p[i].cookie, 0);
-		if (!in) {
-			if (errno == ENOENT || errno == ESRCH)	/* not defined here */
-				continue;
-			explain(why, len, p[i].name, errno);
-			return -1;
-		}
-		out = attach_uprobe(e->skel->progs.call_exit, path, p[i].name,
-				    p[i].cookie, 1);
-		if (!out) {
-			explain(why, len, p[i].name, errno);
-			bpf_link__destroy(in);
-			return -1;
-		}
-		/* keep_link() destroys what it cannot keep. */
-		if (keep_link(e, in) < 0) {
-			bpf_link__destroy(out);
-			explain(why, len, p[i].name, ENOSPC);
-			return -1;
-		}
-		if (keep_link(e, out) < 0) {
-			explain(why, len, p[i].name, ENOSPC);
-			return -1;
-		}
-		attached++;
+	fs = fnset_of(e, path, p, n, why, len);
+	if (!fs)
+		return -1;
+	if (!fs->n)
+		return 0;
+	in = link_multi(e->skel->progs.call_enter, fs, pid, 0);
+	if (in < 0) {
+		if (errno == ESRCH)	/* gone: nothing to record */
+			return 0;
+		explain(why, len, path, errno);
+		return -1;
 	}
-	return attached;
+	out = link_multi(e->skel->progs.call_exit, fs, pid,
+			 HL_F_UPROBE_MULTI_RETURN);
+	if (out < 0) {
+		explain(why, len, path, errno);
+		close(in);
+		return -1;
+	}
+	/* keep_plink() closes what it cannot keep. */
+	if (keep_plink(e, pid, path, in) < 0) {
+		close(out);
+		explain(why, len, path, errno);
+		return -1;
+	}
+	if (keep_plink(e, pid, path, out) < 0) {
+		explain(why, len, path, errno);
+		return -1;
+	}
+	return (int)fs->n;
 }
 
 const char *hl_ebpf_btf(const struct hl_ebpf *e)
@@ -560,26 +759,163 @@ static void *destroy_link(void *l)
  * second here: one at a time, --uprobes would take seconds to end. Side by
  * side, the waits overlap.
  */
+static void *close_fd(void *fd)
+{
+	close((int)(long)fd);
+	return NULL;
+}
+
+/* A uprobe_multi link's last close waits out its grace period too. */
+static void close_links(const int *fds, size_t n)
+{
+	pthread_t t[REAP_BATCH];
+	int started[REAP_BATCH];
+
+	for (size_t at = 0; at < n; at += REAP_BATCH) {
+		size_t m = n - at < REAP_BATCH ? n - at : REAP_BATCH;
+
+		for (size_t i = 0; i < m; i++)
+			started[i] = pthread_create(&t[i], NULL, close_fd,
+						    (void *)(long)fds[at + i]) == 0;
+		for (size_t i = 0; i < m; i++) {
+			if (started[i])
+				pthread_join(t[i], NULL);
+			else
+				close(fds[at + i]);
+		}
+	}
+}
+
 static void destroy_links(struct bpf_link **links, size_t n)
 {
-	pthread_t t[MAX_LINKS];
-	int started[MAX_LINKS] = { 0 };
+	pthread_t t[REAP_BATCH];
+	int started[REAP_BATCH];
 
-	for (size_t i = 0; i < n; i++)
-		started[i] = pthread_create(&t[i], NULL, destroy_link, links[i]) == 0;
-	for (size_t i = 0; i < n; i++) {
-		if (started[i])
-			pthread_join(t[i], NULL);
-		else
-			bpf_link__destroy(links[i]);
+	for (size_t at = 0; at < n; at += REAP_BATCH) {
+		size_t m = n - at < REAP_BATCH ? n - at : REAP_BATCH;
+
+		for (size_t i = 0; i < m; i++)
+			started[i] = pthread_create(&t[i], NULL, destroy_link,
+						    links[at + i]) == 0;
+		for (size_t i = 0; i < m; i++) {
+			if (started[i])
+				pthread_join(t[i], NULL);
+			else
+				bpf_link__destroy(links[at + i]);
+		}
 	}
+}
+
+/*
+ * The reaper: destroys the links of processes gone, all those queued at
+ * once, side by side, so that a fork loop's links are closed about as
+ * fast as they are opened and the open fds stay bounded.
+ */
+static void *reap_loop(void *arg)
+{
+	struct hl_ebpf *e = arg;
+
+	pthread_mutex_lock(&e->reap_lock);
+	for (;;) {
+		int *v;
+		size_t n;
+
+		while (!e->ndead && !e->reap_stop)
+			pthread_cond_wait(&e->reap_cond, &e->reap_lock);
+		if (!e->ndead)
+			break;
+		v = e->dead;
+		n = e->ndead;
+		e->dead = NULL;
+		e->ndead = e->capdead = 0;
+		pthread_mutex_unlock(&e->reap_lock);
+		close_links(v, n);
+		free(v);
+		pthread_mutex_lock(&e->reap_lock);
+	}
+	pthread_mutex_unlock(&e->reap_lock);
+	return NULL;
+}
+
+/* Queues L for the reaper (lock held); 0, or -1 when it must go now. */
+static int reap_queue(struct hl_ebpf *e, int fd)
+{
+	if (e->ndead == e->capdead) {
+		size_t cap = e->capdead ? e->capdead * 2 : 64;
+		int *v = realloc(e->dead, cap * sizeof(*v));
+
+		if (!v)
+			return -1;
+		e->dead = v;
+		e->capdead = cap;
+	}
+	e->dead[e->ndead++] = fd;
+	return 0;
+}
+
+void hl_ebpf_detach_pid(struct hl_ebpf *e, pid_t pid)
+{
+	size_t j = 0;
+
+	if (!e->reaping) {
+		pthread_mutex_init(&e->reap_lock, NULL);
+		pthread_cond_init(&e->reap_cond, NULL);
+		e->reaping = 1 + !pthread_create(&e->reaper, NULL, reap_loop, e);
+	}
+	pthread_mutex_lock(&e->reap_lock);
+	for (size_t i = 0; i < e->nplinks; i++) {
+		struct plink *p = &e->plinks[i];
+
+		if (p->pid != pid)
+			e->plinks[j++] = *p;
+		else if (e->reaping != 2 || reap_queue(e, p->fd) < 0)
+			close(p->fd);	/* slow, but no leak */
+	}
+	e->nplinks = j;
+	pthread_cond_signal(&e->reap_cond);
+	pthread_mutex_unlock(&e->reap_lock);
+}
+
+size_t hl_ebpf_nlinks(const struct hl_ebpf *e)
+{
+	return e->nplinks;
+}
+
+static void reaper_stop(struct hl_ebpf *e)
+{
+	if (!e->reaping)
+		return;
+	if (e->reaping == 2) {
+		pthread_mutex_lock(&e->reap_lock);
+		e->reap_stop = 1;
+		pthread_cond_signal(&e->reap_cond);
+		pthread_mutex_unlock(&e->reap_lock);
+		pthread_join(e->reaper, NULL);
+	}
+	pthread_mutex_destroy(&e->reap_lock);
+	pthread_cond_destroy(&e->reap_cond);
+	e->reaping = 0;
 }
 
 void hl_ebpf_close(struct hl_ebpf *e)
 {
+	int *fds;
+
 	if (!e)
 		return;
+	reaper_stop(e);
+	/* Every process's links still open, side by side; then USDT's. */
+	fds = malloc((e->nplinks ? e->nplinks : 1) * sizeof(*fds));
+	for (size_t i = 0; fds && i < e->nplinks; i++)
+		fds[i] = e->plinks[i].fd;
+	if (fds)
+		close_links(fds, e->nplinks);
+	else
+		for (size_t i = 0; i < e->nplinks; i++)
+			close(e->plinks[i].fd);
+	free(fds);
 	destroy_links(e->links, e->nlinks);
+	free(e->plinks);
 	ring_buffer__free(e->rb);
 	memtrace__destroy(e->skel);
 	free(e);

@@ -25,6 +25,8 @@ struct hl_ebpf_opts {
 	const char *tap_path;	/* heaplab's tap, for the "tap" cause, or NULL */
 	int hold_execs;		/* stop each exec'd image until continued
 				 * (mt_exec.held): the caller must SIGCONT it */
+	int hold_forks;		/* stop each forked child (own mm) at its
+				 * return from fork (mt_hold): SIGCONT it */
 	size_t ring_bytes;	/* 0: the default (4 MiB, 16 with calls) */
 };
 
@@ -54,12 +56,23 @@ int hl_ebpf_attach_usdt(struct hl_ebpf *e, const char *path,
 			size_t n, char *why, size_t len);
 /*
  * Attaches an entry uprobe and a return uprobe to each function of P
- * defined in PATH. Returns how many functions were attached (0: none
- * defined there), or -1 with a reason in WHY.
+ * defined in PATH, for process PID alone (its threads, in its mm, and its
+ * later images if it execs; not a vfork child: it needs its own). Returns how
+ * many functions were attached (0: none defined there), or -1 with a
+ * reason in WHY. PATH is kept and compared by address (hl_ebpf_attached).
  */
-int hl_ebpf_attach_calls(struct hl_ebpf *e, const char *path,
+int hl_ebpf_attach_calls(struct hl_ebpf *e, const char *path, pid_t pid,
 			 const struct hl_ebpf_probe *p, size_t n,
 			 char *why, size_t len);
+/* Has PID uprobes on PATH (NULL: on anything)? */
+int hl_ebpf_attached(const struct hl_ebpf *e, pid_t pid, const char *path);
+/*
+ * PID is gone: its uprobe links are destroyed by a thread of their own
+ * (each waits out an RCU grace period), the caller does not wait.
+ */
+void hl_ebpf_detach_pid(struct hl_ebpf *e, pid_t pid);
+/* Uprobe links open now (the processes' not yet detached). */
+size_t hl_ebpf_nlinks(const struct hl_ebpf *e);
 
 /* Adds PID (a process not yet exec'd) to the traced tree. */
 int hl_ebpf_follow(struct hl_ebpf *e, pid_t pid);

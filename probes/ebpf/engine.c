@@ -22,7 +22,10 @@
  * format, a few ns each, and the main loop writes the blocks out whole.
  *
  * With --uprobes there is no tap: the BPF side notes the call open at each
- * syscall's entry (as ptrace reads it from the tap).
+ * syscall's entry (as ptrace reads it from the tap). The uprobes are
+ * attached by pid, each process of the tree held until it has its own
+ * (attach_calls(), on_hold(), exec_uprobes()): the rest of the machine
+ * takes no trap.
  */
 #include <dlfcn.h>
 #include <elf.h>
@@ -37,6 +40,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <limits.h>
@@ -94,9 +98,13 @@ struct hl_ebpf_engine {
 	/* Threads gone since the last cycle: their lanes are freed then. */
 	uint32_t *gone;
 	size_t ngone, capgone;
-	/* --uprobes: statically linked programs already looked at. */
+	/* --uprobes: the object defining malloc for dynamic programs, and
+	 * the statically linked programs seen (paths kept for good: links
+	 * name them by address, hl_ebpf_attached()). */
+	const char *call_obj;
 	char *statics[64];
 	size_t nstatic;
+	int fd_warned;
 	/*
 	 * The tap's reader and the chain below belong to whoever holds
 	 * lock: the drain thread, or the main loop taking the chain.
@@ -234,22 +242,53 @@ static void on_fork(struct hl_ebpf_engine *g, const struct mt_fork *f)
 	in_kernel(g, f->h.tid, f->h.pid, &k);
 }
 
-static int attach_static(struct hl_ebpf_engine *g, const char *exe, char *why,
-			 size_t len);
+static int attach_proc(struct hl_ebpf_engine *g, pid_t pid, const char *exe,
+		       char *why, size_t len);
 
-/* --uprobes: a statically linked program exec'd in the tree. */
-static void exec_uprobes(struct hl_ebpf_engine *g, const struct mt_exec *x)
+/*
+ * --uprobes: PID (held stopped) gets its own uprobes, if it has none yet
+ * on its image's objects. A failure is said: its calls go unrecorded.
+ */
+static void pid_uprobes(struct hl_ebpf_engine *g, uint32_t pid)
 {
 	char link[64], exe[PATH_MAX], why[512];
 	ssize_t n;
 
-	snprintf(link, sizeof(link), "/proc/%u/exe", x->h.pid);
+	snprintf(link, sizeof(link), "/proc/%u/exe", pid);
 	n = readlink(link, exe, sizeof(exe) - 1);
 	if (n <= 0)
 		return;		/* gone already */
 	exe[n] = '\0';
-	if (attach_static(g, exe, why, sizeof(why)) < 0)
-		hl_warn(g->o.cmd, "--uprobes: %s", why);
+	if (attach_proc(g, pid, exe, why, sizeof(why)) < 0)
+		hl_warn(g->o.cmd, "--uprobes: pid %u: %s: its allocator calls "
+			"are not recorded", pid, why);
+}
+
+/*
+ * A forked child, stopped at its return from fork: its uprobes, then on.
+ * It had its parent's breakpoints in its copied pages, but they are not
+ * its own: the probes' filter rejects its mm and removes them at its first
+ * hit (bench/README.md, "Uprobes by pid").
+ */
+static void on_hold(struct hl_ebpf_engine *g, const struct mt_hold *h)
+{
+	pid_uprobes(g, h->h.pid);
+	if (h->held && kill(h->h.pid, SIGCONT) < 0 && errno != ESRCH)
+		hl_warn(g->o.cmd, "cannot continue pid %u: %s", h->h.pid,
+			strerror(errno));
+}
+
+/*
+ * An exec: a process's uprobes follow it into its new image (their task
+ * is the same), but a vfork child used its parent's until now, a static
+ * image needs its own file's, and a thread that exec'd took over from
+ * the leader, the task the old uprobes were opened on.
+ */
+static void exec_uprobes(struct hl_ebpf_engine *g, const struct mt_exec *x)
+{
+	if (x->old_tid != x->h.tid)
+		hl_ebpf_detach_pid(g->e, x->h.pid);
+	pid_uprobes(g, x->h.pid);
 }
 
 static void on_exec(struct hl_ebpf_engine *g, const struct mt_exec *x)
@@ -306,6 +345,9 @@ static void on_exit_rec(struct hl_ebpf_engine *g, const struct mt_exit *x)
 		free_lanes(g, x->h.tid);
 	if (x->group_dead && x->h.tid != x->h.pid)
 		free_lanes(g, x->h.pid);
+	/* Its uprobes can go: in the background, they wait for RCU. */
+	if (x->group_dead && g->o.uprobes)
+		hl_ebpf_detach_pid(g->e, x->h.pid);
 }
 
 static void on_usdt(struct hl_ebpf_engine *g, const struct mt_usdt *u)
@@ -360,6 +402,9 @@ static int on_record(const struct mt_hdr *h, void *ctx)
 		break;
 	case MT_EXIT:
 		on_exit_rec(g, (const void *)h);
+		break;
+	case MT_HOLD:
+		on_hold(g, (const void *)h);
 		break;
 	case MT_USDT:
 		on_usdt(g, (const void *)h);
@@ -710,59 +755,122 @@ static size_t call_probes(struct hl_ebpf_probe *p)
 }
 
 /*
- * A statically linked program has its own malloc: uprobes on it too.
- * Returns what hl_ebpf_attach_calls() does, 0 for a dynamic program, -1
- * with WHY for a static one without the symbols (stripped).
+ * EXE's path as kept for good when it is statically linked (it has its
+ * own malloc: uprobes on it too), else NULL. WHY says when it cannot be.
  */
-static int attach_static(struct hl_ebpf_engine *g, const char *exe, char *why,
-			 size_t len)
+static const char *static_image(struct hl_ebpf_engine *g, const char *exe,
+				char *why, size_t len)
+{
+	char *dup;
+
+	for (size_t i = 0; i < g->nstatic; i++)
+		if (!strcmp(g->statics[i], exe))
+			return g->statics[i];
+	if (!is_static(exe))
+		return NULL;
+	if (g->nstatic == sizeof(g->statics) / sizeof(g->statics[0]) ||
+	    !(dup = strdup(exe))) {
+		snprintf(why, len, "too many statically linked programs (%zu)",
+			 g->nstatic);
+		return NULL;
+	}
+	g->statics[g->nstatic++] = dup;
+	return dup;
+}
+
+/*
+ * Raising the soft limit on open files to the hard one: every traced
+ * process holds two links (fds) per allocator function while it lives,
+ * and a gone one's until the reaper has closed them.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* OBJ's malloc family for PID, unless it has them. Returns what
+ * hl_ebpf_attach_calls() does, 0 also when attached before. */
+static int attach_obj(struct hl_ebpf_engine *g, pid_t pid, const char *obj,
+		      char *why, size_t len)
 {
 	struct hl_ebpf_probe p[HL_EV_NKINDS];
 	size_t n = call_probes(p);
 	int got;
 
-	for (size_t i = 0; i < g->nstatic; i++)
-		if (!strcmp(g->statics[i], exe))
-			return 0;	/* done before */
-	if (!is_static(exe))
+	if (hl_ebpf_attached(g->e, pid, obj))
 		return 0;
-	if (g->nstatic < sizeof(g->statics) / sizeof(g->statics[0]))
-		g->statics[g->nstatic++] = strdup(exe);
-	got = hl_ebpf_attach_calls(g->e, exe, p, n, why, len);
-	if (got == 0)
-		snprintf(why, len, "'%s' is statically linked and has no "
-			 "malloc symbol for uprobes (stripped?)", exe);
-	return got > 0 ? got : -1;
+	got = hl_ebpf_attach_calls(g->e, obj, pid, p, n, why, len);
+	if (got < 0 && strstr(why, "Too many open files") && !g->fd_warned++)
+		hl_warn(g->o.cmd, "--uprobes: out of file descriptors "
+			"(RLIMIT_NOFILE) with %zu uprobe links open",
+			hl_ebpf_nlinks(g->e));
+	return got;
 }
 
 /*
- * --uprobes: the object that defines malloc for the target: the preloaded
- * allocator, else libc; and the program itself when statically linked.
- * Uprobes go on files, for every process, so an exec'd program using the
- * same libc is covered; another static program is attached to when its
- * exec is seen, while the kernel side holds it stopped (hold_execs), so
- * none of its calls is missed.
+ * --uprobes, for process PID whose image is EXE: the object that defines
+ * malloc for it (the preloaded allocator, else libc), and EXE itself when
+ * statically linked. By pid: only the traced tree takes the traps (the
+ * uprobes of a file would stop every process on the machine that calls
+ * malloc there). Returns how many functions were attached, -1 with WHY.
+ */
+static int attach_proc(struct hl_ebpf_engine *g, pid_t pid, const char *exe,
+		       char *why, size_t len)
+{
+	const char *st;
+	int got, sgot = 0;
+
+	why[0] = '\0';
+	got = attach_obj(g, pid, g->call_obj, why, len);
+	if (got < 0)
+		return -1;
+	st = static_image(g, exe, why, len);
+	if (!st && why[0])
+		return -1;
+	if (st) {
+		sgot = attach_obj(g, pid, st, why, len);
+		if (sgot < 0)
+			return -1;
+		if (sgot == 0 && !hl_ebpf_attached(g->e, pid, st)) {
+			snprintf(why, len, "'%s' is statically linked and has "
+				 "no malloc symbol for uprobes (stripped?)", exe);
+			return -1;
+		}
+	}
+	return got + sgot;
+}
+
+/*
+ * --uprobes: the root, forked and not yet released to exec, gets its
+ * uprobes by pid; they follow it across exec (the preloaded allocator is
+ * mapped by the new image, and the kernel puts the breakpoints in then).
+ * Each forked child is held at its return from fork and attached
+ * (on_hold), each exec'd image at its exec (exec_uprobes), so no call of
+ * the tree is missed and no other process pays for a probe.
  */
 static int attach_calls(struct hl_ebpf_engine *g, char *why, size_t len)
 {
-	struct hl_ebpf_probe p[HL_EV_NKINDS];
-	size_t n = call_probes(p);
-	const char *obj = g->o.alloc_path && g->o.alloc_path[0] ?
-			  g->o.alloc_path : libc_path();
-	int got = hl_ebpf_attach_calls(g->e, obj, p, n, why, len), st;
+	const char *obj = g->call_obj;
+	int got;
 
-	if (got == 0 && obj != g->o.alloc_path)
-		snprintf(why, len, "no malloc to put uprobes on in %s", obj);
-	st = attach_static(g, g->o.path, why, len);
-	if (st < 0)
+	raise_nofile();
+	got = attach_proc(g, g->root, g->o.path, why, len);
+	if (got < 0)
 		return -1;
-	if (got <= 0 && st == 0) {
-		if (got == 0 && obj == g->o.alloc_path)
+	if (got == 0) {
+		if (obj == g->o.alloc_path)
 			snprintf(why, len, "'%s' defines no malloc to put "
 				 "uprobes on", obj);
+		else
+			snprintf(why, len, "no malloc to put uprobes on in %s", obj);
 		return -1;
 	}
-	return (got > 0 ? got : 0) + st;
+	return got;
 }
 
 /* ---- life cycle ---- */
@@ -795,9 +903,10 @@ struct hl_ebpf_engine *hl_ebpf_engine_open(const struct hl_ebpf_run_opts *o,
 		.calls = o->uprobes,
 		.usdt = o->alloc_path && o->alloc_path[0],	/* see attach_usdt */
 		.tap_path = o->tap_path,
-		/* --uprobes: a static program exec'd later is attached to
-		 * before it runs (see on_exec). */
+		/* --uprobes: an exec'd image, a forked child, is attached
+		 * to before it runs (see on_exec, on_hold). */
 		.hold_execs = o->uprobes,
+		.hold_forks = o->uprobes,
 	};
 
 	if (!g) {
@@ -806,6 +915,8 @@ struct hl_ebpf_engine *hl_ebpf_engine_open(const struct hl_ebpf_run_opts *o,
 	}
 	g->o = *o;
 	g->raw = o->hlt;
+	g->call_obj = o->alloc_path && o->alloc_path[0] ? o->alloc_path :
+		      libc_path();
 	locks_init(g);
 	g->m = hl_merge_new(o->tl, o->tap != NULL);
 	if (!g->m) {
@@ -919,14 +1030,6 @@ int hl_ebpf_engine_run(struct hl_ebpf_engine *g, struct hl_ebpf_result *r)
 			r->usdt_probes = 0;
 		}
 	}
-	if (g->o.uprobes) {
-		r->call_probes = attach_calls(g, why, sizeof(why));
-		if (r->call_probes < 0) {
-			hl_warn(g->o.cmd, "--uprobes: %s", why);
-			hl_ebpf_engine_close(g);
-			return -1;
-		}
-	}
 	if (pipe2(hold, O_CLOEXEC) < 0) {
 		hl_warn(g->o.cmd, "pipe: %s", strerror(errno));
 		hl_ebpf_engine_close(g);
@@ -952,6 +1055,16 @@ int hl_ebpf_engine_run(struct hl_ebpf_engine *g, struct hl_ebpf_result *r)
 		waitpid(g->root, NULL, 0);
 		hl_ebpf_engine_close(g);
 		return -1;
+	}
+	if (g->o.uprobes) {
+		r->call_probes = attach_calls(g, why, sizeof(why));
+		if (r->call_probes < 0) {
+			hl_warn(g->o.cmd, "--uprobes: %s", why);
+			close(hold[1]);
+			waitpid(g->root, NULL, 0);
+			hl_ebpf_engine_close(g);
+			return -1;
+		}
 	}
 	interrupts = pass_on = 0;
 	for (int i = 0; i < 3; i++)

@@ -53,6 +53,14 @@ const volatile unsigned long long wake_bytes = 256 * 1024;
  * uprobes on a statically linked program before it makes its first call.
  */
 const volatile int hold_execs = 0;
+/*
+ * Stop each forked child of the tree (not a thread) at its return from
+ * fork, before its first user instruction, until the reader has continued
+ * it: --uprobes attaches by pid, and the breakpoints a fork child's pages
+ * inherit are removed at its first hit (the link's filter rejects its mm),
+ * so it needs its own links before it runs.
+ */
+const volatile int hold_forks = 0;
 
 /* A traced process: struct mt_proc (memtrace.h). */
 
@@ -107,6 +115,21 @@ struct {
 	__type(key, int);
 	__type(value, struct pending);
 } pendings SEC(".maps");
+
+/*
+ * Forked children (by tid) not yet back from fork, to be held there
+ * (hold_forks), and how many: sys_exit runs for every syscall on the
+ * machine and looks them up only while there are some.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MAX_PROCS);
+	__type(key, __u32);
+	__type(value, __u32);
+} fresh SEC(".maps");
+
+__s64 nfresh = 0;
 
 /*
  * Threads of the tree inside a memory syscall now (pendings with nr set).
@@ -426,11 +449,35 @@ static __always_inline void syscall_rec(struct pending *pd, long ret,
 	submit_at(rec, 0, !(++pd->nrec % WAKE_LOOK_EVERY));
 }
 
+/*
+ * A forked child's first return to user space passes here (ret_from_fork
+ * runs the syscall exit work): if it is one to hold, stop it, with its
+ * record in the ring so that the reader continues it.
+ */
+static __always_inline void hold_fresh(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct mt_hold *rec;
+
+	if (bpf_map_delete_elem(&fresh, &tid))
+		return;		/* not a child to hold */
+	__sync_fetch_and_sub(&nfresh, 1);
+	rec = reserve(sizeof(*rec));
+	if (!rec)
+		return;		/* counted: it runs on unattached, said so */
+	fill_hdr(&rec->h, MT_HOLD, sizeof(*rec));
+	rec->held = !bpf_send_signal(SIGSTOP_NR);
+	rec->pad = 0;
+	submit(rec, 1);
+}
+
 SEC("raw_tracepoint/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
 	struct pending *pd;
 
+	if (hold_forks && *(volatile __s64 *)&nfresh)
+		hold_fresh();
 	if (!trace_syscalls || !*(volatile __s64 *)&npending)
 		return 0;
 	pd = bpf_task_storage_get(&pendings, bpf_get_current_task_btf(), NULL, 0);
@@ -447,6 +494,16 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	syscall_rec(pd, ret, pd->flags);
 	pending_done(pd);
 	return 0;
+}
+
+static __always_inline void mark_fresh(__u32 tid)
+{
+	__u32 one = 1;
+
+	if (bpf_map_update_elem(&fresh, &tid, &one, BPF_ANY) == 0)
+		__sync_fetch_and_add(&nfresh, 1);
+	else
+		count_drop();	/* it runs unattached: the trace says so */
 }
 
 SEC("raw_tracepoint/sched_process_fork")
@@ -469,6 +526,11 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 		else if (err != -EEXIST)
 			count_drop();	/* full, or no memory: the child goes
 					 * untraced, and the trace says so */
+		/* A vfork child too: a uprobe_multi link by pid runs for
+		 * that process's threads only, not for a vfork child in
+		 * its mm (ebpf.c: link_multi()). */
+		if (hold_forks && err == 0)
+			mark_fresh(BPF_CORE_READ(child, pid));
 	}
 	rec = reserve(sizeof(*rec));
 	if (!rec)
@@ -584,6 +646,9 @@ int BPF_PROG(process_exit, struct task_struct *task, bool group_dead)
 		return 0;
 	unfinished();
 	bpf_map_delete_elem(&calls, &tid);
+	/* Killed before it was back from fork: sys_exit need not look. */
+	if (hold_forks && bpf_map_delete_elem(&fresh, &tid) == 0)
+		__sync_fetch_and_sub(&nfresh, 1);
 	rec = reserve(sizeof(*rec));
 	if (rec) {
 		fill_hdr(&rec->h, MT_EXIT, sizeof(*rec));

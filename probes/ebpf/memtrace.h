@@ -29,6 +29,7 @@ enum mt_type {
 	MT_EXIT,		/* a traced thread exited (group_dead: its process) */
 	MT_USDT,		/* an allocator-internal USDT probe fired */
 	MT_CALL,		/* an allocator call seen by a uprobe/uretprobe */
+	MT_HOLD,		/* a forked child stopped at its return from fork */
 };
 
 /* mt_syscall.flags */
@@ -101,6 +102,16 @@ struct mt_exec {
 	unsigned long long interp_base;	/* AT_BASE: where ld.so was mapped */
 	char comm[MT_COMM_LEN];
 	char path[MT_PATH_LEN];
+};
+
+/*
+ * A forked child (not a thread) stopped before its first user instruction
+ * (hold_forks), for the reader to attach its uprobes by pid and continue.
+ */
+struct mt_hold {
+	struct mt_hdr h;
+	unsigned int held;	/* the SIGSTOP was sent: SIGCONT it */
+	unsigned int pad;
 };
 
 struct mt_exit {

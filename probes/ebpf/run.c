@@ -29,9 +29,10 @@
  *    (engine.c: child()): a dead tracer closes the pipe and the signal
  *    kills it, so the command dies with its tracer, as under ptrace's
  *    EXITKILL;
- *  - at every exec in the tree the kernel side stops the new image before
- *    its first instruction (SIGSTOP from sched_process_exec) and the tracer
- *    continues it once it has put uprobes on it.  The root still has its
+ *  - at every fork and exec in the tree the kernel side stops the child
+ *    or the new image before its first instruction (SIGSTOP at its return
+ *    from fork, or from sched_process_exec) and the tracer continues it
+ *    once it has put uprobes on it (by pid).  The root still has its
  *    parent-death signal (kept across exec, unless the program is set-id),
  *    which kills it stopped or not; but a program its descendants exec'd
  *    has none, and nobody would continue it: it would stay stopped for

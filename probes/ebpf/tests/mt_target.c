@@ -19,6 +19,18 @@
  *                        failing (-EINVAL, -EFAULT, -ENOMEM), in the main
  *                        thread and then in N threads, one at a time (or
  *                        all at once)
+ *   mt_target pairs N SIZE
+ *                        N malloc(SIZE)/free pairs
+ *   mt_target forks N    N malloc(1000)/free pairs in the process and in
+ *                        a thread (1004), in each of N forked children
+ *                        that do not exec (1001), in a vfork child before
+ *                        it execs `pairs N 1002` and in a fork child that
+ *                        execs `pairs N 1003`; then says on stderr whether
+ *                        its own maps have a [uprobes] page
+ *   mt_target spin FILE SIZE
+ *                        malloc(SIZE)/free pairs until FILE exists (at
+ *                        least one), then "pairs P uprobes U" on stdout: how
+ *                        many, and whether its maps have a [uprobes] page
  */
 #include <malloc.h>
 #include <pthread.h>
@@ -86,6 +98,96 @@ static int forkexec(const char *self)
 	waitpid(pid, &status, 0);
 	sink = malloc(150000);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+static void pairs(long n, size_t size)
+{
+	for (long i = 0; i < n; i++) {
+		sink = malloc(size);
+		free(sink);
+	}
+}
+
+/* Has this process a [uprobes] page (uprobes' out-of-line area, mapped at
+ * the first hit of a uretprobe or a single-stepped uprobe)? */
+static int uprobes_page(void)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+	int found = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "[uprobes]"))
+			found = 1;
+	fclose(f);
+	return found;
+}
+
+static void *pairs_1004(void *arg)
+{
+	pairs((long)arg, 1004);
+	return NULL;
+}
+
+/* Calls in a vfork child (the parent's mm, its uprobes), then an exec. */
+static int vfork_pairs(const char *self, const char *arg, long n)
+{
+	int status;
+	pid_t pid = vfork();
+
+	if (pid == 0) {
+		pairs(n, 1002);
+		execl(self, self, "pairs", arg, "1002", (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, &status, 0);
+	return !WIFEXITED(status) || WEXITSTATUS(status);
+}
+
+static int forks(const char *self, long n)
+{
+	char arg[32];
+	pthread_t t;
+	pid_t pid;
+	int fails = 0, status;
+
+	snprintf(arg, sizeof(arg), "%ld", n);
+	pairs(n, 1000);
+	pthread_create(&t, NULL, pairs_1004, (void *)n);
+	pthread_join(t, NULL);
+	for (long i = 0; i < n; i++) {
+		pid = fork();
+		if (pid == 0) {
+			pairs(n, 1001);
+			_exit(0);
+		}
+		waitpid(pid, &status, 0);
+		fails += !WIFEXITED(status) || WEXITSTATUS(status);
+	}
+	fails += vfork_pairs(self, arg, n);
+	pid = fork();
+	if (pid == 0) {
+		execl(self, self, "pairs", arg, "1003", (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, &status, 0);
+	fails += !WIFEXITED(status) || WEXITSTATUS(status);
+	fprintf(stderr, "uprobes page %d\n", uprobes_page());
+	return fails ? 1 : 0;
+}
+
+static int spin(const char *file, size_t size)
+{
+	long n = 0;
+
+	do {
+		pairs(1000, size);
+		n += 1000;
+	} while (access(file, F_OK) != 0);
+	printf("pairs %ld uprobes %d\n", n, uprobes_page());
+	return 0;
 }
 
 static _Noreturn void hang(void)
@@ -216,6 +318,12 @@ int main(int argc, char **argv)
 		return usdt();
 	else if (strcmp(mode, "churn") == 0)
 		return churn(n);
+	else if (strcmp(mode, "pairs") == 0)
+		pairs(n, argc > 3 ? (size_t)atol(argv[3]) : 16);
+	else if (strcmp(mode, "forks") == 0)
+		return forks(argv[0], n);
+	else if (strcmp(mode, "spin") == 0 && argc > 3)
+		return spin(argv[2], (size_t)atol(argv[3]));
 	else if (strcmp(mode, "memsys") == 0)
 		return memsys((int)n, argc > 3 && !strcmp(argv[3], "together"));
 	else {

@@ -111,14 +111,6 @@ int main(int argc, char **argv)
 		}
 		fprintf(stderr, "usdt %d\n", n);
 	}
-	if (call_obj) {
-		n = hl_ebpf_attach_calls(e, call_obj, fns, 2, why, sizeof(why));
-		if (n < 0) {
-			fprintf(stderr, "mtdump: %s\n", why);
-			return 1;
-		}
-		fprintf(stderr, "calls %d\n", n);
-	}
 	if (pipe(hold) < 0)
 		return 1;
 	pid = fork();
@@ -132,6 +124,15 @@ int main(int argc, char **argv)
 	close(hold[0]);
 	if (hl_ebpf_follow(e, pid) < 0)
 		return 1;
+	/* By pid, before it is released: its calls alone, from its start. */
+	if (call_obj) {
+		n = hl_ebpf_attach_calls(e, call_obj, pid, fns, 2, why, sizeof(why));
+		if (n < 0) {
+			fprintf(stderr, "mtdump: %s\n", why);
+			return 1;
+		}
+		fprintf(stderr, "calls %d\n", n);
+	}
 	if (write(hold[1], "", 1) != 1)
 		return 1;
 	close(hold[1]);
