@@ -40,9 +40,10 @@
  *
  * So a guard process, started before the target, waits on a pipe from the
  * tracer.  If the tracer ends its run it says so and the guard leaves; if
- * the pipe closes without a word, the tracer is dead: once its BPF links
- * are gone (so that nothing is held any more), the guard continues every
- * process of the tree's filter map that is stopped.  Continued, not
+ * the pipe closes without a word, the tracer is dead: until its BPF links
+ * are gone (so that nothing is held any more), and once more after, the
+ * guard continues every process of the tree's filter map that is stopped
+ * (release_until_gone()).  Continued, not
  * killed: the tracer is gone and the trace with it; the held program then
  * runs on untraced like the rest of the tree, whose fate should not hang
  * on whether the tracer died in the few milliseconds it was held.
@@ -52,16 +53,6 @@ struct guard {
 	int fd;		/* write end: a byte, then closed, when the run is over */
 	const char *cmd;
 };
-
-/* The tracer (the guard's parent) has exited: its fds, BPF links among
- * them, are closed before it is gone as a parent (do_exit). */
-static void wait_tracer_gone(pid_t tracer)
-{
-	struct timespec ms = { 0, 1000000 };
-
-	for (int i = 0; i < 5000 && getppid() == tracer; i++)
-		nanosleep(&ms, NULL);
-}
 
 /* Is PID stopped by a signal (state T in /proc/PID/stat)? */
 static int stopped(pid_t pid)
@@ -81,6 +72,26 @@ static int stopped(pid_t pid)
 	buf[n] = '\0';
 	p = strrchr(buf, ')');		/* the name may hold anything */
 	return p && p[1] == ' ' && p[2] == 'T';
+}
+
+/* Closes every fd but 2 (for the warning), KEEP1 and KEEP2: above all the
+ * BPF links, which must go with the tracer.  0 and 1 become /dev/null, so
+ * that a reader of the tracer's output sees its end with the tracer's. */
+static void close_all_but(int keep1, int keep2)
+{
+	int lo = keep1 < keep2 ? keep1 : keep2;
+	int hi = keep1 < keep2 ? keep2 : keep1;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+	}
+	if (lo > 3)
+		close_range(3, (unsigned)lo - 1, 0);
+	if (hi > lo + 1)
+		close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+	close_range((unsigned)hi + 1, ~0u, 0);
 }
 
 /* Continues every stopped process of the tree; returns how many. */
@@ -106,24 +117,25 @@ static int release_held(const char *cmd, int procs)
 	return n;
 }
 
-/* Closes every fd but 2 (for the warning), KEEP1 and KEEP2: above all the
- * BPF links, which must go with the tracer.  0 and 1 become /dev/null, so
- * that a reader of the tracer's output sees its end with the tracer's. */
-static void close_all_but(int keep1, int keep2)
+/*
+ * Until the tracer (the guard's parent) is gone, its programs may still
+ * hold a process: its fds, BPF links among them, are closed before it is
+ * gone as a parent (do_exit), one after another, and each uprobe link's
+ * close waits out a grace period (seconds, under load). A process
+ * continued meanwhile may be held again at its next fork or exec: so the
+ * stopped ones are continued every 10 ms until the tracer is gone (a
+ * minute at most), then once more.
+ */
+static void release_until_gone(const char *cmd, int procs, pid_t tracer)
 {
-	int lo = keep1 < keep2 ? keep1 : keep2;
-	int hi = keep1 < keep2 ? keep2 : keep1;
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	struct timespec ms = { 0, 1000000 };
 
-	if (null >= 0) {
-		dup2(null, 0);
-		dup2(null, 1);
+	for (int i = 0; i < 60000 && getppid() == tracer; i++) {
+		if (i % 10 == 9)
+			release_held(cmd, procs);
+		nanosleep(&ms, NULL);
 	}
-	if (lo > 3)
-		close_range(3, (unsigned)lo - 1, 0);
-	if (hi > lo + 1)
-		close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
-	close_range((unsigned)hi + 1, ~0u, 0);
+	release_held(cmd, procs);
 }
 
 static _Noreturn void guard_main(const char *cmd, int rd, int procs,
@@ -143,8 +155,7 @@ static _Noreturn void guard_main(const char *cmd, int rd, int procs,
 		;
 	if (n == 1)
 		_exit(0);
-	wait_tracer_gone(tracer);
-	release_held(cmd, procs);
+	release_until_gone(cmd, procs, tracer);
 	_exit(0);
 }
 
@@ -178,7 +189,17 @@ static void guard_start(struct guard *gd, const char *cmd, int procs)
 		close(p[1]);
 		return;
 	}
-	gd->fd = p[1];
+	/*
+	 * At its lowest free number: a dying tracer closes its fds in
+	 * order, each uprobe link waiting out a grace period (seconds in
+	 * all, under load), and the guard should start continuing what is
+	 * held at once, not after them.
+	 */
+	gd->fd = fcntl(p[1], F_DUPFD_CLOEXEC, 0);
+	if (gd->fd >= 0)
+		close(p[1]);
+	else
+		gd->fd = p[1];
 }
 
 /* The run is over, nothing is held: the guard leaves. */
