@@ -259,9 +259,15 @@ static void pid_uprobes(struct hl_ebpf_engine *g, uint32_t pid)
 	if (n <= 0)
 		return;		/* gone already */
 	exe[n] = '\0';
-	if (attach_proc(g, pid, exe, why, sizeof(why)) < 0)
+	if (attach_proc(g, pid, exe, why, sizeof(why)) < 0) {
+		int err = errno ? errno : EIO;
+
 		hl_warn(g->o.cmd, "--uprobes: pid %u: %s: its allocator calls "
 			"are not recorded", pid, why);
+		/* The trace ends incomplete, saying why. */
+		if (!g->err)
+			g->err = err;
+	}
 }
 
 /*
@@ -858,7 +864,6 @@ static int attach_calls(struct hl_ebpf_engine *g, char *why, size_t len)
 	const char *obj = g->call_obj;
 	int got;
 
-	raise_nofile();
 	got = attach_proc(g, g->root, g->o.path, why, len);
 	if (got < 0)
 		return -1;
@@ -917,6 +922,8 @@ struct hl_ebpf_engine *hl_ebpf_engine_open(const struct hl_ebpf_run_opts *o,
 	g->raw = o->hlt;
 	g->call_obj = o->alloc_path && o->alloc_path[0] ? o->alloc_path :
 		      libc_path();
+	if (o->uprobes)
+		raise_nofile();
 	locks_init(g);
 	g->m = hl_merge_new(o->tl, o->tap != NULL);
 	if (!g->m) {
