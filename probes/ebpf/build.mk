@@ -66,7 +66,7 @@ endif
 EBPF_TEST_DIR := $(BUILD)/tests/ebpf
 ALL += $(EBPF_TEST_DIR)/mt_target
 TESTS += probes/ebpf/tests/memtrace.t probes/ebpf/tests/trace-ebpf.t probes/ebpf/tests/sinks.t \
-	probes/ebpf/tests/uprobes-hold.t probes/ebpf/tests/uprobes-pid.t
+	probes/ebpf/tests/uprobes-hold.t probes/ebpf/tests/uprobes-pid.t probes/ebpf/tests/no-ebpf.t
 
 $(EBPF_TEST_DIR)/mt_target: probes/ebpf/tests/mt_target.c
 	@mkdir -p $(dir $@)

@@ -42,16 +42,6 @@ struct hl_ebpf *hl_ebpf_open(const struct hl_ebpf_opts *o, hl_ebpf_fn fn,
 	return NULL;
 }
 
-const char *hl_ebpf_btf(const struct hl_ebpf *e)
-{
-	return e->btf;
-}
-
-long hl_ebpf_pending(const struct hl_ebpf *e)
-{
-	return __atomic_load_n(&e->skel->bss->npending, __ATOMIC_ACQUIRE);
-}
-
 int hl_ebpf_follow(struct hl_ebpf *e, pid_t pid)
 {
 	(void)e, (void)pid;

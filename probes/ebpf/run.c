@@ -54,6 +54,7 @@ struct guard {
 	const char *cmd;
 };
 
+#ifndef HL_NO_EBPF
 /* Is PID stopped by a signal (state T in /proc/PID/stat)? */
 static int stopped(pid_t pid)
 {
@@ -73,6 +74,7 @@ static int stopped(pid_t pid)
 	p = strrchr(buf, ')');		/* the name may hold anything */
 	return p && p[1] == ' ' && p[2] == 'T';
 }
+#endif
 
 /* Closes every fd but 2 (for the warning), KEEP1 and KEEP2: above all the
  * BPF links, which must go with the tracer.  0 and 1 become /dev/null, so
