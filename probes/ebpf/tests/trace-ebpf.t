@@ -3,6 +3,7 @@
 # fork/exec and kill checks as the ptrace engine, plus -e auto's choice,
 # libheaplab's USDT events and --uprobes.
 . "$(dirname "$0")/../../../lab/tests/tap.sh"
+. "$(dirname "$0")/need-ebpf.sh"
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)	# tap.sh assumes AREA/tests/
 
 T=$B/probes/targets
@@ -11,14 +12,7 @@ CHK="python3 $SRC/probes/tests/trace_check.py"
 TAPSO=$(readlink -f "$B/libheaplab-tap.so")
 J=$TMP/t.jsonl
 
-if [ "$(id -u)" != 0 ]; then
-	skip "the ebpf engine needs root (CAP_BPF, CAP_PERFMON); this is uid $(id -u)"
-	done_testing
-fi
-if [ ! -x "$ET/mtdump" ]; then
-	skip "heaplab was built without the ebpf engine (no kernel BTF, bpftool or clang)"
-	done_testing
-fi
+need_ebpf
 
 # -e auto picks ebpf here, and says so.
 "$HEAPLAB" trace -f jsonl -o "$J" -- "$T/cause" 2>"$TMP/err"

@@ -6,15 +6,9 @@
 # untraced. Here heaplab is stopped (SIGSTOP) so that the next exec stays
 # held, then SIGKILLed, and /proc/PID/stat tells what became of the held one.
 . "$(dirname "$0")/../../../lab/tests/tap.sh"
+. "$(dirname "$0")/need-ebpf.sh"
 
-if [ "$(id -u)" != 0 ]; then
-	skip "the ebpf engine needs root (CAP_BPF, CAP_PERFMON); this is uid $(id -u)"
-	done_testing
-fi
-if [ ! -x "$B/tests/ebpf/mtdump" ]; then
-	skip "heaplab was built without the ebpf engine (no kernel BTF, bpftool or clang)"
-	done_testing
-fi
+need_ebpf
 
 state() {
 	[ -n "$1" ] && [ -r "/proc/$1/stat" ] || { echo gone; return; }

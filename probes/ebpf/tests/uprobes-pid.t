@@ -7,19 +7,13 @@
 # their return from fork until attached), a thread, a vfork child before
 # and after its exec, a fork child's exec'd program.
 . "$(dirname "$0")/../../../lab/tests/tap.sh"
+. "$(dirname "$0")/need-ebpf.sh"
 
 ET=$B/tests/ebpf
 LIB=$B/libheaplab.so
 J=$TMP/t.jsonl
 
-if [ "$(id -u)" != 0 ]; then
-	skip "the ebpf engine needs root (CAP_BPF, CAP_PERFMON); this is uid $(id -u)"
-	done_testing
-fi
-if [ ! -x "$ET/mtdump" ]; then
-	skip "heaplab was built without the ebpf engine (no kernel BTF, bpftool or clang)"
-	done_testing
-fi
+need_ebpf
 
 sp=
 cleanup() {
