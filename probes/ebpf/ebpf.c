@@ -738,62 +738,65 @@ size_t hl_ebpf_ring_bytes(const struct hl_ebpf *e)
 	return e->ring;
 }
 
-static void *destroy_link(void *l)
-{
-	bpf_link__destroy(l);
-	return NULL;
-}
-
 /*
  * Removing a uprobe waits for an RCU grace period, up to a quarter of a
  * second here: one at a time, --uprobes would take seconds to end. Side by
- * side, the waits overlap.
+ * side, the waits overlap. side_by_side() runs FN(SET, i) for every i < N,
+ * a thread each, REAP_BATCH at a time; where no thread can be had, here.
  */
-static void *close_fd(void *fd)
+typedef void side_fn(const void *set, size_t i);
+
+struct side_job {
+	side_fn *fn;
+	const void *set;
+	size_t i;
+};
+
+static void *side_job_run(void *arg)
 {
-	close((int)(long)fd);
+	const struct side_job *j = arg;
+
+	j->fn(j->set, j->i);
 	return NULL;
 }
 
-/* A uprobe_multi link's last close waits out its grace period too. */
-static void close_links(const int *fds, size_t n)
+static void side_by_side(side_fn *fn, const void *set, size_t n)
 {
+	struct side_job jobs[REAP_BATCH];
 	pthread_t t[REAP_BATCH];
 	int started[REAP_BATCH];
 
 	for (size_t at = 0; at < n; at += REAP_BATCH) {
 		size_t m = n - at < REAP_BATCH ? n - at : REAP_BATCH;
 
-		for (size_t i = 0; i < m; i++)
-			started[i] = pthread_create(&t[i], NULL, close_fd,
-						    (void *)(long)fds[at + i]) == 0;
+		for (size_t i = 0; i < m; i++) {
+			jobs[i] = (struct side_job){ fn, set, at + i };
+			started[i] = pthread_create(&t[i], NULL, side_job_run,
+						    &jobs[i]) == 0;
+		}
 		for (size_t i = 0; i < m; i++) {
 			if (started[i])
 				pthread_join(t[i], NULL);
 			else
-				close(fds[at + i]);
+				fn(set, at + i);
 		}
 	}
 }
 
-static void destroy_links(struct bpf_link **links, size_t n)
+/* A uprobe_multi link's last close waits out its grace period too. */
+static void close_fd_at(const void *fds, size_t i)
 {
-	pthread_t t[REAP_BATCH];
-	int started[REAP_BATCH];
+	close(((const int *)fds)[i]);
+}
 
-	for (size_t at = 0; at < n; at += REAP_BATCH) {
-		size_t m = n - at < REAP_BATCH ? n - at : REAP_BATCH;
+static void close_plink_at(const void *plinks, size_t i)
+{
+	close(((const struct plink *)plinks)[i].fd);
+}
 
-		for (size_t i = 0; i < m; i++)
-			started[i] = pthread_create(&t[i], NULL, destroy_link,
-						    links[at + i]) == 0;
-		for (size_t i = 0; i < m; i++) {
-			if (started[i])
-				pthread_join(t[i], NULL);
-			else
-				bpf_link__destroy(links[at + i]);
-		}
-	}
+static void destroy_link_at(const void *links, size_t i)
+{
+	bpf_link__destroy(((struct bpf_link *const *)links)[i]);
 }
 
 /*
@@ -819,7 +822,7 @@ static void *reap_loop(void *arg)
 		e->dead = NULL;
 		e->ndead = e->capdead = 0;
 		pthread_mutex_unlock(&e->reap_lock);
-		close_links(v, n);
+		side_by_side(close_fd_at, v, n);
 		free(v);
 		pthread_mutex_lock(&e->reap_lock);
 	}
@@ -827,7 +830,7 @@ static void *reap_loop(void *arg)
 	return NULL;
 }
 
-/* Queues L for the reaper (lock held); 0, or -1 when it must go now. */
+/* Queues FD for the reaper (lock held); 0, or -1 when it must go now. */
 static int reap_queue(struct hl_ebpf *e, int fd)
 {
 	if (e->ndead == e->capdead) {
@@ -889,22 +892,12 @@ static void reaper_stop(struct hl_ebpf *e)
 
 void hl_ebpf_close(struct hl_ebpf *e)
 {
-	int *fds;
-
 	if (!e)
 		return;
 	reaper_stop(e);
 	/* Every process's links still open, side by side; then USDT's. */
-	fds = malloc((e->nplinks ? e->nplinks : 1) * sizeof(*fds));
-	for (size_t i = 0; fds && i < e->nplinks; i++)
-		fds[i] = e->plinks[i].fd;
-	if (fds)
-		close_links(fds, e->nplinks);
-	else
-		for (size_t i = 0; i < e->nplinks; i++)
-			close(e->plinks[i].fd);
-	free(fds);
-	destroy_links(e->links, e->nlinks);
+	side_by_side(close_plink_at, e->plinks, e->nplinks);
+	side_by_side(destroy_link_at, e->links, e->nlinks);
 	free(e->plinks);
 	ring_buffer__free(e->rb);
 	memtrace__destroy(e->skel);
