@@ -102,6 +102,10 @@ struct hl_ebpf_engine {
 	 * the statically linked programs seen (paths kept for good: links
 	 * name them by address, hl_ebpf_attached()). */
 	const char *call_obj;
+	/* The open-file limit as heaplab found it, when raised for the
+	 * links: the target gets it back (child()). */
+	struct rlimit nofile;
+	int nofile_raised;
 	char *statics[64];
 	size_t nstatic;
 	int fd_warned;
@@ -787,15 +791,18 @@ static const char *static_image(struct hl_ebpf_engine *g, const char *exe,
 /*
  * Raising the soft limit on open files to the hard one: every traced
  * process holds two links (fds) per allocator function while it lives,
- * and a gone one's until the reaper has closed them.
+ * and a gone one's until the reaper has closed them. heaplab's own: the
+ * target runs with the limit it would have had (child()).
  */
-static void raise_nofile(void)
+static void raise_nofile(struct hl_ebpf_engine *g)
 {
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &g->nofile) == 0 &&
+	    g->nofile.rlim_cur < g->nofile.rlim_max) {
+		rl = g->nofile;
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		g->nofile_raised = setrlimit(RLIMIT_NOFILE, &rl) == 0;
 	}
 }
 
@@ -923,7 +930,7 @@ struct hl_ebpf_engine *hl_ebpf_engine_open(const struct hl_ebpf_run_opts *o,
 	g->call_obj = o->alloc_path && o->alloc_path[0] ? o->alloc_path :
 		      libc_path();
 	if (o->uprobes)
-		raise_nofile();
+		raise_nofile(g);
 	locks_init(g);
 	g->m = hl_merge_new(o->tl, o->tap != NULL);
 	if (!g->m) {
@@ -985,8 +992,12 @@ static void end_early(struct hl_ebpf_engine *g)
 		"signal passed on to it");
 }
 
-/* The target, held on HOLD until the parent has put it in the filter. */
-static _Noreturn void child(const struct hl_ebpf_run_opts *o, int hold)
+/*
+ * The target, held on HOLD until the parent has put it in the filter;
+ * NOFILE, if not NULL, is the open-file limit to give it back.
+ */
+static _Noreturn void child(const struct hl_ebpf_run_opts *o, int hold,
+			    const struct rlimit *nofile)
 {
 	char go;
 
@@ -997,6 +1008,8 @@ static _Noreturn void child(const struct hl_ebpf_run_opts *o, int hold)
 	if (read(hold, &go, 1) != 1)
 		_exit(127);	/* the tracer gave up */
 	close(hold);
+	if (nofile)
+		setrlimit(RLIMIT_NOFILE, nofile);
 	execv(o->path, o->argv);
 	hl_warn(o->cmd, "cannot run '%s': %s", o->argv[0], strerror(errno));
 	_exit(errno == ENOENT ? 127 : 126);
@@ -1053,7 +1066,7 @@ int hl_ebpf_engine_run(struct hl_ebpf_engine *g, struct hl_ebpf_result *r)
 	}
 	if (g->root == 0) {
 		close(hold[1]);
-		child(&g->o, hold[0]);
+		child(&g->o, hold[0], g->nofile_raised ? &g->nofile : NULL);
 	}
 	close(hold[0]);
 	if (hl_ebpf_follow(g->e, g->root) < 0) {

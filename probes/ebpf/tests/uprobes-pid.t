@@ -68,4 +68,9 @@ is "$(count 1003)" $N "the fork child's exec'd program's $N"
 frees=$(grep -c '"kind":"free"' "$J")
 test "$frees" -ge $((N * N + 5 * N)); ok $? "the frees too ($frees)"
 
+# heaplab raises its own open-file limit for the links, not the target's.
+nofile=$(ulimit -Sn 512 && "$HEAPLAB" trace -e ebpf --uprobes -a heaplab \
+	-o "$TMP/n.jsonl" -- sh -c 'ulimit -Sn' 2>/dev/null)
+is "$nofile" 512 "the target runs with the open-file limit heaplab was given"
+
 done_testing
