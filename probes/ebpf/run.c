@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -55,14 +56,28 @@ struct guard {
 };
 
 #ifndef HL_NO_EBPF
-/* Is PID stopped by a signal (state T in /proc/PID/stat)? */
+/* Does the signal mask after FIELD (a /proc/PID/status line) hold SIGSTOP? */
+static int stop_in(const char *status, const char *field)
+{
+	const char *p = strstr(status, field);
+
+	return p && strtoull(p + strlen(field), NULL, 16) &
+		    (1ULL << (SIGSTOP - 1));
+}
+
+/*
+ * Is PID stopped, or about to be: state T, or a SIGSTOP pending (a hold
+ * sends it as the process leaves the kernel; until it gets there it is
+ * not T yet, and a SIGCONT then discards the pending stop).
+ */
 static int stopped(pid_t pid)
 {
-	char path[64], buf[512], *p;
+	char path[64], buf[2048];
+	const char *state;
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
@@ -71,8 +86,9 @@ static int stopped(pid_t pid)
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	p = strrchr(buf, ')');		/* the name may hold anything */
-	return p && p[1] == ' ' && p[2] == 'T';
+	state = strstr(buf, "\nState:\t");
+	return (state && state[8] == 'T') || stop_in(buf, "\nShdPnd:\t") ||
+	       stop_in(buf, "\nSigPnd:\t");
 }
 #endif
 
@@ -126,7 +142,7 @@ static int release_held(const char *cmd, int procs)
  * close waits out a grace period (seconds, under load). A process
  * continued meanwhile may be held again at its next fork or exec: so the
  * stopped ones are continued every 10 ms until the tracer is gone (a
- * minute at most), then once more.
+ * minute at most), and for 100 ms after.
  */
 static void release_until_gone(const char *cmd, int procs, pid_t tracer)
 {
@@ -134,6 +150,13 @@ static void release_until_gone(const char *cmd, int procs, pid_t tracer)
 
 	for (int i = 0; i < 60000 && getppid() == tracer; i++) {
 		if (i % 10 == 9)
+			release_held(cmd, procs);
+		nanosleep(&ms, NULL);
+	}
+	/* Its links are closed now; a stop already sent may still be on
+	 * its way to a process (stopped() sees it pending): 100 ms more. */
+	for (int i = 0; i < 100; i++) {
+		if (i % 10 == 0)
 			release_held(cmd, procs);
 		nanosleep(&ms, NULL);
 	}
