@@ -174,14 +174,27 @@ static void trace_birth(const struct hl_alloc *alloc, struct heap_birth *b)
 	if (hl_trace_run(alloc, argv, &t, NULL) != 0)
 		hl_die("arenas", "arenaprobe 2 failed under %s when traced",
 		       alloc->name);
+	/*
+	 * The thread malloc that mapped first: the first heap the process
+	 * ever made (glibc's later heaps may take the hint after the last
+	 * one, a single mapping). Not the first thread malloc called: with
+	 * two threads racing, the other may map first.
+	 */
 	for (size_t i = 0; i < t.n && !b->seen; i++) {
 		const struct json *e = t.ev[i];
+		int64_t seq = hl_ev_cause_seq(e);
+		size_t k;
 
-		if (strcmp(hl_ev_kind(e), "malloc") ||
+		if (strcmp(hl_ev_kind(e), "mmap") || seq < 0 ||
 		    json_as_int(json_get(e, "tid"), 0) ==
 		    json_as_int(json_get(e, "pid"), 0))
 			continue;
-		fold_birth(&t, i + 1, json_as_int(json_get(e, "seq"), 0), b);
+		for (k = 0; k < t.n && json_as_int(json_get(t.ev[k], "seq"),
+						    -1) != seq; k++)
+			;
+		if (k == t.n || strcmp(hl_ev_kind(t.ev[k]), "malloc"))
+			continue;
+		fold_birth(&t, k + 1, seq, b);
 		b->seen = b->reserved > 0;
 		/* A read-write mapping is committed as it is mapped. */
 		if (b->seen && (b->reserved_prot & 2) && !b->committed)
