@@ -141,6 +141,11 @@ struct arena {
 	 */
 	size_t trimmed, keep_pad;
 	/*
+	 * Where the pages populated ahead of small carves from top end
+	 * (arena.c, populate_ahead): top below it needs no more.
+	 */
+	char *populated;
+	/*
 	 * Chunks freed by threads that found the lock taken, pushed without
 	 * it (a LIFO of in-use chunks linked through their memory, marked
 	 * with tcache_key like cached ones). The arena's own thread takes
@@ -416,7 +421,8 @@ void *os_reserve(size_t len) HL_HIDDEN;
 /* Make reserved pages usable. */
 int os_commit(void *addr, size_t len) HL_HIDDEN;
 int os_madvise_free(void *addr, size_t len) HL_HIDDEN;
-int os_hugepage(void *addr, size_t len) HL_HIDDEN;	/* MADV_HUGEPAGE, 2 MiB-aligned part */
+int os_hugepage(void *addr, size_t len) HL_HIDDEN;
+int os_populate(void *addr, size_t len) HL_HIDDEN;	/* MADV_POPULATE_WRITE */	/* MADV_HUGEPAGE, 2 MiB-aligned part */
 /* Whether need of n pages sampled evenly over the range are resident. */
 int os_resident_at_least(void *addr, size_t len, unsigned n, unsigned need) HL_HIDDEN;
 uint64_t os_now_ns(void) HL_HIDDEN;		/* monotonic, coarse; 0: none */

@@ -308,6 +308,8 @@ static const char *advice_name(uint64_t a)
 	case MADV_COLD: return "MADV_COLD";
 	case MADV_PAGEOUT: return "MADV_PAGEOUT";
 	case MADV_HWPOISON: return "MADV_HWPOISON";
+	case MADV_POPULATE_READ: return "MADV_POPULATE_READ";
+	case MADV_POPULATE_WRITE: return "MADV_POPULATE_WRITE";
 	default: return NULL;
 	}
 }

@@ -117,6 +117,80 @@ static void test_large_best_fit(void)
 	free(g3);
 }
 
+/*
+ * Small carves from top fault the pages ahead of them in, a window at a
+ * time with one madvise(MADV_POPULATE_WRITE); a big block's inner pages are
+ * left for the program to touch or not. Run by the main arena (the break)
+ * and by a thread's arena (its own heap). Returns the number of checks that
+ * failed, each told with diag.
+ */
+static int populate_checks(const char *who)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	unsigned char vec[16];
+	struct heaplab_stats a, b;
+	char *p = NULL, *page, *big;
+	int calls = 0, ahead = 0, inner = 0, saved_errno = 0, bad = 0;
+
+	/* Blocks of 200 bytes until one of them makes such a call. */
+	for (int i = 0; i < 100000 && !calls; i++) {
+		a = stats();
+		errno = EDOM;
+		p = malloc(200);
+		saved_errno = errno;
+		b = stats();
+		calls = (int)(b.madvise_calls - a.madvise_calls);
+	}
+	if (calls != 1) {
+		diag("%s: %d madvise calls in the malloc that made any", who, calls);
+		return 1;
+	}
+	if (saved_errno != EDOM) {
+		diag("%s: malloc changed errno to %d", who, saved_errno);
+		bad++;
+	}
+	/* The call began at most a page below the top's start: the next 6 pages after p's. */
+	page = (char *)(((uintptr_t)p + (uintptr_t)ps) & ~(uintptr_t)(ps - 1));
+	if (mincore(page, 6 * (size_t)ps, vec) == 0)
+		for (int i = 0; i < 6; i++)
+			ahead += vec[i] & 1;
+	if (ahead != 6) {
+		diag("%s: %d of the 6 pages after the carve are resident", who, ahead);
+		bad++;
+	}
+	/* A block of 120 KiB: pages past the window (48 KiB on) are untouched. */
+	big = malloc(120 << 10);
+	page = (char *)(((uintptr_t)big + (48 << 10)) & ~(uintptr_t)(ps - 1));
+	if (mincore(page, 16 * (size_t)ps, vec) == 0)
+		for (int i = 0; i < 16; i++)
+			inner += vec[i] & 1;
+	if (inner) {
+		diag("%s: %d of 16 pages inside a fresh 120 KiB block are resident", who, inner);
+		bad++;
+	}
+	free(big);
+	return bad;
+}
+
+static void *populate_thread(void *arg)
+{
+	*(int *)arg = populate_checks("a thread's arena");
+	return NULL;
+}
+
+static void test_populate_ahead(void)
+{
+	pthread_t t;
+	int bad = -1;
+
+	malloc_trim(0);		/* free chunks' pages dropped: a big block's are fresh */
+	ok(populate_checks("main arena") == 0,
+	   "main arena: a small carve populates the pages ahead of top with one madvise, "
+	   "keeps errno, and leaves a big block's pages alone");
+	ok(pthread_create(&t, NULL, populate_thread, &bad) == 0 && pthread_join(t, NULL) == 0 &&
+	   bad == 0, "a thread's arena: the same in its own heap");
+}
+
 static void test_dynamic_threshold(void)
 {
 	struct heaplab_stats a, b;
@@ -869,6 +943,7 @@ int main(int argc, char **argv)
 	test_large_best_fit();
 	test_realloc_in_place();
 	test_dump_format();
+	test_populate_ahead();
 	test_dynamic_threshold();
 	test_trim();
 	test_malloc_trim_pages();
