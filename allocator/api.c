@@ -28,6 +28,7 @@ struct mparams mp = {
 	.n_mmaps_max = DEFAULT_MMAP_MAX,
 	.max_fast = DEFAULT_MXFAST,
 	.tcache_count = TCACHE_COUNT_AUTO,
+	.populate = 1,
 	.pagesize = 4096,
 };
 struct arena main_arena;

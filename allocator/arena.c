@@ -341,8 +341,6 @@ static int grow_top(struct arena *av, size_t nb)
  */
 #define POPULATE_AHEAD	(32UL << 10)
 
-static int populate_off;	/* the kernel has no MADV_POPULATE_WRITE (< 5.14) */
-
 /* A small chunk was carved from top, which now spans [from, top_end). */
 static void populate_ahead(struct arena *av, char *from, char *top_end)
 {
@@ -354,7 +352,8 @@ static void populate_ahead(struct arena *av, char *from, char *top_end)
 		av->populated = top_end;
 	if (av->populated < from)
 		av->populated = from;
-	if (from + mp.pagesize <= av->populated || populate_off)
+	if (from + mp.pagesize <= av->populated ||
+	    !__atomic_load_n(&mp.populate, __ATOMIC_RELAXED))
 		return;
 	lo = (char *)ALIGN_DOWN((uintptr_t)av->populated, mp.pagesize);
 	hi = (char *)ALIGN_DOWN((uintptr_t)top_end, mp.pagesize);
@@ -363,8 +362,14 @@ static void populate_ahead(struct arena *av, char *from, char *top_end)
 	if (hi <= lo)
 		return;
 	saved_errno = errno;	/* malloc keeps errno when it succeeds */
-	if (os_populate(lo, (size_t)(hi - lo)) != 0 && errno == EINVAL)
-		populate_off = 1;
+	/*
+	 * A kernel before 5.14 does not know the advice (EINVAL), a seccomp
+	 * sandbox may refuse it (EPERM, ENOSYS): stop asking. ENOMEM is
+	 * this once: the pages fault in at their first touch, as without.
+	 */
+	if (os_populate(lo, (size_t)(hi - lo)) != 0 &&
+	    (errno == EINVAL || errno == EPERM || errno == ENOSYS))
+		__atomic_store_n(&mp.populate, 0, __ATOMIC_RELAXED);
 	errno = saved_errno;
 	av->populated = hi;
 }

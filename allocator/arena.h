@@ -256,6 +256,7 @@ struct mparams {
 	size_t mmap_cache;		/* bytes of freed mappings kept for reuse */
 	int mmap_cache_set;		/* mmap_cache was given (else the default) */
 	int thp;			/* heaps and big mappings ask for huge pages (heap.c) */
+	int populate;			/* small carves populate top ahead (arena.c) */
 	size_t pagesize;
 	int initialized;
 };

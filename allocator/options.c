@@ -37,6 +37,7 @@ static const struct option_def {
 	{ "tcache_count", OPT_INT, 65535 },
 	{ "mmap_cache", OPT_SIZE, 1UL << 40 },
 	{ "thp", OPT_BOOL, 1 },
+	{ "populate", OPT_BOOL, 1 },
 	{ "check", OPT_BOOL, 1 },
 	{ "dump_at_exit", OPT_BOOL, 1 },
 };
@@ -127,6 +128,8 @@ static void apply(const char *name, uint64_t v)
 		mp.mmap_cache_set = 1;
 	} else if (!strcmp(name, "thp")) {
 		mp.thp = (int)v;
+	} else if (!strcmp(name, "populate")) {
+		mp.populate = (int)v;
 	} else if (!strcmp(name, "perturb")) {
 		mp.perturb = (int)v;
 	} else if (!strcmp(name, "check")) {

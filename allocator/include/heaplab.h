@@ -20,6 +20,9 @@
  *   mmap_cache=N      bytes of freed mappings kept for reuse (64m; 0: none)
  *   arena_max=N       at most N arenas (default 8 x cores)
  *   max_fast=N        fast-bin limit, a request size as M_MXFAST (128; 0..160)
+ *   tcache_count=N    chunks per thread-cache bin (default: grows with batches)
+ *   thp=1             ask for transparent huge pages for big heaps and mappings
+ *   populate=0        small carves from top do not fault the next pages in ahead
  *   perturb=B         fill freed memory with B, new memory with B ^ 0xff
  *   check=1           verify the whole heap on every call (slow)
  *   dump_at_exit=1    print the heap dump and counters on stderr at exit

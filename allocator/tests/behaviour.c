@@ -5,10 +5,16 @@
  * bin sorted into small and large bins, best fit in a large bin; then the
  * kernel side: the dynamic mmap threshold, trimming the top, malloc_trim.
  */
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -115,80 +121,6 @@ static void test_large_best_fit(void)
 	free(g1);
 	free(g2);
 	free(g3);
-}
-
-/*
- * Small carves from top fault the pages ahead of them in, a window at a
- * time with one madvise(MADV_POPULATE_WRITE); a big block's inner pages are
- * left for the program to touch or not. Run by the main arena (the break)
- * and by a thread's arena (its own heap). Returns the number of checks that
- * failed, each told with diag.
- */
-static int populate_checks(const char *who)
-{
-	long ps = sysconf(_SC_PAGESIZE);
-	unsigned char vec[16];
-	struct heaplab_stats a, b;
-	char *p = NULL, *page, *big;
-	int calls = 0, ahead = 0, inner = 0, saved_errno = 0, bad = 0;
-
-	/* Blocks of 200 bytes until one of them makes such a call. */
-	for (int i = 0; i < 100000 && !calls; i++) {
-		a = stats();
-		errno = EDOM;
-		p = malloc(200);
-		saved_errno = errno;
-		b = stats();
-		calls = (int)(b.madvise_calls - a.madvise_calls);
-	}
-	if (calls != 1) {
-		diag("%s: %d madvise calls in the malloc that made any", who, calls);
-		return 1;
-	}
-	if (saved_errno != EDOM) {
-		diag("%s: malloc changed errno to %d", who, saved_errno);
-		bad++;
-	}
-	/* The call began at most a page below the top's start: the next 6 pages after p's. */
-	page = (char *)(((uintptr_t)p + (uintptr_t)ps) & ~(uintptr_t)(ps - 1));
-	if (mincore(page, 6 * (size_t)ps, vec) == 0)
-		for (int i = 0; i < 6; i++)
-			ahead += vec[i] & 1;
-	if (ahead != 6) {
-		diag("%s: %d of the 6 pages after the carve are resident", who, ahead);
-		bad++;
-	}
-	/* A block of 120 KiB: pages past the window (48 KiB on) are untouched. */
-	big = malloc(120 << 10);
-	page = (char *)(((uintptr_t)big + (48 << 10)) & ~(uintptr_t)(ps - 1));
-	if (mincore(page, 16 * (size_t)ps, vec) == 0)
-		for (int i = 0; i < 16; i++)
-			inner += vec[i] & 1;
-	if (inner) {
-		diag("%s: %d of 16 pages inside a fresh 120 KiB block are resident", who, inner);
-		bad++;
-	}
-	free(big);
-	return bad;
-}
-
-static void *populate_thread(void *arg)
-{
-	*(int *)arg = populate_checks("a thread's arena");
-	return NULL;
-}
-
-static void test_populate_ahead(void)
-{
-	pthread_t t;
-	int bad = -1;
-
-	malloc_trim(0);		/* free chunks' pages dropped: a big block's are fresh */
-	ok(populate_checks("main arena") == 0,
-	   "main arena: a small carve populates the pages ahead of top with one madvise, "
-	   "keeps errno, and leaves a big block's pages alone");
-	ok(pthread_create(&t, NULL, populate_thread, &bad) == 0 && pthread_join(t, NULL) == 0 &&
-	   bad == 0, "a thread's arena: the same in its own heap");
 }
 
 static void test_dynamic_threshold(void)
@@ -363,7 +295,6 @@ static int churn_blocks(int n)
 	return bad;
 }
 
-/* Run f in a child; its exit status is the number of problems. */
 /* Runs f in a fork child; 0 with its wait status, -1 if it could not. */
 static int fork_wait(int (*f)(void), int *status)
 {
@@ -374,6 +305,7 @@ static int fork_wait(int (*f)(void), int *status)
 	return pid > 0 && waitpid(pid, status, 0) == pid ? 0 : -1;
 }
 
+/* Run f in a child; its exit status is the number of problems. */
 static int in_child(int (*f)(void))
 {
 	int status;
@@ -523,6 +455,120 @@ static int top_decay_child(void)
 	if (malloc_trim(0) != 1 || (char *)sbrk(0) > brk0 + MIB)
 		bad |= 1 << 5;
 	return bad;
+}
+
+/*
+ * Small carves from top fault the pages ahead of them in, a window at a
+ * time with one madvise(MADV_POPULATE_WRITE); a big block's inner pages are
+ * left for the program to touch or not. Run by the main arena (the break)
+ * and by a thread's arena (its own heap). Returns the number of checks that
+ * failed, each told with diag.
+ */
+static int populate_checks(const char *who)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	unsigned char vec[16];
+	struct heaplab_stats a, b;
+	char *p = NULL, *page, *big;
+	int calls = 0, ahead = 0, inner = 0, saved_errno = 0, bad = 0;
+
+	/* Blocks of 200 bytes until one of them makes such a call. */
+	for (int i = 0; i < 100000 && !calls; i++) {
+		a = stats();
+		errno = EDOM;
+		p = malloc(200);
+		saved_errno = errno;
+		b = stats();
+		calls = (int)(b.madvise_calls - a.madvise_calls);
+	}
+	if (calls != 1) {
+		diag("%s: %d madvise calls in the malloc that made any", who, calls);
+		return 1;
+	}
+	if (saved_errno != EDOM) {
+		diag("%s: malloc changed errno to %d", who, saved_errno);
+		bad++;
+	}
+	/* The call began at most a page below the top's start: the next 6 pages after p's. */
+	page = (char *)(((uintptr_t)p + (uintptr_t)ps) & ~(uintptr_t)(ps - 1));
+	if (mincore(page, 6 * (size_t)ps, vec) == 0)
+		for (int i = 0; i < 6; i++)
+			ahead += vec[i] & 1;
+	if (ahead != 6) {
+		diag("%s: %d of the 6 pages after the carve are resident", who, ahead);
+		bad++;
+	}
+	/* A block of 120 KiB: pages past the window (48 KiB on) are untouched. */
+	big = malloc(120 << 10);
+	page = (char *)(((uintptr_t)big + (48 << 10)) & ~(uintptr_t)(ps - 1));
+	if (mincore(page, 16 * (size_t)ps, vec) == 0)
+		for (int i = 0; i < 16; i++)
+			inner += vec[i] & 1;
+	if (inner) {
+		diag("%s: %d of 16 pages inside a fresh 120 KiB block are resident", who, inner);
+		bad++;
+	}
+	free(big);
+	return bad;
+}
+
+static void *populate_thread(void *arg)
+{
+	*(int *)arg = populate_checks("a thread's arena");
+	return NULL;
+}
+
+/*
+ * In a seccomp sandbox that refuses MADV_POPULATE_WRITE (EPERM, as a
+ * browser's renderer policy might), the first refusal turns it off: one
+ * failed call, then none, and the heap works on.
+ */
+static int populate_refused(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_madvise, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MADV_POPULATE_WRITE, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+	struct heaplab_stats a, b;
+	int bad = 0;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		return 100;
+	a = stats();
+	for (int i = 0; i < 4000; i++) {
+		char *p = malloc(200);
+
+		if (!p)
+			return 101;
+		memset(p, 1, 200);	/* kept: the heap grows over fresh pages */
+	}
+	b = stats();
+	if (b.madvise_calls - a.madvise_calls != 1)
+		bad++;
+	return bad;
+}
+
+static void test_populate_ahead(void)
+{
+	pthread_t t;
+	int bad = -1;
+
+	malloc_trim(0);		/* free chunks' pages dropped: a big block's are fresh */
+	ok(populate_checks("main arena") == 0,
+	   "main arena: a small carve populates the pages ahead of top with one madvise, "
+	   "keeps errno, and leaves a big block's pages alone");
+	ok(pthread_create(&t, NULL, populate_thread, &bad) == 0 && pthread_join(t, NULL) == 0 &&
+	   bad == 0, "a thread's arena: the same in its own heap");
+	ok(in_child(populate_refused) == 0, "refused by a seccomp filter (EPERM): one failed call, "
+	   "then no more, and 4000 mallocs work on");
 }
 
 static void test_top_decay(void)

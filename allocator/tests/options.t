@@ -45,6 +45,16 @@ like "$err" "mmap cache: 1 mappings \([0-9]+ bytes, at most 67108864\)" \
 err=$(run dump_at_exit=1,mmap_cache=0 "$big" 2>&1 >/dev/null)
 like "$err" "mmap cache: 0 mappings \(0 bytes, at most 0\), reused 0" "mmap_cache=0: none is kept"
 
+# populate: small carves from top fault the next pages in ahead with
+# madvise(MADV_POPULATE_WRITE); populate=0 leaves every page to its first touch.
+small='my @a = map { "x" x 200 } 1..20000;'
+err=$(run dump_at_exit=1 "$small" 2>&1 >/dev/null)
+like "$err" "kernel: sbrk [0-9]+ mmap [0-9]+ munmap [0-9]+ mremap [0-9]+ madvise [1-9][0-9]* " \
+	"by default, a heap of small blocks is populated ahead with madvise"
+err=$(run dump_at_exit=1,populate=0 "$small" 2>&1 >/dev/null)
+like "$err" "kernel: sbrk [0-9]+ mmap [0-9]+ munmap [0-9]+ mremap [0-9]+ madvise 0 " \
+	"populate=0: no madvise"
+
 # arena_max bounds the arenas that four live threads spread over.
 n=$(HEAPLAB_OPTIONS= "$B/tests/allocator/threads" arenas)
 is "$n" 5 "four threads and main get an arena each"
