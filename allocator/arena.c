@@ -247,13 +247,22 @@ static void account_growth(struct arena *av, size_t size)
 	os_note_heap_grow(av, size);
 }
 
-/* A non-main arena grows its heap, or starts a new one. */
+/*
+ * A non-main arena grows its heap, or starts a new one. Like the break, it
+ * grows by top_pad more than asked: glibc commits a thread's heap exactly,
+ * one mprotect per page as small carves go (bench xmalloc: 722 of its 952
+ * mprotect calls were of one page), and top then has no room ahead for
+ * populate_ahead. Committing only sets the protection: no page becomes
+ * resident before it is carved or populated.
+ */
 static int grow_heap_top(struct arena *av, size_t nb)
 {
 	struct heap_info *h = heap_for_ptr(av->top), *nh;
 	size_t old_size = chunksize(av->top), old_heap = h->size;
+	size_t need = nb + MINSIZE - old_size;
 
-	if (grow_heap(h, nb + MINSIZE - old_size) == 0) {
+	if ((need + mp.top_pad > need && grow_heap(h, need + mp.top_pad) == 0) ||
+	    grow_heap(h, need) == 0) {
 		set_head(av->top, (size_t)((char *)h + h->size - (char *)av->top) |
 			 PREV_INUSE | NON_MAIN_ARENA);
 		account_growth(av, h->size - old_heap);
@@ -347,7 +356,7 @@ static void populate_ahead(struct arena *av, char *from, char *top_end)
 	char *lo, *hi;
 	int saved_errno;
 
-	/* A trim dropped what was above the break; a new heap starts afresh. */
+	/* Top moved to a new heap or segment: start afresh there. */
 	if (av->populated > top_end)
 		av->populated = top_end;
 	if (av->populated < from)
@@ -372,6 +381,18 @@ static void populate_ahead(struct arena *av, char *from, char *top_end)
 		__atomic_store_n(&mp.populate, 0, __ATOMIC_RELAXED);
 	errno = saved_errno;
 	av->populated = hi;
+}
+
+/*
+ * Top lost its tail (a trim): what was populated above its new end went
+ * with it, and must not pass for populated when the heap grows back.
+ */
+static void populated_clip(struct arena *av)
+{
+	char *end = (char *)av->top + chunksize(av->top);
+
+	if (av->populated > end)
+		av->populated = end;
 }
 
 static struct chunk *from_top(struct arena *av, size_t nb)
@@ -765,6 +786,7 @@ int systrim(struct arena *av, size_t pad)
 	av->system_mem -= released;
 	set_head(top, (top_size - released) | PREV_INUSE);
 	av->seg[av->nseg - 1].end = (char *)top + (top_size - released);
+	populated_clip(av);
 	os_note_trim(av, released);
 	COUNT_INC(trims);
 	return 1;
@@ -793,6 +815,7 @@ int heap_trim(struct arena *av, size_t pad, int force)
 			unlink_chunk(av, p);
 		}
 		av->system_mem -= h->size;
+		av->populated = NULL;	/* a later heap may be mapped there */
 		delete_heap(h);
 		h = prev;
 		av->heap = h;
@@ -808,6 +831,7 @@ int heap_trim(struct arena *av, size_t pad, int force)
 		return released;
 	av->system_mem -= extra;
 	set_head(av->top, (top_size - extra) | PREV_INUSE | NON_MAIN_ARENA);
+	populated_clip(av);
 	os_note_trim(av, extra);
 	COUNT_INC(trims);
 	return 1;

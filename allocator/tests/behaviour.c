@@ -514,7 +514,21 @@ static int populate_checks(const char *who)
 
 static void *populate_thread(void *arg)
 {
-	*(int *)arg = populate_checks("a thread's arena");
+	struct heaplab_stats a, b;
+	int bad = populate_checks("a thread's arena");
+
+	/* 1 MiB of small carves: the heap is committed top_pad at a time. */
+	a = stats();
+	for (int i = 0; i < 4000; i++)
+		if (!malloc(256))
+			bad++;
+	b = stats();
+	if (b.mprotect_calls - a.mprotect_calls > 16) {
+		diag("a thread's arena: %llu mprotect calls to grow its heap by 1 MiB",
+		     (unsigned long long)(b.mprotect_calls - a.mprotect_calls));
+		bad++;
+	}
+	*(int *)arg = bad;
 	return NULL;
 }
 
@@ -556,17 +570,52 @@ static int populate_refused(void)
 	return bad;
 }
 
+/*
+ * A trim drops the pages above the new break, populated or not. When the
+ * heap then grows back over them with blocks of a page or more (which do
+ * not populate) and small carves follow, those must populate the dropped
+ * pages again, not take them for populated still. Run in a child (it sets
+ * a trim threshold, so that only malloc_trim trims); exits with the calls
+ * made by 400 KiB of small carves after that, at most 200.
+ */
+static int repopulated_after_trim(void)
+{
+	static void *blk[2000];
+	struct heaplab_stats a, b;
+	unsigned long long calls;
+
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+	for (int i = 0; i < 2000; i++)
+		blk[i] = malloc(200);
+	for (int i = 1999; i >= 0; i--)
+		free(blk[i]);
+	malloc_trim(0);
+	for (int i = 0; i < 100; i++)
+		blk[i] = malloc(6000);
+	for (int i = 99; i >= 0; i--)
+		free(blk[i]);
+	a = stats();
+	for (int i = 0; i < 2000; i++)
+		blk[i] = malloc(200);
+	b = stats();
+	calls = b.madvise_calls - a.madvise_calls;
+	return calls > 200 ? 200 : (int)calls;
+}
+
 static void test_populate_ahead(void)
 {
 	pthread_t t;
-	int bad = -1;
+	int bad = -1, calls;
 
 	malloc_trim(0);		/* free chunks' pages dropped: a big block's are fresh */
 	ok(populate_checks("main arena") == 0,
 	   "main arena: a small carve populates the pages ahead of top with one madvise, "
 	   "keeps errno, and leaves a big block's pages alone");
 	ok(pthread_create(&t, NULL, populate_thread, &bad) == 0 && pthread_join(t, NULL) == 0 &&
-	   bad == 0, "a thread's arena: the same in its own heap");
+	   bad == 0, "a thread's arena: the same in its own heap, committed top_pad at a time (not a page)");
+	calls = in_child(repopulated_after_trim);
+	ok(calls >= 8 && calls <= 200, "small blocks over a trimmed heap grown back by big ones: "
+	   "populated again (%d calls)", calls);
 	ok(in_child(populate_refused) == 0, "refused by a seccomp filter (EPERM): one failed call, "
 	   "then no more, and 4000 mallocs work on");
 }
