@@ -338,9 +338,9 @@ static int grow_top(struct arena *av, size_t nb)
 
 /*
  * A carve of a small chunk from top writes its header, and the next one's,
- * into memory that was never touched: every page the carves move over will
- * be resident whatever the program does with its blocks, each one faulted
- * in by its own trap. populate_ahead faults the next POPULATE_AHEAD bytes
+ * into top, most of which was never touched: every page such carves move
+ * over becomes resident whatever the program does with its blocks, each
+ * one faulted in by its own trap. populate_ahead faults the next POPULATE_AHEAD bytes
  * in with one MADV_POPULATE_WRITE advice instead, about 15-20% cheaper
  * per page here (allocator/bench/PERFLOG.md, 38). Only small carves do it:
  * the pages inside a big block are the program's to touch or not (bench

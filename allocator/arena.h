@@ -422,8 +422,8 @@ void *os_reserve(size_t len) HL_HIDDEN;
 /* Make reserved pages usable. */
 int os_commit(void *addr, size_t len) HL_HIDDEN;
 int os_madvise_free(void *addr, size_t len) HL_HIDDEN;
-int os_hugepage(void *addr, size_t len) HL_HIDDEN;
-int os_populate(void *addr, size_t len) HL_HIDDEN;	/* MADV_POPULATE_WRITE */	/* MADV_HUGEPAGE, 2 MiB-aligned part */
+int os_hugepage(void *addr, size_t len) HL_HIDDEN;	/* MADV_HUGEPAGE, 2 MiB-aligned part */
+int os_populate(void *addr, size_t len) HL_HIDDEN;	/* MADV_POPULATE_WRITE */
 /* Whether need of n pages sampled evenly over the range are resident. */
 int os_resident_at_least(void *addr, size_t len, unsigned n, unsigned need) HL_HIDDEN;
 uint64_t os_now_ns(void) HL_HIDDEN;		/* monotonic, coarse; 0: none */
