@@ -78,6 +78,27 @@ ok $? "--from results.json: exit 0"
 cmp -s "$TMP/again.md" "$O/results.md"; ok $? "--from --markdown gives results.md again"
 out=$("$R" --from "$O/results.json"); ok $? "--from prints the text tables"
 is "$out" "$table" "the same tables as the run printed"
+printf '%s\n' "$table" | grep -q "in every round"
+is $? 1 "two rounds: no every-round count in the summary"
+
+# Three rounds, rewritten: jemalloc faster than glibc in each on churn,
+# slower in each on larson, one way then the other on the rest.
+python3 - "$O/results.json" "$TMP/rounds.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for w in d["workloads"]:
+    g, j = w["results"]["glibc"], w["results"]["jemalloc"]
+    jt = {"churn": [0.5, 0.5, 0.5], "larson": [2.0, 2.0, 2.0]}.get(w["name"], [0.5, 2.0, 1.0])
+    for c, t in ((g, [1.0, 1.0, 1.0]), (j, jt)):
+        c["runs_time_s"] = t
+        c["runs_cpu_s"] = t
+        c["runs_maxrss_kib"] = [1000, 1000, 1000]
+json.dump(d, open(sys.argv[2], "w"))
+PY
+out=$("$R" --from "$TMP/rounds.json"); ok $? "--from three rewritten rounds: exit 0"
+like "$out" "jemalloc: faster than glibc on 1 of $nwl workloads.*; in every round faster on 1, slower on 1\$" \
+	"the summary counts the workloads won, and lost, in every round"
+
 printf '{"heaplab_bench": 1, "runs": [1,' >"$TMP/bad.json"
 err=$("$R" --from "$TMP/bad.json" 2>&1); is $? 1 "--from truncated JSON: exit 1"
 like "$err" "not valid JSON \\(at byte [0-9]+" "truncated JSON: where it broke"
