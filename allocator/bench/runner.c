@@ -1014,11 +1014,10 @@ static int name_width(int metrics)
 /*
  * 1 when allocator a was faster than the baseline in every round, -1 when
  * slower in every round, 0 when neither, NO_ROUNDS when there is nothing
- * to tell it from. The runs are interleaved, so run r of
- * each allocator comes from the same round, seconds apart: a median ratio
- * of 0.97 can be the machine's noise, while five rounds of five the same
- * way (a sign test: p = 1/32 each way) seldom are. Fewer than 3 rounds
- * tell nothing.
+ * to tell it from. The runs are interleaved, so run r of each allocator
+ * comes from the same round, seconds apart: a median ratio of 0.97 can be
+ * the machine's noise, while five rounds of five the same way (a sign
+ * test: p = 1/32 each way) seldom are. Fewer than 3 rounds tell nothing.
  */
 #define NO_ROUNDS	2
 

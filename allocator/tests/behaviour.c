@@ -3,7 +3,8 @@
  * behaviour.c — where chunks land, asserted through the heap dump, with
  * libheaplab.so preloaded (thread cache off): fast bins and their consolidation, the unsorted
  * bin sorted into small and large bins, best fit in a large bin; then the
- * kernel side: the dynamic mmap threshold, trimming the top, malloc_trim.
+ * kernel side: pages populated ahead of small carves, the dynamic mmap
+ * threshold, trimming the top, malloc_trim.
  */
 #include <linux/audit.h>
 #include <linux/filter.h>
