@@ -89,14 +89,20 @@ int os_commit(void *addr, size_t len)
 	return rc;
 }
 
+/* Every madvise, counted and probed (the probe has the advice). */
+static int advise(void *addr, size_t len, int advice)
+{
+	int rc = madvise(addr, len, advice);
+
+	COUNT_INC(madvise);
+	STAP_PROBE4(heaplab, madvise, addr, len, advice, rc);
+	return rc;
+}
+
 /* Free pages inside the heap: the kernel drops them, the range stays mapped. */
 int os_madvise_free(void *addr, size_t len)
 {
-	int rc = madvise(addr, len, MADV_DONTNEED);
-
-	COUNT_INC(madvise);
-	STAP_PROBE4(heaplab, madvise, addr, len, MADV_DONTNEED, rc);
-	return rc;
+	return advise(addr, len, MADV_DONTNEED);
 }
 
 /*
@@ -106,11 +112,7 @@ int os_madvise_free(void *addr, size_t len)
  */
 int os_populate(void *addr, size_t len)
 {
-	int rc = madvise(addr, len, MADV_POPULATE_WRITE);
-
-	COUNT_INC(madvise);
-	STAP_PROBE4(heaplab, madvise, addr, len, MADV_POPULATE_WRITE, rc);
-	return rc;
+	return advise(addr, len, MADV_POPULATE_WRITE);
 }
 
 /*
@@ -123,14 +125,10 @@ int os_hugepage(void *addr, size_t len)
 {
 	uintptr_t lo = ALIGN_UP((uintptr_t)addr, HPAGE_SIZE);
 	uintptr_t hi = ALIGN_DOWN((uintptr_t)addr + len, HPAGE_SIZE);
-	int rc;
 
 	if (hi <= lo)
 		return 0;
-	rc = madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
-	COUNT_INC(madvise);
-	STAP_PROBE4(heaplab, madvise, lo, hi - lo, MADV_HUGEPAGE, rc);
-	return rc;
+	return advise((void *)lo, hi - lo, MADV_HUGEPAGE);
 }
 
 /*
