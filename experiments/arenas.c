@@ -183,18 +183,13 @@ static void trace_birth(const struct hl_alloc *alloc, struct heap_birth *b)
 	for (size_t i = 0; i < t.n && !b->seen; i++) {
 		const struct json *e = t.ev[i];
 		int64_t seq = hl_ev_cause_seq(e);
-		size_t k;
 
 		if (strcmp(hl_ev_kind(e), "mmap") || seq < 0 ||
+		    strcmp(hl_ev_cause_kind(e), "malloc") ||
 		    json_as_int(json_get(e, "tid"), 0) ==
 		    json_as_int(json_get(e, "pid"), 0))
 			continue;
-		for (k = 0; k < t.n && json_as_int(json_get(t.ev[k], "seq"),
-						    -1) != seq; k++)
-			;
-		if (k == t.n || strcmp(hl_ev_kind(t.ev[k]), "malloc"))
-			continue;
-		fold_birth(&t, k + 1, seq, b);
+		fold_birth(&t, 0, seq, b);
 		b->seen = b->reserved > 0;
 		/* A read-write mapping is committed as it is mapped. */
 		if (b->seen && (b->reserved_prot & 2) && !b->committed)

@@ -69,10 +69,14 @@ int hl_trace_run_events(const struct hl_alloc *alloc, char *const argv[],
 			const char *events, struct hl_trace *t, char **out);
 void hl_trace_free(struct hl_trace *t);
 
-/* Reading events: kind name, a numeric argument, the causing call's seq. */
+/*
+ * Reading events: kind name, a numeric argument, the causing call's seq
+ * and kind ("" when the cause is no call: none, "loader", "tap").
+ */
 const char *hl_ev_kind(const struct json *ev);
 int64_t hl_ev_arg(const struct json *ev, const char *name, int64_t dflt);
 int64_t hl_ev_cause_seq(const struct json *ev);
+const char *hl_ev_cause_kind(const struct json *ev);
 
 /*
  * Single measurements the fingerprint reuses, each defined beside the

@@ -119,3 +119,8 @@ int64_t hl_ev_cause_seq(const struct json *ev)
 {
 	return json_as_int(json_get(json_get(ev, "cause"), "seq"), -1);
 }
+
+const char *hl_ev_cause_kind(const struct json *ev)
+{
+	return json_as_str(json_get(json_get(ev, "cause"), "kind"), "");
+}
