@@ -34,7 +34,7 @@ struct mparams mp = {
 struct arena main_arena;
 struct hl_counters hl_count;
 
-static pthread_mutex_t init_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct arena_lock init_lock;
 /*
  * The largest request malloc's inline cache path serves: 0 while perturb
  * is on (its memset is on the general path; malloc(0) has nothing to
@@ -46,11 +46,9 @@ static void __attribute__((noinline)) hl_init(void)
 {
 	int first = 0;
 
-	pthread_mutex_lock(&init_mutex);
+	lock_take(&init_lock);
 	if (!mp.initialized) {
-		long ps = sysconf(_SC_PAGESIZE);
-
-		mp.pagesize = ps > 0 ? (size_t)ps : 4096;
+		mp.pagesize = os_pagesize();
 		options_init();
 		if (mp.perturb)
 			fast_max = 0;
@@ -59,7 +57,7 @@ static void __attribute__((noinline)) hl_init(void)
 		__atomic_store_n(&mp.initialized, 1, __ATOMIC_RELEASE);
 		first = 1;
 	}
-	pthread_mutex_unlock(&init_mutex);
+	lock_give(&init_lock);
 	/* Outside the lock: these may allocate, which now simply works. */
 	if (first) {
 		arenas_init();

@@ -354,7 +354,7 @@ static int grow_top(struct arena *av, size_t nb)
 static void populate_ahead(struct arena *av, char *from, char *top_end)
 {
 	char *lo, *hi;
-	int saved_errno;
+	int rc;
 
 	/* Top moved to a new heap or segment: start afresh there. */
 	if (av->populated > top_end)
@@ -370,16 +370,14 @@ static void populate_ahead(struct arena *av, char *from, char *top_end)
 		hi = lo + POPULATE_AHEAD;
 	if (hi <= lo)
 		return;
-	saved_errno = errno;	/* malloc keeps errno when it succeeds */
 	/*
 	 * A kernel before 5.14 does not know the advice (EINVAL), a seccomp
 	 * sandbox may refuse it (EPERM, ENOSYS): stop asking. ENOMEM is
 	 * this once: the pages fault in at their first touch, as without.
 	 */
-	if (os_populate(lo, (size_t)(hi - lo)) != 0 &&
-	    (errno == EINVAL || errno == EPERM || errno == ENOSYS))
+	rc = os_populate(lo, (size_t)(hi - lo));
+	if (rc == -EINVAL || rc == -EPERM || rc == -ENOSYS)
 		__atomic_store_n(&mp.populate, 0, __ATOMIC_RELAXED);
-	errno = saved_errno;
 	av->populated = hi;
 }
 

@@ -95,7 +95,9 @@ static inline struct heap_info *heap_for_ptr(const void *p)
  * The arena lock: a futex word, 0 free, 1 held, 2 held with sleepers
  * (Drepper's "Futexes are tricky", mutex 2). Uncontended, lock and unlock
  * are one atomic instruction each, inline, where pthread_mutex_lock and
- * unlock were two calls of ~30 and ~24 instructions (callgrind).
+ * unlock were two calls of ~30 and ~24 instructions (callgrind). The
+ * allocator's other locks (start-up's, the lists') are the same, which
+ * also keeps libc's mutex code out of programs that never lock one.
  */
 struct arena_lock {
 	int word;
@@ -345,7 +347,7 @@ static inline int heap_registered(const struct heap_info *h)
 }
 
 /* arenas.c */
-extern pthread_mutex_t arena_list_lock HL_HIDDEN;
+extern struct arena_lock arena_list_lock HL_HIDDEN;
 extern unsigned narenas HL_HIDDEN;
 extern __thread struct arena *thread_arena HL_TLS HL_HIDDEN;
 struct arena *arena_attach(void) HL_HIDDEN;
@@ -412,7 +414,7 @@ void mmapped_fork_prepare(void) HL_HIDDEN;
 void mmapped_fork_parent(void) HL_HIDDEN;
 void mmapped_fork_child(void) HL_HIDDEN;
 
-/* os.c */
+/* os.c: the int results are 0, or -errno (errno is left alone) */
 void *os_sbrk(intptr_t incr) HL_HIDDEN;		/* (void *)-1 on failure */
 void *os_mmap(size_t len) HL_HIDDEN;		/* NULL on failure */
 int os_munmap(void *addr, size_t len) HL_HIDDEN;
@@ -427,6 +429,11 @@ int os_populate(void *addr, size_t len) HL_HIDDEN;	/* MADV_POPULATE_WRITE */
 /* Whether need of n pages sampled evenly over the range are resident. */
 int os_resident_at_least(void *addr, size_t len, unsigned n, unsigned need) HL_HIDDEN;
 uint64_t os_now_ns(void) HL_HIDDEN;		/* monotonic, coarse; 0: none */
+size_t os_pagesize(void) HL_HIDDEN;
+void os_futex_wait(int *word, int val) HL_HIDDEN;
+void os_futex_wake(int *word, int n) HL_HIDDEN;
+int os_random(void *buf, size_t len) HL_HIDDEN;	/* 0, or -1: none to be had */
+unsigned os_ncpus(void) HL_HIDDEN;		/* 0: unknown */
 /* Probes for the allocator's own events (no kernel call). */
 void os_note_heap_grow(struct arena *av, size_t bytes) HL_HIDDEN;
 void os_note_trim(struct arena *av, size_t bytes) HL_HIDDEN;

@@ -12,14 +12,11 @@
  * the child starts with a consistent heap; the child then re-initialises
  * the locks, being the only thread left.
  */
-#include <linux/futex.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "allocator/arena.h"
 
-pthread_mutex_t arena_list_lock = PTHREAD_MUTEX_INITIALIZER;
+struct arena_lock arena_list_lock;
 unsigned narenas = 1;
 __thread struct arena *thread_arena HL_TLS;
 static struct arena *free_list;
@@ -44,24 +41,24 @@ void lock_wait(struct arena_lock *l, int c)
 	if (c != 2)
 		c = __atomic_exchange_n(&l->word, 2, __ATOMIC_ACQUIRE);
 	while (c != 0) {
-		syscall(SYS_futex, &l->word, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+		os_futex_wait(&l->word, 2);
 		c = __atomic_exchange_n(&l->word, 2, __ATOMIC_ACQUIRE);
 	}
 }
 
 void lock_wake(struct arena_lock *l)
 {
-	syscall(SYS_futex, &l->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	os_futex_wake(&l->word, 1);
 }
 
 static unsigned arena_limit(void)
 {
-	long cores;
+	unsigned cores;
 
 	if (mp.arena_max)
 		return (unsigned)mp.arena_max;
-	cores = sysconf(_SC_NPROCESSORS_ONLN);
-	return 8 * (unsigned)(cores > 0 ? cores : 1);
+	cores = os_ncpus();
+	return 8 * (cores ? cores : 1);
 }
 
 /* A new arena in a heap of its own: heap_info, the arena, then top. */
@@ -122,7 +119,7 @@ struct arena *arena_attach(void)
 {
 	struct arena *a;
 
-	pthread_mutex_lock(&arena_list_lock);
+	lock_take(&arena_list_lock);
 	if (main_arena.attached == 0) {
 		/* The first thread (normally the main one) takes the main arena. */
 		a = &main_arena;
@@ -133,9 +130,9 @@ struct arena *arena_attach(void)
 	} else if (narenas < arena_limit()) {
 		unsigned index = narenas++;
 
-		pthread_mutex_unlock(&arena_list_lock);
+		lock_give(&arena_list_lock);
 		a = arena_new(index);
-		pthread_mutex_lock(&arena_list_lock);
+		lock_take(&arena_list_lock);
 		if (a) {
 			/* Appended, so readers walking from main_arena see it whole. */
 			struct arena *tail = &main_arena;
@@ -151,7 +148,7 @@ struct arena *arena_attach(void)
 		a = reuse_arena();
 	}
 	a->attached++;
-	pthread_mutex_unlock(&arena_list_lock);
+	lock_give(&arena_list_lock);
 	thread_arena = a;
 	remember_thread();
 	return a;
@@ -164,12 +161,12 @@ void arena_detach(void)
 	if (!a)
 		return;
 	thread_arena = NULL;
-	pthread_mutex_lock(&arena_list_lock);
+	lock_take(&arena_list_lock);
 	if (a->attached && --a->attached == 0 && a != &main_arena) {
 		a->next_free = free_list;
 		free_list = a;
 	}
-	pthread_mutex_unlock(&arena_list_lock);
+	lock_give(&arena_list_lock);
 }
 
 struct arena *arena_retry(struct arena *av)
@@ -179,7 +176,7 @@ struct arena *arena_retry(struct arena *av)
 
 static void fork_prepare(void)
 {
-	pthread_mutex_lock(&arena_list_lock);
+	lock_take(&arena_list_lock);
 	for (struct arena *a = &main_arena; a; a = a->next)
 		lock_take(&a->mutex);
 	tcache_fork_prepare();
@@ -192,7 +189,7 @@ static void fork_parent(void)
 	tcache_fork_parent();
 	for (struct arena *a = &main_arena; a; a = a->next)
 		lock_give(&a->mutex);
-	pthread_mutex_unlock(&arena_list_lock);
+	lock_give(&arena_list_lock);
 }
 
 /* The only thread now is the one that forked: every other arena is free. */
@@ -212,7 +209,7 @@ static void fork_child(void)
 			free_list = a;
 		}
 	}
-	pthread_mutex_init(&arena_list_lock, NULL);
+	arena_list_lock.word = 0;
 }
 
 /*

@@ -25,8 +25,9 @@ $(ALLOC_OBJS): allocator/build.mk
 # to libc go through the GOT (-z now binds it at load; no PLT stubs), and
 # the files whose code a program reaches once or never (the option parser,
 # the heap dump and reporting calls, check=1's verifier, the formatter of
-# reports) are optimised for size.
-ALLOC_COLD_OBJS := $(addprefix $(BUILD)/pic/allocator/,check.o dump.o options.o out.o)
+# reports, a thread's arena attach, fork and the lock's contended side)
+# are optimised for size.
+ALLOC_COLD_OBJS := $(addprefix $(BUILD)/pic/allocator/,arenas.o check.o dump.o options.o out.o)
 $(ALLOC_COLD_OBJS): LIB_CFLAGS += -Os
 
 ALL += $(BUILD)/libheaplab.so

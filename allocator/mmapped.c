@@ -37,7 +37,7 @@
 static struct chunk *mmap_table[MMAP_SLOTS] HL_SPARSE;
 static unsigned mmap_live;
 static int mmap_untracked;	/* the table was full once: lookups may miss */
-static pthread_mutex_t mmap_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct arena_lock mmap_lock;
 
 #define MMAP_CACHE_SLOTS	8
 #define MMAP_CACHE_MAX		(64UL << 20)
@@ -59,13 +59,13 @@ static size_t cache_limit(void);
 static void table_lock(void)
 {
 	if (!__libc_single_threaded)
-		pthread_mutex_lock(&mmap_lock);
+		lock_take(&mmap_lock);
 }
 
 static void table_unlock(void)
 {
 	if (!__libc_single_threaded)
-		pthread_mutex_unlock(&mmap_lock);
+		lock_give(&mmap_lock);
 }
 
 /*
@@ -167,17 +167,17 @@ void mmapped_dump(struct out *o)
 
 void mmapped_fork_prepare(void)
 {
-	pthread_mutex_lock(&mmap_lock);
+	lock_take(&mmap_lock);
 }
 
 void mmapped_fork_parent(void)
 {
-	pthread_mutex_unlock(&mmap_lock);
+	lock_give(&mmap_lock);
 }
 
 void mmapped_fork_child(void)
 {
-	pthread_mutex_init(&mmap_lock, NULL);
+	mmap_lock.word = 0;
 }
 
 static size_t cache_limit(void)

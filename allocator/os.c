@@ -17,13 +17,84 @@
  *   heaplab:heap_grow     (arena, bytes added, heap bytes now)
  *   heaplab:heap_trim     (arena, bytes released, heap bytes now)
  *   heaplab:mmap_threshold (new mmap threshold, new trim threshold)
+ *
+ * The calls go to the kernel directly, not through libc's wrappers (only
+ * sbrk does, to keep libc's idea of the break, and the clock, a vDSO
+ * read). A page of libc's code becomes resident at its first call, with up
+ * to 16 pages around it (the kernel's fault-around), and many programs
+ * never call mmap, madvise, mincore, futex or getrandom themselves: their
+ * wrappers cost ~60 KiB of resident libc in every process that preloads
+ * us, for a few instructions each (allocator/bench/PERFLOG.md, 42).
+ * Results are the kernel's: a value, or -errno; errno is left alone.
  */
+#include <errno.h>
+#include <linux/futex.h>
+#include <sys/random.h>
 #include <sys/mman.h>
 #include <sys/sdt.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "allocator/arena.h"
+
+#if defined(__x86_64__)
+/* The kernel's x86-64 convention: number in rax, arguments in rdi, rsi, rdx, r10, r8, r9. */
+static inline long raw6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "0"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+static inline long raw3(long nr, long a, long b, long c)
+{
+	long ret;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "0"(nr), "D"(a), "S"(b), "d"(c)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+#else
+/* Elsewhere libc's syscall(), turned into the same contract. */
+static long raw6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	int saved = errno;
+	long ret = syscall(nr, a, b, c, d, e, f);
+
+	if (ret == -1) {
+		ret = -errno;
+		errno = saved;
+	}
+	return ret;
+}
+
+#define raw3(nr, a, b, c)	raw6(nr, a, b, c, 0, 0, 0)
+#endif
+
+#define sys2(nr, a, b)		raw3(nr, (long)(a), (long)(b), 0)
+#define sys3(nr, a, b, c)	raw3(nr, (long)(a), (long)(b), (long)(c))
+#define sys4(nr, a, b, c, d)	raw6(nr, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+
+/* mmap and mremap answer an address, or -errno in the last page of the space. */
+static void *sys_addr(long ret)
+{
+	return (unsigned long)ret > -4096UL ? NULL : (void *)ret;
+}
+
+static void *sys_mmap(size_t len, int prot, int flags)
+{
+	return sys_addr(raw6(SYS_mmap, 0, (long)len, prot, flags, -1, 0));
+}
 
 void *os_sbrk(intptr_t incr)
 {
@@ -38,19 +109,16 @@ void *os_sbrk(intptr_t incr)
 
 void *os_mmap(size_t len)
 {
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p = sys_mmap(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
 
 	COUNT_INC(mmap);
-	if (p == MAP_FAILED)
-		p = NULL;
 	STAP_PROBE2(heaplab, mmap, len, p);
 	return p;
 }
 
 int os_munmap(void *addr, size_t len)
 {
-	int rc = munmap(addr, len);
+	int rc = (int)sys2(SYS_munmap, addr, len);
 
 	COUNT_INC(munmap);
 	STAP_PROBE3(heaplab, munmap, addr, len, rc);
@@ -59,30 +127,25 @@ int os_munmap(void *addr, size_t len)
 
 void *os_mremap(void *old, size_t oldlen, size_t newlen)
 {
-	void *p = mremap(old, oldlen, newlen, MREMAP_MAYMOVE);
+	void *p = sys_addr(sys4(SYS_mremap, old, oldlen, newlen, MREMAP_MAYMOVE));
 
 	COUNT_INC(mremap);
-	if (p == MAP_FAILED)
-		p = NULL;
 	STAP_PROBE4(heaplab, mremap, old, oldlen, newlen, p);
 	return p;
 }
 
 void *os_reserve(size_t len)
 {
-	void *p = mmap(NULL, len, PROT_NONE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *p = sys_mmap(len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
 
 	COUNT_INC(mmap);
-	if (p == MAP_FAILED)
-		p = NULL;
 	STAP_PROBE2(heaplab, mmap, len, p);
 	return p;
 }
 
 int os_commit(void *addr, size_t len)
 {
-	int rc = mprotect(addr, len, PROT_READ | PROT_WRITE);
+	int rc = (int)sys3(SYS_mprotect, addr, len, PROT_READ | PROT_WRITE);
 
 	COUNT_INC(mprotect);
 	STAP_PROBE4(heaplab, mprotect, addr, len, PROT_READ | PROT_WRITE, rc);
@@ -92,7 +155,7 @@ int os_commit(void *addr, size_t len)
 /* Every madvise, counted and probed (the probe has the advice). */
 static int advise(void *addr, size_t len, int advice)
 {
-	int rc = madvise(addr, len, advice);
+	int rc = (int)sys3(SYS_madvise, addr, len, advice);
 
 	COUNT_INC(madvise);
 	STAP_PROBE4(heaplab, madvise, addr, len, advice, rc);
@@ -107,8 +170,8 @@ int os_madvise_free(void *addr, size_t len)
 
 /*
  * Fault [addr, addr + len) in now, writable, with one call instead of a
- * page fault per page (Linux 5.14 and later). -1 when the kernel cannot:
- * the pages then fault in at their first touch as before.
+ * page fault per page (Linux 5.14 and later). -errno when the kernel
+ * cannot: the pages then fault in at their first touch as before.
  */
 int os_populate(void *addr, size_t len)
 {
@@ -155,7 +218,7 @@ int os_resident_at_least(void *addr, size_t len, unsigned n, unsigned need)
 	for (unsigned i = 0; i < n; i++) {
 		unsigned char v = 0;
 
-		if (mincore((void *)(lo + i * step * mp.pagesize), mp.pagesize, &v) == 0 &&
+		if (sys3(SYS_mincore, lo + i * step * mp.pagesize, mp.pagesize, &v) == 0 &&
 		    (v & 1)) {
 			if (++resident == need)
 				return 1;
@@ -174,6 +237,54 @@ uint64_t os_now_ns(void)
 	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
 		return 0;
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The page size. x86-64 has no other, so it is not asked (sysconf's code
+ * would be one more libc page); elsewhere it is.
+ */
+size_t os_pagesize(void)
+{
+#if defined(__x86_64__)
+	return 4096;
+#else
+	long ps = sysconf(_SC_PAGESIZE);
+
+	return ps > 0 ? (size_t)ps : 4096;
+#endif
+}
+
+/* Sleep while *word is val (a lock's contended side), or until woken. */
+void os_futex_wait(int *word, int val)
+{
+	sys4(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, NULL);
+}
+
+void os_futex_wake(int *word, int n)
+{
+	sys3(SYS_futex, word, FUTEX_WAKE_PRIVATE, n);
+}
+
+/* len random bytes without blocking: 0, or -1 when the kernel has none. */
+int os_random(void *buf, size_t len)
+{
+	return sys3(SYS_getrandom, buf, len, GRND_NONBLOCK) == (long)len ? 0 : -1;
+}
+
+/*
+ * The CPUs this process may run on (as glibc's arena limit counts them
+ * since 2.34), 0 if unknown.
+ */
+unsigned os_ncpus(void)
+{
+	unsigned long set[1024 / (8 * sizeof(unsigned long))];
+	long n = sys3(SYS_sched_getaffinity, 0, sizeof(set), set);
+	unsigned cpus = 0;
+
+	for (long i = 0; i < n / (long)sizeof(set[0]); i++)
+		for (unsigned long w = set[i]; w; w &= w - 1)	/* no popcnt before x86-64-v2 */
+			cpus++;
+	return cpus;
 }
 
 void os_note_heap_grow(struct arena *av, size_t bytes)

@@ -36,7 +36,6 @@
  * a size the program stopped using goes back to be coalesced.
  */
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "allocator/arena.h"
@@ -49,7 +48,7 @@ __thread struct hl_calls *thread_calls HL_TLS;
 /* 1 once this thread's cache is gone: it is exiting, no new cache. */
 static __thread int tcache_shut HL_TLS;
 
-static pthread_mutex_t tcache_list_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct arena_lock tcache_list_lock;
 static struct tcache *tcache_list;
 
 /* This thread's first allocation: carve its cache from its arena. */
@@ -76,12 +75,12 @@ struct tcache *tcache_create(void)
 	 * main arena, an address no heap has (heaps are 64 MiB aligned).
 	 */
 	tc->home = av->index ? heap_for_ptr(av) : (struct heap_info *)MALLOC_ALIGNMENT;
-	pthread_mutex_lock(&tcache_list_lock);
+	lock_take(&tcache_list_lock);
 	tc->next = tcache_list;
 	if (tcache_list)
 		tcache_list->prev = tc;
 	tcache_list = tc;
-	pthread_mutex_unlock(&tcache_list_lock);
+	lock_give(&tcache_list_lock);
 	tcache = tc;
 	thread_calls = &tc->calls;
 	return tc;
@@ -367,10 +366,10 @@ void tcache_thread_exit(void)
 	arena_lock(tc->arena);
 	arena_drain_remote(tc->arena, 1);
 	arena_unlock(tc->arena);
-	pthread_mutex_lock(&tcache_list_lock);
+	lock_take(&tcache_list_lock);
 	unlist(tc);
 	fold_calls(&tc->calls);
-	pthread_mutex_unlock(&tcache_list_lock);
+	lock_give(&tcache_list_lock);
 	/* The cache's own chunk: counted by nobody, freed like any other. */
 	p = mem2chunk(tc);
 	av = arena_for_chunk(p);
@@ -388,7 +387,7 @@ void tcache_init(void)
 		mp.tcache_count = TCACHE_DEFAULT_COUNT;
 	}
 	mp.tcache_count = mp.tcache_count > 0xffff ? 0xffff : mp.tcache_count;
-	if (getrandom(&tcache_key, sizeof(tcache_key), GRND_NONBLOCK) != sizeof(tcache_key)) {
+	if (os_random(&tcache_key, sizeof(tcache_key)) != 0) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		tcache_key = ((uintptr_t)ts.tv_nsec << 32) ^ (uintptr_t)ts.tv_sec ^ (uintptr_t)&ts;
 	}
@@ -397,7 +396,7 @@ void tcache_init(void)
 
 void tcache_sum_calls(struct hl_calls *sum)
 {
-	pthread_mutex_lock(&tcache_list_lock);
+	lock_take(&tcache_list_lock);
 	*sum = hl_count.calls;
 	for (struct tcache *tc = tcache_list; tc; tc = tc->next) {
 		sum->malloc += tc->calls.malloc;
@@ -407,7 +406,7 @@ void tcache_sum_calls(struct hl_calls *sum)
 		sum->memalign += tc->calls.memalign;
 		sum->in_use += tc->calls.in_use;
 	}
-	pthread_mutex_unlock(&tcache_list_lock);
+	lock_give(&tcache_list_lock);
 }
 
 /* Whether p sits in a thread cache (for the heap dump): 1 this thread's, 2 another's. */
@@ -428,12 +427,12 @@ int tcache_holds(const struct chunk *p)
 
 void tcache_fork_prepare(void)
 {
-	pthread_mutex_lock(&tcache_list_lock);
+	lock_take(&tcache_list_lock);
 }
 
 void tcache_fork_parent(void)
 {
-	pthread_mutex_unlock(&tcache_list_lock);
+	lock_give(&tcache_list_lock);
 }
 
 /* Other threads' caches are gone with them: fold their counters in. */
@@ -449,5 +448,5 @@ void tcache_fork_child(void)
 	tcache_list = tcache;
 	if (tcache)
 		tcache->next = tcache->prev = NULL;
-	pthread_mutex_init(&tcache_list_lock, NULL);
+	tcache_list_lock.word = 0;
 }

@@ -18,6 +18,17 @@ done
 calls=$(grep -lE '\b(sbrk|mmap|munmap|mremap|madvise|mprotect)\(' "$SRC"/allocator/*.c | xargs -n1 basename | tr '\n' ' ')
 is "$calls" "os.c " "only allocator/os.c calls sbrk/mmap/munmap/mremap/madvise/mprotect"
 
+# The kernel directly, not libc's wrappers (os.c): a wrapper's page of libc
+# would be resident in every process that preloads us. sbrk stays libc's
+# (libc keeps the break), clock_gettime too (a vDSO read).
+imports=" $(nm -D --undefined-only "$LIB" | awk '{ sub(/@.*/, "", $2); print $2 }' | tr '\n' ' ')"
+wrappers=
+for f in mmap munmap mremap madvise mprotect mincore syscall sysconf getrandom \
+	pthread_mutex_lock pthread_mutex_unlock pthread_mutex_init; do
+	case "$imports " in *" $f "*) wrappers="$wrappers$f " ;; esac
+done
+is "$wrappers" "" "takes no system call wrapper or mutex from libc"
+
 readelf -d "$LIB" | grep -q 'Flags:.*NODELETE'
 ok $? "linked with -z nodelete"
 needed=$(readelf -d "$LIB" | awk '/NEEDED/ { print $NF }' | tr '\n' ' ')
