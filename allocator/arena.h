@@ -138,10 +138,12 @@ struct arena {
 	uint64_t decay_since;
 	/*
 	 * The refault guard (heap.c, top_trim_now): what the last trim at
-	 * free gave back while the heap has not grown since, and the pad
-	 * later trims keep once the heap had to grow back over it.
+	 * free gave back while the heap has not grown since, the pad later
+	 * trims keep once the heap had to grow back over it, and when it
+	 * last did (ns).
 	 */
 	size_t trimmed, keep_pad;
+	uint64_t kept_since;
 	/*
 	 * Where the pages populated ahead of small carves from top end
 	 * (arena.c, populate_ahead): top below it needs no more.

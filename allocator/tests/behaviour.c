@@ -997,6 +997,56 @@ static int thp_off_child(void)
 	return bad;
 }
 
+/*
+ * glibc-simple's pattern (allocator/bench/workloads) at a tenth of the
+ * bench, with the thread cache (its default): batches of 25 to 1600 blocks
+ * of each size from 16 to 1024 bytes. The cache keeps more or fewer of a
+ * big batch by turns, so top is needed to 313 KiB and to 1 MiB by turns:
+ * a guard that halved its pad at every trim not paid back trimmed the 1
+ * MiB after each small turn and faulted it back in for the next (28 trims
+ * and 64 growths; 5 and 20 when the pad is halved only after a period
+ * without growth). Prints the counts; bits: too many trims, growths.
+ */
+static int turns_child(void)
+{
+	static const size_t sizes[] = { 16, 32, 64, 128, 256, 512, 1024 };
+	static const int batches[] = { 25, 100, 400, 1600 };
+	static void *blk[1600];
+	struct heaplab_stats a = stats(), b;
+
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		for (size_t t = 0; t < sizeof(batches) / sizeof(batches[0]); t++) {
+			for (int r = 0; r < 40000 / batches[t]; r++) {
+				for (int i = 0; i < batches[t]; i++)
+					blk[i] = malloc(sizes[s]);
+				for (int i = 0; i < batches[t]; i++)
+					free(blk[i]);
+			}
+		}
+	}
+	b = stats();
+	printf("# glibc-simple's batches: %llu trims, %llu growths\n",
+	       (unsigned long long)(b.trims - a.trims), (unsigned long long)(b.heap_grows - a.heap_grows));
+	return (b.trims - a.trims > 12) | (b.heap_grows - a.heap_grows > 32) << 1;
+}
+
+static int turns_exec(void)
+{
+	char *args[] = { "/proc/self/exe", "turns", NULL };
+
+	unsetenv("HEAPLAB_OPTIONS");
+	execv(args[0], args);
+	return 255;
+}
+
+static void test_refault_guard_turns(void)
+{
+	int bits = child_bits(turns_exec);
+
+	ok(bits == 0, "batches whose need of top differs by turns: top kept, not trimmed "
+	   "and refaulted at each turn (bits %d)", bits);
+}
+
 static void test_thp(void)
 {
 	int bits = child_bits(thp_off_child);
@@ -1028,10 +1078,13 @@ int main(int argc, char **argv)
 	preload_self(argv);
 	if (argc > 1 && !strcmp(argv[1], "thp"))
 		return thp_child();
+	if (argc > 1 && !strcmp(argv[1], "turns"))
+		return turns_child();
 	if (argc > 1 && !strcmp(argv[1], "thp-arena"))
 		return thp_arena_child();
 	setvbuf(stdout, NULL, _IONBF, 0);	/* no stdio buffer appearing mid-test */
 	test_refault_guard();	/* first: they need the dynamic rule untouched */
+	test_refault_guard_turns();
 	test_top_decay();
 	test_mmap_cache();
 	test_fastbins();
