@@ -7,10 +7,10 @@
  *
  *   heaplab:sbrk          (increment, old break or -1)
  *   heaplab:mmap          (length, address or 0)
- *   heaplab:munmap        (address, length, result)
+ *   heaplab:munmap        (address, length, 0 or -errno)
  *   heaplab:mremap        (old address, old length, new length, new address or 0)
- *   heaplab:madvise       (address, length, advice, result)
- *   heaplab:mprotect      (address, length, protection, result)
+ *   heaplab:madvise       (address, length, advice, 0 or -errno)
+ *   heaplab:mprotect      (address, length, protection, 0 or -errno)
  *   heaplab:arena_new     (arena, arena address)
  *   heaplab:heap_new      (heap address, committed bytes, reserved bytes)
  *   heaplab:heap_free     (heap address, committed bytes)
