@@ -346,7 +346,10 @@ static int grow_top(struct arena *av, size_t nb)
  * the pages inside a big block are the program's to touch or not (bench
  * mixed writes one byte in 16). What it costs is the window's pages beyond
  * the last carve at the heap's high-water mark: 32 KiB moved no peak in
- * the benchmarks, 64 KiB raised glibc-simple's by 128 KiB.
+ * the benchmarks, 64 KiB raised glibc-simple's by 128 KiB. Only the main
+ * arena does it: in a thread's heap the windows' pages went to the blocks
+ * carved next, which rptest's threads touch only at their ends (+0.4-0.5
+ * MiB of peak), and no benchmark ran faster for it (PERFLOG 44).
  */
 #define POPULATE_AHEAD	(32UL << 10)
 
@@ -361,7 +364,7 @@ static void populate_ahead(struct arena *av, char *from, char *top_end)
 		av->populated = top_end;
 	if (av->populated < from)
 		av->populated = from;
-	if (from + mp.pagesize <= av->populated ||
+	if (av != &main_arena || from + mp.pagesize <= av->populated ||
 	    !__atomic_load_n(&mp.populate, __ATOMIC_RELAXED))
 		return;
 	lo = (char *)ALIGN_DOWN((uintptr_t)av->populated, mp.pagesize);
