@@ -25,9 +25,9 @@
  * never call mmap, madvise, mincore, futex or getrandom themselves: their
  * wrappers cost ~60 KiB of resident libc in every process that preloads
  * us, for a few instructions each (allocator/bench/PERFLOG.md, 42).
- * Results are the kernel's: a value, or -errno; errno is left alone.
+ * Results are the kernel's: a value, or -errno; errno is left alone
+ * (lab/rawsys.h).
  */
-#include <errno.h>
 #include <linux/futex.h>
 #include <sys/random.h>
 #include <sys/mman.h>
@@ -37,63 +37,21 @@
 #include <unistd.h>
 
 #include "allocator/arena.h"
+#include "lab/rawsys.h"
 
-#if defined(__x86_64__)
-/* The kernel's x86-64 convention: number in rax, arguments in rdi, rsi, rdx, r10, r8, r9. */
-static inline long raw6(long nr, long a, long b, long c, long d, long e, long f)
-{
-	register long r10 __asm__("r10") = d;
-	register long r8 __asm__("r8") = e;
-	register long r9 __asm__("r9") = f;
-	long ret;
-
-	__asm__ volatile("syscall"
-			 : "=a"(ret)
-			 : "0"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-			 : "rcx", "r11", "memory");
-	return ret;
-}
-
-static inline long raw3(long nr, long a, long b, long c)
-{
-	long ret;
-
-	__asm__ volatile("syscall"
-			 : "=a"(ret)
-			 : "0"(nr), "D"(a), "S"(b), "d"(c)
-			 : "rcx", "r11", "memory");
-	return ret;
-}
-#else
-/* Elsewhere libc's syscall(), turned into the same contract. */
-static long raw6(long nr, long a, long b, long c, long d, long e, long f)
-{
-	int saved = errno;
-	long ret = syscall(nr, a, b, c, d, e, f);
-
-	if (ret == -1) {
-		ret = -errno;
-		errno = saved;
-	}
-	return ret;
-}
-
-#define raw3(nr, a, b, c)	raw6(nr, a, b, c, 0, 0, 0)
-#endif
-
-#define sys2(nr, a, b)		raw3(nr, (long)(a), (long)(b), 0)
-#define sys3(nr, a, b, c)	raw3(nr, (long)(a), (long)(b), (long)(c))
-#define sys4(nr, a, b, c, d)	raw6(nr, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+#define sys2(nr, a, b)		hl_raw3(nr, (long)(a), (long)(b), 0)
+#define sys3(nr, a, b, c)	hl_raw3(nr, (long)(a), (long)(b), (long)(c))
+#define sys4(nr, a, b, c, d)	hl_raw6(nr, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
 
 /* mmap and mremap answer an address, or -errno in the last page of the space. */
 static void *sys_addr(long ret)
 {
-	return (unsigned long)ret > -4096UL ? NULL : (void *)ret;
+	return hl_raw_failed(ret) ? NULL : (void *)ret;
 }
 
 static void *sys_mmap(size_t len, int prot, int flags)
 {
-	return sys_addr(raw6(SYS_mmap, 0, (long)len, prot, flags, -1, 0));
+	return sys_addr(hl_raw6(SYS_mmap, 0, (long)len, prot, flags, -1, 0));
 }
 
 void *os_sbrk(intptr_t incr)

@@ -37,6 +37,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include "lab/rawsys.h"
 #include "probes/event.h"
 #include "probes/tap/ring.h"
 
@@ -47,23 +48,8 @@
 
 /* ---- raw syscalls: the instruction pointer stays in this library ---- */
 
-static long raw6(long nr, long a, long b, long c, long d, long e, long f)
-{
-	register long r10 __asm__("r10") = d;
-	register long r8 __asm__("r8") = e;
-	register long r9 __asm__("r9") = f;
-	long ret;
-
-	__asm__ volatile("syscall"
-			 : "=a"(ret)
-			 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8),
-			   "r"(r9)
-			 : "rcx", "r11", "memory");
-	return ret;
-}
-
-#define raw0(nr) raw6(nr, 0, 0, 0, 0, 0, 0)
-#define raw_ok(r) ((unsigned long)(r) < -4095UL)
+#define raw0(nr) hl_raw6(nr, 0, 0, 0, 0, 0, 0)
+#define raw_ok(r) (!hl_raw_failed(r))
 
 /* ---- the real allocator ---- */
 
@@ -148,18 +134,18 @@ static void attach_ring(void)
 
 	if (fd < 0)
 		return;
-	if (raw6(SYS_pread64, fd, (long)&h, sizeof(h), 0, 0, 0) != sizeof(h) ||
+	if (hl_raw6(SYS_pread64, fd, (long)&h, sizeof(h), 0, 0, 0) != sizeof(h) ||
 	    h.magic != HL_TAP_MAGIC || h.version != HL_TAP_VERSION ||
 	    h.total_bytes != hl_tap_total_bytes(h.nlanes, h.nrecs) ||
 	    !h.nrecs || (h.nrecs & (h.nrecs - 1)))
 		return;
-	p = raw6(SYS_mmap, 0, HL_TAP_PAGE, PROT_READ | PROT_WRITE,
+	p = hl_raw6(SYS_mmap, 0, HL_TAP_PAGE, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (!raw_ok(p))
 		return;
-	raw6(SYS_madvise, p, HL_TAP_PAGE, MADV_WIPEONFORK, 0, 0, 0);
+	hl_raw6(SYS_madvise, p, HL_TAP_PAGE, MADV_WIPEONFORK, 0, 0, 0);
 	fork_gen = (volatile uint64_t *)p;
-	p = raw6(SYS_mmap, 0, (long)h.total_bytes, PROT_READ | PROT_WRITE,
+	p = hl_raw6(SYS_mmap, 0, (long)h.total_bytes, PROT_READ | PROT_WRITE,
 		 MAP_SHARED, fd, 0);
 	if (!raw_ok(p))
 		return;
