@@ -359,13 +359,14 @@ static void populate_ahead(struct arena *av, char *from, char *top_end)
 	char *lo, *hi;
 	int rc;
 
-	/* Top moved to a new heap or segment: start afresh there. */
+	if (av != &main_arena)
+		return;
+	/* Top moved to a new segment: start afresh there. */
 	if (av->populated > top_end)
 		av->populated = top_end;
 	if (av->populated < from)
 		av->populated = from;
-	if (av != &main_arena || from + mp.pagesize <= av->populated ||
-	    !__atomic_load_n(&mp.populate, __ATOMIC_RELAXED))
+	if (from + mp.pagesize <= av->populated || !__atomic_load_n(&mp.populate, __ATOMIC_RELAXED))
 		return;
 	lo = (char *)ALIGN_DOWN((uintptr_t)av->populated, mp.pagesize);
 	hi = (char *)ALIGN_DOWN((uintptr_t)top_end, mp.pagesize);
@@ -816,7 +817,6 @@ int heap_trim(struct arena *av, size_t pad, int force)
 			unlink_chunk(av, p);
 		}
 		av->system_mem -= h->size;
-		av->populated = NULL;	/* a later heap may be mapped there */
 		delete_heap(h);
 		h = prev;
 		av->heap = h;
@@ -832,7 +832,6 @@ int heap_trim(struct arena *av, size_t pad, int force)
 		return released;
 	av->system_mem -= extra;
 	set_head(av->top, (top_size - extra) | PREV_INUSE | NON_MAIN_ARENA);
-	populated_clip(av);
 	os_note_trim(av, extra);
 	COUNT_INC(trims);
 	return 1;

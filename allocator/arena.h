@@ -145,8 +145,9 @@ struct arena {
 	size_t trimmed, keep_pad;
 	uint64_t kept_since;
 	/*
-	 * Where the pages populated ahead of small carves from top end
-	 * (arena.c, populate_ahead): top below it needs no more.
+	 * Where the pages populated ahead of small carves from the main
+	 * arena's top end (arena.c, populate_ahead): top below it needs no
+	 * more.
 	 */
 	char *populated;
 	/*
