@@ -417,7 +417,7 @@ void mmapped_fork_prepare(void) HL_HIDDEN;
 void mmapped_fork_parent(void) HL_HIDDEN;
 void mmapped_fork_child(void) HL_HIDDEN;
 
-/* os.c: the int results are 0, or -errno (errno is left alone) */
+/* os.c: os_munmap, os_commit and the madvise calls give 0 or -errno; errno is left alone */
 void *os_sbrk(intptr_t incr) HL_HIDDEN;		/* (void *)-1 on failure */
 void *os_mmap(size_t len) HL_HIDDEN;		/* NULL on failure */
 int os_munmap(void *addr, size_t len) HL_HIDDEN;
