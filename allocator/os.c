@@ -23,8 +23,9 @@
  * read). A page of libc's code becomes resident at its first call, with up
  * to 16 pages around it (the kernel's fault-around), and many programs
  * never call mmap, madvise, mincore, futex or getrandom themselves: their
- * wrappers cost ~60 KiB of resident libc in every process that preloads
- * us, for a few instructions each (allocator/bench/PERFLOG.md, 42).
+ * wrappers (with sysconf and the pthread mutex calls) cost ~30 KiB of
+ * resident libc, on average, in every process that preloads us, for a few
+ * instructions each (allocator/bench/PERFLOG.md, 42).
  * Results are the kernel's: a value, or -errno; errno is left alone
  * (lab/rawsys.h).
  */
