@@ -922,13 +922,26 @@ static int thp_child(void)
 	return bad;
 }
 
-static int thp_exec(void)
+/*
+ * In a fork child: this test again as "/proc/self/exe MODE", with options
+ * HEAPLAB_OPTIONS (NULL: none, the library's defaults). Returns only if
+ * the exec failed.
+ */
+static int exec_mode(char *mode, const char *options)
 {
-	char *args[] = { "/proc/self/exe", "thp", NULL };
+	char *args[] = { "/proc/self/exe", mode, NULL };
 
-	setenv("HEAPLAB_OPTIONS", "tcache_count=0,thp=1", 1);
+	if (options)
+		setenv("HEAPLAB_OPTIONS", options, 1);
+	else
+		unsetenv("HEAPLAB_OPTIONS");
 	execv(args[0], args);
 	return 255;
+}
+
+static int thp_exec(void)
+{
+	return exec_mode("thp", "tcache_count=0,thp=1");
 }
 
 /*
@@ -975,11 +988,7 @@ static int thp_arena_child(void)
 
 static int thp_arena_exec(void)
 {
-	char *args[] = { "/proc/self/exe", "thp-arena", NULL };
-
-	setenv("HEAPLAB_OPTIONS", "tcache_count=0,thp=1", 1);
-	execv(args[0], args);
-	return 255;
+	return exec_mode("thp-arena", "tcache_count=0,thp=1");
 }
 
 /* By default (thp=0) nothing asks for huge pages: not a big heap, not a big mapping. */
@@ -1041,11 +1050,7 @@ static int turns_child(void)
 
 static int turns_exec(void)
 {
-	char *args[] = { "/proc/self/exe", "turns", NULL };
-
-	unsetenv("HEAPLAB_OPTIONS");
-	execv(args[0], args);
-	return 255;
+	return exec_mode("turns", NULL);
 }
 
 static void test_refault_guard_turns(void)
