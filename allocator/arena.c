@@ -288,8 +288,12 @@ static int grow_top(struct arena *av, size_t nb)
 	size_t want = nb + mp.top_pad + MINSIZE, size;
 	char *base;
 
-	if (av->index != 0)
-		return grow_heap_top(av, nb);
+	if (av->index != 0) {
+		if (grow_heap_top(av, nb) != 0)
+			return -1;
+		top_regrown(av);
+		return 0;
+	}
 	if (want < nb || want > PTRDIFF_MAX / 2)
 		want = nb + MINSIZE;	/* an absurd top_pad: ignore it */
 	if (want > PTRDIFF_MAX / 2)
@@ -797,7 +801,11 @@ int systrim(struct arena *av, size_t pad)
 /*
  * A non-main arena's top: unmap heaps that are nothing but top (all but the
  * arena's first), then give back the top's pages above pad (if top is past
- * the trim threshold, or when forced by malloc_trim).
+ * the trim threshold, or when forced by malloc_trim). Unforced, the refault
+ * guard keeps more: threads that allocate and free in batches past the
+ * threshold otherwise trim and refault their heaps as glibc's do (bench
+ * rptest: 1,250 trims and 16,000 page faults a run where glibc's own
+ * malloc took 8,000).
  */
 int heap_trim(struct arena *av, size_t pad, int force)
 {
@@ -825,12 +833,19 @@ int heap_trim(struct arena *av, size_t pad, int force)
 		released = 1;
 	}
 	top_size = chunksize(av->top);
-	if ((!force && top_size < mp.trim_threshold) || top_size <= pad + MINSIZE + 1)
+	if (!force) {
+		if (top_size < mp.trim_threshold)
+			return released;
+		pad += refault_pad(av);
+	}
+	if (top_size <= pad + MINSIZE + 1)
 		return released;
 	extra = ALIGN_DOWN(top_size - pad - MINSIZE - 1, mp.pagesize);
 	if (extra == 0 || shrink_heap(h, extra) != 0)
 		return released;
 	av->system_mem -= extra;
+	if (!force)
+		av->trimmed = extra;
 	set_head(av->top, (top_size - extra) | PREV_INUSE | NON_MAIN_ARENA);
 	os_note_trim(av, extra);
 	COUNT_INC(trims);
@@ -858,9 +873,9 @@ int arena_trim(struct arena *av, size_t pad)
 				released = 1;
 		}
 	}
+	av->trimmed = av->keep_pad = 0;	/* asked for: no refault guard */
 	if (av->index != 0)
 		return heap_trim(av, pad, 1) | released;
-	av->trimmed = av->keep_pad = 0;	/* asked for: no refault guard */
 	return systrim(av, pad) | released;
 }
 

@@ -137,10 +137,10 @@ struct arena {
 	size_t top_low;
 	uint64_t decay_since;
 	/*
-	 * The refault guard (heap.c, top_trim_now): what the last trim at
-	 * free gave back while the heap has not grown since, the pad later
-	 * trims keep once the heap had to grow back over it, and when it
-	 * last did (ns).
+	 * The refault guard (heap.c, refault_pad), in every arena: what the
+	 * last trim at free gave back while the heap has not grown since,
+	 * the pad later trims keep once the heap had to grow back over it,
+	 * and when it last did (ns).
 	 */
 	size_t trimmed, keep_pad;
 	uint64_t kept_since;
@@ -319,7 +319,9 @@ int shrink_heap(struct heap_info *h, size_t diff) HL_HIDDEN;
 void delete_heap(struct heap_info *h) HL_HIDDEN;
 /* Main arena, top past the trim threshold after a free: trim now or decay. */
 void top_decay(struct arena *av) HL_HIDDEN;
-/* The main arena's heap grew: a trim it follows was paid back in faults. */
+/* The refault guard: what a trim at free keeps on top of top_pad. */
+size_t refault_pad(struct arena *av) HL_HIDDEN;
+/* The arena's heap grew: a trim it follows was paid back in faults. */
 void top_regrown(struct arena *av) HL_HIDDEN;
 /* heap.c: transparent huge pages, with thp=1 */
 size_t thp_grow(const struct arena *av, const char *end, size_t size) HL_HIDDEN;

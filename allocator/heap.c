@@ -159,31 +159,57 @@ void delete_heap(struct heap_info *h)
  * 2,300 MADV_POPULATE_WRITE and 770 brk calls in all (PERFLOG 43). A
  * single big free still moves the break down at once, thresholds set by
  * the program (mallopt, HEAPLAB_OPTIONS) keep glibc's rule exactly, and
- * malloc_trim forgets it.
+ * malloc_trim forgets it. Threads' heaps (heap_trim) have the same guard:
+ * their tops are trimmed with madvise instead of the break, and refaulted
+ * the same way.
  */
 #define KEEP_PAD_MAX	(4UL << 20)
+/*
+ * A thread's arena keeps the largest trim paid back, not their sum, and
+ * at most 512 KiB: there are up to eight such arenas per CPU, and what
+ * each keeps adds up. Bench rptest (two threads trading blocks of up to
+ * 16 KB): 1,250 trims and 18,000 page faults a run before, 5,400 faults
+ * and 10% less CPU with this, its peak RSS +0.3 MiB (still below glibc's);
+ * their sum up to 4 MiB, as the main arena keeps, saved 1,400 faults
+ * more and put the peak above glibc's (PERFLOG 46).
+ */
+#define THREAD_KEEP_PAD_MAX	(512UL << 10)
+
+/* What the refault guard adds to pad at a trim at free (0: glibc's rule). */
+size_t refault_pad(struct arena *av)
+{
+	uint64_t now;
+
+	if (mp.no_dyn_threshold)
+		return 0;
+	/* The last trim was not paid back, and the pad not needed lately. */
+	if (av->trimmed && (!(now = os_now_ns()) || now - av->kept_since >= TOP_DECAY_NS))
+		av->keep_pad /= 2;
+	return av->keep_pad;
+}
 
 static void top_trim_now(struct arena *av)
 {
-	size_t before = chunksize(av->top), pad = mp.top_pad;
-	uint64_t now;
+	size_t before = chunksize(av->top);
 
-	if (!mp.no_dyn_threshold) {
-		/* The last trim was not paid back, and the pad not needed lately. */
-		if (av->trimmed && (!(now = os_now_ns()) || now - av->kept_since >= TOP_DECAY_NS))
-			av->keep_pad /= 2;
-		pad += av->keep_pad;
-	}
-	systrim(av, pad);
+	systrim(av, mp.top_pad + refault_pad(av));
 	av->trimmed = before - chunksize(av->top);
 }
 
 void top_regrown(struct arena *av)
 {
+	size_t keep;
+
 	if (!av->trimmed)
 		return;
-	av->keep_pad = av->trimmed + av->keep_pad < KEEP_PAD_MAX ?
-		       av->trimmed + av->keep_pad : KEEP_PAD_MAX;
+	if (av->index != 0) {
+		keep = av->trimmed < THREAD_KEEP_PAD_MAX ? av->trimmed : THREAD_KEEP_PAD_MAX;
+		if (keep > av->keep_pad)
+			av->keep_pad = keep;
+	} else {
+		keep = av->trimmed + av->keep_pad;
+		av->keep_pad = keep < KEEP_PAD_MAX ? keep : KEEP_PAD_MAX;
+	}
 	av->kept_since = os_now_ns();
 	av->trimmed = 0;
 }

@@ -191,6 +191,49 @@ static void test_refault_guard(void)
 	   (long)(brk1 - (char *)sbrk(0)) / 1024);
 }
 
+/*
+ * Batches in a thread's own arena, whose heap is trimmed by madvise: the
+ * first trim is paid back, later ones keep top (the library without the
+ * guard in threads' heaps trimmed after each of the 20 batches). A
+ * thread keeps at most 512 KiB, so its batches are of 400 KiB. Returns
+ * the trims, or -1 if the batches failed.
+ */
+static void *guard_thread(void *arg)
+{
+	static void *blk[400];
+	struct heaplab_stats a, b;
+
+	a = stats();
+	for (int r = 0; r < 20; r++) {
+		for (int i = 0; i < 400; i++)
+			if (!(blk[i] = malloc(1024)))
+				return (void *)-1L;
+		for (int i = 0; i < 400; i++)
+			free(blk[i]);
+	}
+	b = stats();
+	*(long *)arg = (long)(b.trims - a.trims);
+	return NULL;
+}
+
+static void test_refault_guard_thread(void)
+{
+	struct heaplab_stats a, b;
+	long trims = -1;
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, guard_thread, &trims) != 0 || pthread_join(t, NULL) != 0)
+		trims = -1;
+	ok(trims >= 0 && trims <= 4, "a thread's 20 batches of 400 KiB: its heap trimmed %ld "
+	   "times, not after each", trims);
+	a = stats();
+	malloc_trim(0);
+	b = stats();
+	ok(b.heap_bytes + (256 << 10) < a.heap_bytes, "malloc_trim gives the thread's kept top "
+	   "back (heaps %llu -> %llu KiB)", (unsigned long long)a.heap_bytes / 1024,
+	   (unsigned long long)b.heap_bytes / 1024);
+}
+
 static void test_trim(void)
 {
 	char *brk0, *brk1, *brk2;
@@ -1099,6 +1142,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IONBF, 0);	/* no stdio buffer appearing mid-test */
 	test_refault_guard();	/* first: they need the dynamic rule untouched */
 	test_refault_guard_turns();
+	test_refault_guard_thread();
 	test_top_decay();
 	test_mmap_cache();
 	test_fastbins();
