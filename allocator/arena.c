@@ -802,10 +802,9 @@ int systrim(struct arena *av, size_t pad)
  * A non-main arena's top: unmap heaps that are nothing but top (all but the
  * arena's first), then give back the top's pages above pad (if top is past
  * the trim threshold, or when forced by malloc_trim). Unforced, the refault
- * guard keeps more: threads that allocate and free in batches past the
- * threshold otherwise trim and refault their heaps as glibc's do (bench
- * rptest: 1,250 trims and 16,000 page faults a run where glibc's own
- * malloc took 8,000).
+ * guard keeps more (heap.c, THREAD_KEEP_PAD_MAX): threads that allocate
+ * and free in batches past the threshold otherwise trim and refault their
+ * heaps at every batch, as glibc's do.
  */
 int heap_trim(struct arena *av, size_t pad, int force)
 {

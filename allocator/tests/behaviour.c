@@ -195,8 +195,8 @@ static void test_refault_guard(void)
  * Batches in a thread's own arena, whose heap is trimmed by madvise: the
  * first trim is paid back, later ones keep top (the library without the
  * guard in threads' heaps trimmed after each of the 20 batches). A
- * thread keeps at most 512 KiB, so its batches are of 400 KiB. Returns
- * the trims, or -1 if the batches failed.
+ * thread keeps at most 512 KiB, so its batches are of 400 KiB. The
+ * trims go to *arg (left at -1 if a malloc failed).
  */
 static void *guard_thread(void *arg)
 {
@@ -207,7 +207,7 @@ static void *guard_thread(void *arg)
 	for (int r = 0; r < 20; r++) {
 		for (int i = 0; i < 400; i++)
 			if (!(blk[i] = malloc(1024)))
-				return (void *)-1L;
+				return NULL;
 		for (int i = 0; i < 400; i++)
 			free(blk[i]);
 	}
