@@ -898,6 +898,19 @@ struct chunk *arena_realloc(struct arena *av, struct chunk *p, size_t nb, const 
 	check_free(av, p, oldsize, fn, 0);
 
 	if (oldsize < nb) {
+		/*
+		 * At the end of the heap, a size past the mmap threshold (which
+		 * arena_malloc would map elsewhere, and this would copy there)
+		 * grows the heap under the chunk instead, as a smaller one does:
+		 * a buffer grown by realloc stays where it is. Bench python3:
+		 * 2.2 M instructions of copying fewer and a peak 3.5 MiB lower;
+		 * realloc: peak 43.3 -> 41.0 MiB (PERFLOG 48). A threshold the
+		 * program set keeps glibc's rule.
+		 */
+		if (next == av->top && oldsize + chunksize(next) < nb + MINSIZE &&
+		    nb >= mp.mmap_threshold && nb <= DEFAULT_MMAP_THRESHOLD_MAX &&
+		    !mp.no_dyn_threshold && grow_top(av, nb - oldsize) == 0)
+			next = chunk_at(p, oldsize);	/* top, unless it moved */
 		if (next == av->top && oldsize + chunksize(next) >= nb + MINSIZE) {
 			/* Grow into top. */
 			size_t topsize = chunksize(next);
