@@ -315,7 +315,7 @@ static void test_realloc_in_place(void)
 /*
  * A chunk right before top, grown past the mmap threshold: the heap grows
  * under it instead of the data moving to a mapping (bench python3's
- * json.dumps buffer moved twice, and its peak was 3.5 MiB higher).
+ * json.dumps buffer moved so, and its peak was 3.5 MiB higher).
  */
 static void test_realloc_top_past_threshold(void)
 {
