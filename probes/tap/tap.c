@@ -49,7 +49,6 @@
 /* ---- raw syscalls: the instruction pointer stays in this library ---- */
 
 #define raw0(nr) hl_raw6(nr, 0, 0, 0, 0, 0, 0)
-#define raw_ok(r) (!hl_raw_failed(r))
 
 /* ---- the real allocator ---- */
 
@@ -140,14 +139,14 @@ static void attach_ring(void)
 	    !h.nrecs || (h.nrecs & (h.nrecs - 1)))
 		return;
 	p = hl_raw6(SYS_mmap, 0, HL_TAP_PAGE, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (!raw_ok(p))
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (hl_raw_failed(p))
 		return;
 	hl_raw6(SYS_madvise, p, HL_TAP_PAGE, MADV_WIPEONFORK, 0, 0, 0);
 	fork_gen = (volatile uint64_t *)p;
 	p = hl_raw6(SYS_mmap, 0, (long)h.total_bytes, PROT_READ | PROT_WRITE,
-		 MAP_SHARED, fd, 0);
-	if (!raw_ok(p))
+		    MAP_SHARED, fd, 0);
+	if (hl_raw_failed(p))
 		return;
 	rec_mask = h.nrecs - 1;
 	ring = (struct hl_tap_hdr *)p;
