@@ -216,6 +216,15 @@ static inline void lock_give(struct arena_lock *l)
 		lock_wake(l);
 }
 
+/*
+ * Free, with no sleeper: a new lock, or one in a fork's child, where the
+ * threads that held or waited for it in the parent do not exist.
+ */
+static inline void lock_init(struct arena_lock *l)
+{
+	l->word = 0;
+}
+
 void arena_drain_remote(struct arena *av, int all) HL_HIDDEN;
 
 /*

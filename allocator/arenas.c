@@ -72,7 +72,7 @@ static struct arena *arena_new(unsigned index)
 		return NULL;
 	a = (struct arena *)ALIGN_UP((uintptr_t)(h + 1), 64);
 	memset(a, 0, sizeof(*a));
-	a->mutex.word = 0;
+	lock_init(&a->mutex);
 	arena_init(a, index);
 	h->ar_ptr = a;
 	h->first = (char *)ALIGN_UP((uintptr_t)(a + 1), MALLOC_ALIGNMENT);
@@ -201,7 +201,7 @@ static void fork_child(void)
 	tcache_fork_child();
 	free_list = NULL;
 	for (struct arena *a = &main_arena; a; a = a->next) {
-		a->mutex.word = 0;
+		lock_init(&a->mutex);
 		a->attached = a == mine;
 		a->next_free = NULL;
 		if (a != mine && a != &main_arena) {
@@ -209,7 +209,7 @@ static void fork_child(void)
 			free_list = a;
 		}
 	}
-	arena_list_lock.word = 0;
+	lock_init(&arena_list_lock);
 }
 
 /*

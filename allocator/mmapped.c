@@ -177,7 +177,7 @@ void mmapped_fork_parent(void)
 
 void mmapped_fork_child(void)
 {
-	mmap_lock.word = 0;
+	lock_init(&mmap_lock);
 }
 
 static size_t cache_limit(void)

@@ -448,5 +448,5 @@ void tcache_fork_child(void)
 	tcache_list = tcache;
 	if (tcache)
 		tcache->next = tcache->prev = NULL;
-	tcache_list_lock.word = 0;
+	lock_init(&tcache_list_lock);
 }
