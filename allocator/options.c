@@ -22,8 +22,13 @@
 
 enum opt_kind { OPT_SIZE, OPT_INT, OPT_BOOL };
 
+/*
+ * The names are arrays, not pointers: a pointer in the table would need a
+ * relocation at every start-up (ld.so's work, and 24 bytes each in the
+ * loader's segment, which 13 of them pushed past its one page: footprint).
+ */
 static const struct option_def {
-	const char *name;
+	char name[16];
 	enum opt_kind kind;
 	uint64_t max;
 } option_defs[] = {

@@ -18,6 +18,11 @@
  *     the mapped chunks of a program, near each other in memory, fill
  *     neighbouring slots of their table.
  *
+ *   - the loader's segment (ELF headers, dynamic symbols, relocations)
+ *     is read at every start-up: it fits one page (relocations cost 24
+ *     bytes each there; a table of pointers in the library needs one per
+ *     pointer).
+ *
  * Read from /proc/self/pagemap (the present bit needs no privilege), after
  * mallocs and frees of every kind, with HEAPLAB_OPTIONS unset.
  */
@@ -35,6 +40,7 @@ struct seg {
 };
 
 struct lib_segs {
+	struct seg head;	/* the read-only PT_LOAD before the code */
 	struct seg code;	/* the executable PT_LOAD */
 	struct seg rodata;	/* the read-only PT_LOAD after the code */
 	struct seg rw;		/* the writable PT_LOAD, bss included */
@@ -65,6 +71,8 @@ static int find_segs(struct dl_phdr_info *info, size_t size, void *arg)
 			ls->rw = s;
 		else if (seen_code && !ls->rodata.lo)
 			ls->rodata = s;
+		else if (!seen_code && !ls->head.lo)
+			ls->head = s;
 	}
 	ls->found = 1;
 	return 1;
@@ -182,6 +190,9 @@ int main(int argc, char **argv)
 		ok(0, "/proc/self/pagemap readable");
 		return tap_done();
 	}
+	ok(ls.head.lo && (ls.head.hi - ls.head.lo) / 4096 == 1,
+	   "the loader's segment (headers, symbols, relocations) spans 1 page (%lu)",
+	   (unsigned long)((ls.head.hi - ls.head.lo) / 4096));
 	/* 11 pages with PLT stubs and everything at -O2. */
 	ok((ls.code.hi - ls.code.lo) / 4096 <= 10, "the code segment spans at most 10 pages (%lu)",
 	   (unsigned long)((ls.code.hi - ls.code.lo) / 4096));
