@@ -1012,19 +1012,25 @@ static int name_width(int metrics)
 }
 
 /*
- * 1 when allocator a was faster than the baseline in every round, -1 when
- * slower in every round, 0 when neither, NO_ROUNDS when there is nothing
- * to tell it from. The runs are interleaved, so run r of each allocator
- * comes from the same round, seconds apart: a median ratio of 0.97 can be
- * the machine's noise, while five rounds of five the same way (a sign
- * test: p = 1/32 each way) seldom are. Fewer than 3 rounds tell nothing.
+ * 1 when allocator a was below the baseline in every round (faster, or
+ * with the smaller peak RSS: rss picks which), -1 when above it in every
+ * round, 0 when neither, NO_ROUNDS when there is nothing to tell it from.
+ * The runs are interleaved, so run r of each allocator comes from the
+ * same round, seconds apart: a median ratio of 0.97 can be the machine's
+ * noise, while five rounds of five the same way (a sign test: p = 1/32
+ * each way) seldom are. Fewer than 3 rounds tell nothing.
  */
 #define NO_ROUNDS	2
 
-static int every_round(const struct workload *w, int a)
+static double round_value(const struct cell *c, int r, int rss)
+{
+	return rss ? (double)c->rss[r] : c->t[r];
+}
+
+static int every_round(const struct workload *w, int a, int rss)
 {
 	const struct cell *b = &w->cell[0], *c = &w->cell[a];
-	int n, wins = 0, losses = 0;
+	int n, below = 0, above = 0;
 
 	if (!cell_ok(b, 0) || !cell_ok(c, a))
 		return NO_ROUNDS;
@@ -1032,10 +1038,10 @@ static int every_round(const struct workload *w, int a)
 	if (n < 3)
 		return NO_ROUNDS;
 	for (int r = 0; r < n; r++) {
-		wins += c->t[r] < b->t[r];
-		losses += c->t[r] > b->t[r];
+		below += round_value(c, r, rss) < round_value(b, r, rss);
+		above += round_value(c, r, rss) > round_value(b, r, rss);
 	}
-	return wins == n ? 1 : losses == n ? -1 : 0;
+	return below == n ? 1 : above == n ? -1 : 0;
 }
 
 /*
@@ -1043,25 +1049,31 @@ static int every_round(const struct workload *w, int a)
  * performance targets use: on how many workloads it is faster, on how
  * many its peak RSS is no higher, and its time geomean against the
  * baseline and against mimalloc; then on how many it was faster, and
- * slower, in every round (the differences the noise does not explain).
+ * slower, in every round, and on how many its peak RSS was smaller, and
+ * larger, in every round (the differences the noise does not explain:
+ * a row of a few MiB moves by ~0.1 MiB between runs of one allocator).
  */
 static void summary_line(FILE *out, int md, int a, int mi)
 {
-	int n = 0, faster = 0, leaner = 0, always = 0, never = 0, told = 0, k;
+	int n = 0, faster = 0, leaner = 0, told = 0, k;
+	int always[2] = { 0, 0 }, never[2] = { 0, 0 };
 	double g, gm;
 
 	for (int i = 0; i < nwl; i++) {
 		double rt = ratio(&wls[i], a, 0), rr = ratio(&wls[i], a, 1);
-		int e = every_round(&wls[i], a);
 
 		if (isnan(rt))
 			continue;
 		n++;
 		faster += rt < 1;
 		leaner += rr <= 1;
-		told += e != NO_ROUNDS;
-		always += e == 1;
-		never += e == -1;
+		for (int rss = 0; rss < 2; rss++) {
+			int e = every_round(&wls[i], a, rss);
+
+			told += e != NO_ROUNDS;
+			always[rss] += e == 1;
+			never[rss] += e == -1;
+		}
 	}
 	g = geomean(a, 0, &k);
 	fprintf(out, "%s%s: faster than %s on %d of %d workloads, peak RSS at "
@@ -1075,8 +1087,9 @@ static void summary_line(FILE *out, int md, int a, int mi)
 	if (mi > 0 && mi != a && !isnan(gm = geomean_vs(a, mi, &k)))
 		fprintf(out, ", %.2f%s mimalloc", gm, md ? "×" : "x");
 	if (told)
-		fprintf(out, "; in every round faster on %d, slower on %d",
-			always, never);
+		fprintf(out, "; in every round faster on %d, slower on %d, "
+			"peak RSS smaller on %d, larger on %d",
+			always[0], never[0], always[1], never[1]);
 	fputc('\n', out);
 }
 

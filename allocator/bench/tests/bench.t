@@ -82,22 +82,26 @@ printf '%s\n' "$table" | grep -q "in every round"
 is $? 1 "two rounds: no every-round count in the summary"
 
 # Three rounds, rewritten: jemalloc faster than glibc in each on churn,
-# slower in each on larson, one way then the other on the rest.
+# slower in each on larson, one way then the other on the rest; its peak
+# RSS larger in each on churn, smaller in each on larson and memreturn.
 python3 - "$O/results.json" "$TMP/rounds.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 for w in d["workloads"]:
     g, j = w["results"]["glibc"], w["results"]["jemalloc"]
     jt = {"churn": [0.5, 0.5, 0.5], "larson": [2.0, 2.0, 2.0]}.get(w["name"], [0.5, 2.0, 1.0])
-    for c, t in ((g, [1.0, 1.0, 1.0]), (j, jt)):
+    jr = {"churn": [1100] * 3, "larson": [900] * 3, "memreturn": [900] * 3}.get(w["name"], [900, 1100, 1000])
+    for c, t, r in ((g, [1.0, 1.0, 1.0], [1000] * 3), (j, jt, jr)):
         c["runs_time_s"] = t
         c["runs_cpu_s"] = t
-        c["runs_maxrss_kib"] = [1000, 1000, 1000]
+        c["runs_maxrss_kib"] = r
 json.dump(d, open(sys.argv[2], "w"))
 PY
 out=$("$R" --from "$TMP/rounds.json"); ok $? "--from three rewritten rounds: exit 0"
-like "$out" "jemalloc: faster than glibc on 1 of $nwl workloads.*; in every round faster on 1, slower on 1\$" \
+like "$out" "jemalloc: faster than glibc on 1 of $nwl workloads.*; in every round faster on 1, slower on 1," \
 	"the summary counts the workloads won, and lost, in every round"
+like "$out" "jemalloc: .*peak RSS at most glibc's on $((nwl - 1)) of $nwl.*, peak RSS smaller on 2, larger on 1\$" \
+	"and those where its peak RSS was smaller, and larger, in every round"
 
 printf '{"heaplab_bench": 1, "runs": [1,' >"$TMP/bad.json"
 err=$("$R" --from "$TMP/bad.json" 2>&1); is $? 1 "--from truncated JSON: exit 1"
