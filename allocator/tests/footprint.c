@@ -16,8 +16,7 @@
  *     within a few pages: the big, sparsely touched tables (the heap
  *     bitmap, the mapped-chunk table) sit after the small variables, and
  *     the mapped chunks of a program, near each other in memory, fill
- *     neighbouring slots of their table.
- *
+ *     neighbouring slots of their table;
  *   - the loader's segment (ELF headers, dynamic symbols, relocations)
  *     is read at every start-up: it fits one page (relocations cost 24
  *     bytes each there; a table of pointers in the library needs one per
