@@ -22,6 +22,12 @@
 
 enum opt_kind { OPT_SIZE, OPT_INT, OPT_BOOL };
 
+enum opt_id {
+	OPT_MMAP_THRESHOLD, OPT_TRIM_THRESHOLD, OPT_TOP_PAD, OPT_MMAP_MAX, OPT_ARENA_MAX,
+	OPT_MAX_FAST, OPT_PERTURB, OPT_TCACHE_COUNT, OPT_MMAP_CACHE, OPT_THP, OPT_POPULATE,
+	OPT_CHECK, OPT_DUMP_AT_EXIT,
+};
+
 /*
  * The names are arrays, not pointers: a pointer in the table would need a
  * relocation at every start-up (ld.so's work, and 24 bytes each in the
@@ -32,19 +38,19 @@ static const struct option_def {
 	enum opt_kind kind;
 	uint64_t max;
 } option_defs[] = {
-	{ "mmap_threshold", OPT_SIZE, DEFAULT_MMAP_THRESHOLD_MAX },
-	{ "trim_threshold", OPT_SIZE, PTRDIFF_MAX },
-	{ "top_pad", OPT_SIZE, 1UL << 40 },
-	{ "mmap_max", OPT_INT, 1 << 30 },
-	{ "arena_max", OPT_INT, 1 << 20 },
-	{ "max_fast", OPT_INT, MAX_FAST_SIZE },
-	{ "perturb", OPT_INT, 255 },
-	{ "tcache_count", OPT_INT, 65535 },
-	{ "mmap_cache", OPT_SIZE, 1UL << 40 },
-	{ "thp", OPT_BOOL, 1 },
-	{ "populate", OPT_BOOL, 1 },
-	{ "check", OPT_BOOL, 1 },
-	{ "dump_at_exit", OPT_BOOL, 1 },
+	[OPT_MMAP_THRESHOLD] = { "mmap_threshold", OPT_SIZE, DEFAULT_MMAP_THRESHOLD_MAX },
+	[OPT_TRIM_THRESHOLD] = { "trim_threshold", OPT_SIZE, PTRDIFF_MAX },
+	[OPT_TOP_PAD] = { "top_pad", OPT_SIZE, 1UL << 40 },
+	[OPT_MMAP_MAX] = { "mmap_max", OPT_INT, 1 << 30 },
+	[OPT_ARENA_MAX] = { "arena_max", OPT_INT, 1 << 20 },
+	[OPT_MAX_FAST] = { "max_fast", OPT_INT, MAX_FAST_SIZE },
+	[OPT_PERTURB] = { "perturb", OPT_INT, 255 },
+	[OPT_TCACHE_COUNT] = { "tcache_count", OPT_INT, 65535 },
+	[OPT_MMAP_CACHE] = { "mmap_cache", OPT_SIZE, 1UL << 40 },
+	[OPT_THP] = { "thp", OPT_BOOL, 1 },
+	[OPT_POPULATE] = { "populate", OPT_BOOL, 1 },
+	[OPT_CHECK] = { "check", OPT_BOOL, 1 },
+	[OPT_DUMP_AT_EXIT] = { "dump_at_exit", OPT_BOOL, 1 },
 };
 
 static void complain(const char *what, const char *item, size_t len)
@@ -108,39 +114,53 @@ static int parse_number(const char *s, size_t len, int suffixes, uint64_t *out)
 	return 0;
 }
 
-static void apply(const char *name, uint64_t v)
+static void apply(enum opt_id id, uint64_t v)
 {
-	if (!strcmp(name, "mmap_threshold")) {
+	switch (id) {
+	case OPT_MMAP_THRESHOLD:
 		mp.mmap_threshold = v;
 		mp.no_dyn_threshold = 1;
-	} else if (!strcmp(name, "trim_threshold")) {
+		break;
+	case OPT_TRIM_THRESHOLD:
 		mp.trim_threshold = v;
 		mp.no_dyn_threshold = 1;
-	} else if (!strcmp(name, "top_pad")) {
+		break;
+	case OPT_TOP_PAD:
 		mp.top_pad = v;
 		mp.no_dyn_threshold = 1;
-	} else if (!strcmp(name, "mmap_max")) {
+		break;
+	case OPT_MMAP_MAX:
 		mp.n_mmaps_max = (int)v;
 		mp.no_dyn_threshold = 1;
-	} else if (!strcmp(name, "arena_max")) {
+		break;
+	case OPT_ARENA_MAX:
 		mp.arena_max = v;
-	} else if (!strcmp(name, "max_fast")) {
+		break;
+	case OPT_MAX_FAST:
 		mp.max_fast = v;
-	} else if (!strcmp(name, "tcache_count")) {
+		break;
+	case OPT_TCACHE_COUNT:
 		mp.tcache_count = (unsigned)v;
-	} else if (!strcmp(name, "mmap_cache")) {
+		break;
+	case OPT_MMAP_CACHE:
 		mp.mmap_cache = v;
 		mp.mmap_cache_set = 1;
-	} else if (!strcmp(name, "thp")) {
+		break;
+	case OPT_THP:
 		mp.thp = (int)v;
-	} else if (!strcmp(name, "populate")) {
+		break;
+	case OPT_POPULATE:
 		mp.populate = (int)v;
-	} else if (!strcmp(name, "perturb")) {
+		break;
+	case OPT_PERTURB:
 		mp.perturb = (int)v;
-	} else if (!strcmp(name, "check")) {
+		break;
+	case OPT_CHECK:
 		mp.check = (int)v;
-	} else if (!strcmp(name, "dump_at_exit")) {
+		break;
+	case OPT_DUMP_AT_EXIT:
 		mp.dump_at_exit = (int)v;
+		break;
 	}
 }
 
@@ -163,7 +183,7 @@ static void parse_item(const char *item, size_t len)
 			complain("bad value in", item, len);
 			return;
 		}
-		apply(d->name, v);
+		apply((enum opt_id)i, v);
 		return;
 	}
 	complain("unknown option", item, len);
