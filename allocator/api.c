@@ -222,13 +222,37 @@ static void __attribute__((noinline)) free_to_arena(struct chunk *p, size_t size
 	arena_unlock(av);
 }
 
+/*
+ * free's test of mem before it reads the header: 16-byte aligned, and not
+ * at the start of a page (where a mapping's chunk may be: vetted first).
+ * The second test also rules out NULL. 2 in 256 heap chunks (offsets 0
+ * and 16) take the slow path for it, which tests each case on its own.
+ */
+static inline int header_safe(const void *mem)
+{
+	return !at_page_start(mem) && aligned_ok((uintptr_t)mem);
+}
+
+/*
+ * Whether mem is a mapping's chunk freed already, vetted before its header
+ * is read where a mapping's chunk may start (mmapped.c): the mapping may be
+ * gone from the address space, and the read a SIGSEGV, not a report.
+ */
+static inline int freed_mapping(const void *mem, const char *fn)
+{
+	return unlikely(at_page_start(mem)) && mmapped_vet(mem, fn);
+}
+
 static void hl_free(void *mem, const char *fn)
 {
 	struct chunk *p = mem2chunk(mem);
-	size_t size = chunksize(p);
+	size_t size;
 
 	if (unlikely(!aligned_ok((uintptr_t)mem)))
 		hl_corrupt(fn, "invalid pointer", mem);
+	if (freed_mapping(mem, fn))
+		hl_corrupt(fn, "double free detected", mem);
+	size = chunksize(p);
 	if (chunk_is_mmapped(p)) {
 		int saved_errno = errno;
 
@@ -264,7 +288,7 @@ static void *hl_realloc(void *mem, size_t bytes, const char *fn)
 	}
 	if (unlikely(!aligned_ok((uintptr_t)mem)))
 		hl_corrupt(fn, "invalid pointer", mem);
-	if (unlikely(((uintptr_t *)mem)[1] == tcache_key))
+	if (freed_mapping(mem, fn) || unlikely(((uintptr_t *)mem)[1] == tcache_key))
 		hl_corrupt(fn, "invalid pointer (freed chunk)", mem);
 	nb = request2size(bytes);
 	oldsize = chunksize(p);
@@ -426,7 +450,10 @@ HL_API void *malloc(size_t bytes)
 	return hl_malloc(bytes, "malloc");
 }
 
-/* free() off its fast path: no cache yet, NULL, unaligned, mmapped. */
+/*
+ * free() off its fast path: no cache yet, NULL, unaligned, mmapped, or
+ * where a mapping's chunk may start.
+ */
 static void __attribute__((noinline)) free_slow(void *mem)
 {
 	struct tcache *tc = tcache;
@@ -467,8 +494,7 @@ HL_API void free(void *mem)
 	int r;
 
 	/* Every way off the fast path is a tail call: no frame here. */
-	if (unlikely(tc == NULL || mem == NULL || !aligned_ok((uintptr_t)mem) ||
-		     chunk_is_mmapped(p)))
+	if (unlikely(tc == NULL || !header_safe(mem) || chunk_is_mmapped(p)))
 		return free_slow(mem);
 	tc->calls.free++;
 	size = chunksize(p);
@@ -590,6 +616,8 @@ HL_API size_t malloc_usable_size(void *mem)
 
 	if (!mem)
 		return 0;
+	if (freed_mapping(mem, "malloc_usable_size"))
+		return 0;	/* freed */
 	p = mem2chunk(mem);
 	if (chunk_is_mmapped(p))
 		return chunk_usable(p);

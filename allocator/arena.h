@@ -414,6 +414,18 @@ struct chunk *mmap_chunk(size_t nb, size_t align) HL_HIDDEN;
 void munmap_chunk(struct chunk *p, const char *fn) HL_HIDDEN;
 struct chunk *mremap_chunk(struct chunk *p, size_t nb, const char *fn) HL_HIDDEN;
 void mmap_chunk_check(const struct chunk *p, const char *fn) HL_HIDDEN;
+/*
+ * A mapping's chunk has its user data at offset 16 of a page (mmap_chunk's
+ * own) or at offset 0 (memalign's, aligned to a page or more): mappings
+ * start on 4 KiB boundaries, whatever the page size. Only a pointer in the
+ * first 32 bytes of a page needs mmapped_vet before its header is read.
+ */
+#define MAP_GRAIN	4096
+static inline int at_page_start(const void *mem)
+{
+	return !((uintptr_t)mem & (MAP_GRAIN - 2 * CHUNK_HDR));
+}
+int mmapped_vet(const void *mem, const char *fn) HL_HIDDEN;
 struct out;
 /* One line per live mmapped chunk, for the heap dump. */
 void mmapped_dump(struct out *o) HL_HIDDEN;

@@ -28,6 +28,11 @@
  * the next mapping request or free, or big free into an arena; a mapping
  * no longer above the threshold (the dynamic rule raised it: its size now
  * comes from the heap) is not kept, and malloc_trim empties the cache.
+ *
+ * A mapping's chunk has its user data at offset 16 of a page, or at 0 when
+ * memalign aligned it to a page or more. A pointer there may be one freed
+ * already, whose header is on a page the kernel has taken back: free,
+ * realloc and malloc_usable_size ask mmapped_vet before reading it.
  */
 #include "allocator/arena.h"
 #include "allocator/out.h"
@@ -52,6 +57,14 @@ struct cached_map {
 static struct cached_map cache[MMAP_CACHE_SLOTS];
 static size_t cache_bytes;
 static uint64_t cache_reused, cache_released;
+
+/*
+ * The last mapped chunks freed (under mmap_lock): a pointer to one of them
+ * is a double free, whether its mapping is in the cache or unmapped.
+ */
+#define FREED_SLOTS	32
+static const struct chunk *freed[FREED_SLOTS];
+static unsigned freed_next;
 /* Whether this thread's last mmap_chunk recycled a mapping (calloc asks). */
 __thread int mmap_recycled HL_TLS;
 static size_t cache_limit(void);
@@ -370,6 +383,49 @@ struct chunk *mmap_chunk(size_t nb, size_t align)
 	return p;
 }
 
+static int table_holds(const struct chunk *p)
+{
+	for (unsigned i = home_slot(p); mmap_table[i]; i = (i + 1) & (MMAP_SLOTS - 1))
+		if (mmap_table[i] == p)
+			return 1;
+	return 0;
+}
+
+static int freed_lately(const struct chunk *p)
+{
+	for (unsigned i = 0; i < FREED_SLOTS; i++)
+		if (freed[i] == p)
+			return 1;
+	return 0;
+}
+
+/*
+ * Whether mem, at the start of a page, is a mapping's chunk freed lately
+ * (one of the last FREED_SLOTS). It may be read when it is in a heap (the
+ * main arena's range or a registered heap) or a live mapping's chunk; a
+ * pointer that is neither, nor freed lately, is none of ours: reported.
+ * When the table was once full, a live mapping may be missing from it, so
+ * the header is read as before.
+ */
+int __attribute__((cold)) mmapped_vet(const void *mem, const char *fn)
+{
+	const struct chunk *p = mem2chunk(mem);
+	uintptr_t a = (uintptr_t)p;
+	int known, lately;
+
+	if ((a >= __atomic_load_n(&main_heap_lo, __ATOMIC_RELAXED) &&
+	     a < __atomic_load_n(&main_heap_hi, __ATOMIC_RELAXED)) ||
+	    heap_registered(heap_for_ptr(p)))
+		return 0;
+	table_lock();
+	known = mmap_untracked || table_holds(p);
+	lately = !known && freed_lately(p);
+	table_unlock();
+	if (!known && !lately)
+		hl_corrupt(fn, "invalid pointer", mem);
+	return lately;
+}
+
 void mmap_chunk_check(const struct chunk *p, const char *fn)
 {
 	uintptr_t map = (uintptr_t)p - p->prev_size;
@@ -391,6 +447,7 @@ void munmap_chunk(struct chunk *p, const char *fn)
 		table_unlock();
 		hl_corrupt(fn, "invalid pointer", chunk2mem(p));
 	}
+	freed[freed_next++ % FREED_SLOTS] = p;
 	table_unlock();
 	count_mapped(-1, -(int64_t)total);
 	if (cache_put(map, total))

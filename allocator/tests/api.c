@@ -454,6 +454,63 @@ static void test_many_mmapped(void)
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 }
 
+/*
+ * Heap chunks whose user data is at offset 0 or 16 of a page, where a
+ * mapping's may be, in the main arena and in a thread's: free, realloc and
+ * malloc_usable_size vet such pointers first and must still take them.
+ */
+static void *chunks_at_mapping_offset(void *arg)
+{
+	enum { N = 4000 };
+	static __thread char *p[N];
+	unsigned seed = 7;
+	int found = 0, bad = 0;
+
+	(void)arg;
+	for (int i = 0; i < N; i++) {
+		size_t n = 16 + ((seed = seed * 1103515245 + 12345) >> 16) % 1000;
+
+		p[i] = malloc(n);
+		if (((uintptr_t)p[i] & 4095) < 32) {
+			found++;
+			if (malloc_usable_size(p[i]) < n)
+				bad++;
+			p[i] = realloc(p[i], 3000);	/* moves: frees the old one */
+			if (!p[i] || malloc_usable_size(p[i]) < 3000)
+				bad++;
+		}
+	}
+	for (int i = 0; i < N; i++)
+		free(p[i]);
+	return (void *)(intptr_t)(found && !bad ? found : -1);
+}
+
+static void test_chunks_at_mapping_offset(void)
+{
+	intptr_t found = (intptr_t)chunks_at_mapping_offset(NULL);
+	char *m;
+
+	ok(found > 0, "main arena: %ld chunks at page offset 0 or 16 sized, reallocated and freed",
+	   (long)found);
+	m = malloc(48 << 20);	/* more than top holds, and than the threshold */
+	ok(m && ((uintptr_t)m & 4095) == 16 && malloc_usable_size(m) >= 48 << 20,
+	   "a mapped chunk starts at page offset 16");
+	free(m);
+	ok(malloc_usable_size(m) == 0, "malloc_usable_size of a freed mapping's chunk is 0");
+}
+
+/* The same in a thread's arena (after test_many_mmapped: its arena is new). */
+static void test_chunks_at_mapping_offset_thread(void)
+{
+	pthread_t t;
+	void *found = NULL;
+
+	pthread_create(&t, NULL, chunks_at_mapping_offset, NULL);
+	pthread_join(t, &found);
+	ok((intptr_t)found > 0, "thread arena: %ld chunks at page offset 0 or 16 sized, reallocated and freed",
+	   (long)(intptr_t)found);
+}
+
 /* Random malloc/free/realloc with every byte checked. */
 static void test_random_churn(void)
 {
@@ -517,7 +574,9 @@ int main(int argc, char **argv)
 	test_realloc();
 	test_memalign_family();
 	test_random_churn();
+	test_chunks_at_mapping_offset();
 	test_many_mmapped();
+	test_chunks_at_mapping_offset_thread();
 	test_errno_and_misc();
 	return tap_done();
 }

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include "lab/tests/tap.h"
@@ -99,6 +100,71 @@ static void invalid_fake_mmapped(void)
 	page[1] = 4096 | 2;	/* size 4096, IS_MMAPPED */
 	expect_ptr(&page[2]);
 	free(&page[2]);
+}
+
+/* The same, for a chunk memalign placed inside its mapping (not at 16). */
+static void invalid_fake_aligned_mmapped(void)
+{
+	static _Alignas(4096) size_t page[512];
+
+	page[4] = 32;			/* prev_size: the chunk's offset in the mapping */
+	page[5] = (4096 - 32) | 2;
+	expect_ptr(&page[6]);
+	free(&page[6]);
+}
+
+/* A page of the program's own: where a mapping's chunk would start. */
+static void invalid_foreign_mapping(void)
+{
+	char *map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	expect_ptr(map + 16);
+	free(map + 16);
+}
+
+/*
+ * A big block freed twice: its mapping went back to the kernel (freeing it
+ * raised the threshold to its size, so the cache does not keep it), and
+ * its header with it. Reading it would be a SIGSEGV.
+ */
+static void double_free_mmapped(void)
+{
+	char *p = malloc(1 << 20);
+
+	expect_ptr(p);
+	free(p);
+	free(p);
+}
+
+/* The same with the threshold set: the freed mapping is in the cache. */
+static void double_free_mmapped_cached(void)
+{
+	char *p;
+
+	mallopt(M_MMAP_THRESHOLD, 128 << 10);
+	p = malloc(1 << 20);
+	expect_ptr(p);
+	free(p);
+	free(p);
+}
+
+/* memalign's mapped chunk: its user data at the start of a page. */
+static void double_free_memalign_mmapped(void)
+{
+	char *p = memalign(4096, 1 << 20);
+
+	expect_ptr(p);
+	free(p);
+	free(p);
+}
+
+static void realloc_freed_mmapped(void)
+{
+	char *p = malloc(1 << 20);
+
+	expect_ptr(p);
+	free(p);
+	sink = realloc(p, 2 << 20);
 }
 
 static void corrupt_size_large(void)
@@ -338,6 +404,16 @@ static const struct corruption {
 	{ "invalid_misaligned", invalid_misaligned, "heaplab: free(): invalid pointer", NULL },
 	{ "invalid_interior", invalid_interior, "heaplab: free(): invalid size", NULL },
 	{ "invalid_fake_mmapped", invalid_fake_mmapped, "heaplab: free(): invalid pointer", NULL },
+	{ "invalid_fake_aligned_mmapped", invalid_fake_aligned_mmapped,
+	  "heaplab: free(): invalid pointer", NULL },
+	{ "invalid_foreign_mapping", invalid_foreign_mapping, "heaplab: free(): invalid pointer", NULL },
+	{ "double_free_mmapped", double_free_mmapped, "heaplab: free(): double free detected", NULL },
+	{ "double_free_mmapped_cached", double_free_mmapped_cached,
+	  "heaplab: free(): double free detected", NULL },
+	{ "double_free_memalign_mmapped", double_free_memalign_mmapped,
+	  "heaplab: free(): double free detected", NULL },
+	{ "realloc_freed_mmapped", realloc_freed_mmapped,
+	  "heaplab: realloc(): invalid pointer (freed chunk)", NULL },
 	{ "invalid_fake_arena", invalid_fake_arena, "heaplab: free(): invalid pointer", NULL },
 	{ "corrupt_size_large", corrupt_size_large, "heaplab: free(): invalid size", NULL },
 	{ "corrupt_size_zero", corrupt_size_zero, "heaplab: free(): invalid size", NULL },
