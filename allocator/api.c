@@ -110,7 +110,7 @@ static struct chunk *arena_alloc(size_t nb, size_t align, const char *fn)
 
 	for (int tries = 0; tries < 2 && av; tries++) {
 		lock_and_check(av, fn);
-		p = align ? arena_memalign(av, align, nb, fn) : arena_malloc(av, nb, fn);
+		p = align ? arena_memalign(av, align, nb, fn) : arena_malloc(av, nb, NULL, fn);
 		arena_unlock(av);
 		if (p)
 			return p;
@@ -365,7 +365,7 @@ static void * __attribute__((noinline)) malloc_miss(struct tcache *tc, size_t nb
 	 */
 	lock_and_check(av, "malloc");
 	mem = tcache_take(tc, nb);
-	p = mem ? mem2chunk(mem) : arena_malloc(av, nb, "malloc");
+	p = mem ? mem2chunk(mem) : arena_malloc(av, nb, tc, "malloc");
 	arena_unlock(av);
 	if (unlikely(!p))
 		p = arena_alloc(nb, 0, "malloc");	/* another arena, or ENOMEM */
@@ -397,7 +397,7 @@ static void * __attribute__((noinline)) malloc_big(struct tcache *tc, size_t byt
 	tc->calls.malloc++;
 	av = arena_get();
 	lock_and_check(av, "malloc");
-	p = arena_malloc(av, request2size(bytes), "malloc");
+	p = arena_malloc(av, request2size(bytes), NULL, "malloc");
 	arena_unlock(av);
 	if (unlikely(!p))
 		p = arena_alloc(request2size(bytes), 0, "malloc");	/* another arena, or ENOMEM */

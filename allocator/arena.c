@@ -486,7 +486,7 @@ static struct chunk *from_larger_bin(struct arena *av, unsigned idx, size_t nb)
 	return NULL;
 }
 
-struct chunk *arena_malloc(struct arena *av, size_t nb, const char *fn)
+struct chunk *arena_malloc(struct arena *av, size_t nb, struct tcache *lender, const char *fn)
 {
 	struct chunk *victim;
 	unsigned idx;
@@ -558,6 +558,9 @@ struct chunk *arena_malloc(struct arena *av, size_t nb, const char *fn)
 		}
 		victim = from_larger_bin(av, idx, nb);
 		if (victim)
+			return victim;
+		/* Nothing free fits: a cached chunk, before top is carved. */
+		if (lender && (victim = tcache_borrow(lender, nb)))
 			return victim;
 		if (av->top && chunksize(av->top) >= nb + MINSIZE)
 			return from_top(av, nb);
@@ -927,7 +930,7 @@ struct chunk *arena_realloc(struct arena *av, struct chunk *p, size_t nb, const 
 			newsize = oldsize + chunksize(next);
 			unlink_chunk(av, next);
 		} else {
-			newp = arena_malloc(av, nb, fn);
+			newp = arena_malloc(av, nb, NULL, fn);
 			if (!newp)
 				return NULL;
 			if (newp == next) {
@@ -981,7 +984,7 @@ struct chunk *arena_memalign(struct arena *av, size_t align, size_t nb, const ch
 		if (p)
 			return p;
 	}
-	p = arena_malloc(av, nb + align + MINSIZE, fn);
+	p = arena_malloc(av, nb + align + MINSIZE, NULL, fn);
 	if (!p)
 		return NULL;
 	mem = chunk2mem(p);

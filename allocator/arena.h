@@ -301,7 +301,14 @@ extern struct hl_counters hl_count HL_HIDDEN;
 
 /* arena.c — all with av->mutex held. */
 void arena_init(struct arena *av, unsigned index) HL_HIDDEN;
-struct chunk *arena_malloc(struct arena *av, size_t nb, const char *fn) HL_HIDDEN;
+struct tcache;
+/*
+ * lender: the calling thread's cache when malloc missed it (NULL from every
+ * other caller): before top is carved for nb, a larger chunk of its bins
+ * may serve instead (tcache_borrow).
+ */
+struct chunk *arena_malloc(struct arena *av, size_t nb, struct tcache *lender,
+			   const char *fn) HL_HIDDEN;
 void arena_free(struct arena *av, struct chunk *p, const char *fn) HL_HIDDEN;
 /* The same, for a chunk whose arena came from its checked heap (arena_of). */
 void arena_free_owned(struct arena *av, struct chunk *p, const char *fn) HL_HIDDEN;

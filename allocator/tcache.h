@@ -86,6 +86,8 @@ void tcache_trim(void) HL_HIDDEN;
 void tcache_outbox_add(struct tcache *tc, struct arena *av, struct chunk *p, size_t size,
 		       const char *fn) HL_HIDDEN;
 void tcache_outbox_flush(struct tcache *tc) HL_HIDDEN;
+/* For a malloc of nb (a cache size) the arena would carve from top. */
+struct chunk *tcache_borrow(struct tcache *tc, size_t nb) HL_HIDDEN;
 
 /*
  * A malloc of size class i found its bin empty, or a free found it full:

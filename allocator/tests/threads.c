@@ -673,6 +673,62 @@ static void test_tcache_adapts(void)
 	free(guard);
 }
 
+/*
+ * `threads borrow`: a thread of a fresh process (its own new arena, an
+ * empty cache) misses its bin when nothing in the arena fits: it borrows
+ * the smallest larger cached chunk, at most twice its size, before it
+ * carves top. Exit status: the checks that failed, as bits.
+ */
+static void *borrow_thread(void *arg)
+{
+	void *p[8], *q, *r;
+	intptr_t bad = 0;
+
+	(void)arg;
+	for (int i = 0; i < 8; i++)
+		p[i] = malloc(200);	/* 208-byte chunks, from top */
+	for (int i = 0; i < 8; i++)
+		free(p[i]);		/* 7 cached; the last goes back into top */
+	q = malloc(184);		/* 192: its bin is empty, the arena's bins too */
+	if (q != p[6] || malloc_usable_size(q) < 200)
+		bad |= 1;
+	r = malloc(80);			/* 96: twice that is less than 208 */
+	for (int i = 0; i < 7; i++)
+		if (r == p[i])
+			bad |= 2;
+	free(q);			/* back to its own bin */
+	if (malloc(200) != q)
+		bad |= 4;
+	return (void *)bad;
+}
+
+static int borrow(void)
+{
+	pthread_t t;
+	void *bad = (void *)(intptr_t)128;
+
+	if (pthread_create(&t, NULL, borrow_thread, NULL) == 0)
+		pthread_join(t, &bad);
+	return (int)(intptr_t)bad;
+}
+
+static void test_tcache_borrow(void)
+{
+	pid_t pid = fork();
+	int status = -1, bits;
+
+	if (pid == 0) {
+		execl("/proc/self/exe", "threads", "borrow", (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, &status, 0);
+	bits = WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+	ok(!(bits & ~7), "borrow: the child ran (status %d)", bits);
+	ok(!(bits & 1), "a miss the arena would carve from top takes the next larger cached chunk");
+	ok(!(bits & 2), "... but none more than twice its size");
+	ok(!(bits & 4), "... and freed, the chunk goes back to its own bin");
+}
+
 static void test_arena_max(void)
 {
 	/* Now a fresh process state is not available; check the limit holds. */
@@ -730,10 +786,13 @@ int main(int argc, char **argv)
 		return count_arenas();
 	if (argc == 2 && !strcmp(argv[1], "batches"))
 		return batches();
+	if (argc == 2 && !strcmp(argv[1], "borrow"))
+		return borrow();
 	setvbuf(stdout, NULL, _IONBF, 0);
 	test_tcache();
 	test_realloc_to_tcache();
 	test_tcache_adapts();
+	test_tcache_borrow();
 	test_stress();
 	test_producer_consumer();
 	test_chunk_goes_home();
