@@ -11,9 +11,13 @@ J=$TMP/i.jsonl
 engine_checks() {
 	E=$1
 	# Starts a trace in the background; returns when it has written something.
+	# The target calls malloc as fast as it can and the tracer records as
+	# fast as it can until the signal is handled: a tiny ring (-b 16) keeps
+	# the trace to a few MB that the checks read in well under a second,
+	# where -b 4096 let it grow to 10-100 MB (more on a busy machine).
 	start() {
 		rm -f "$J"
-		"$HEAPLAB" trace -e "$E" -b 4096 -f jsonl -o "$J" -- "$@" 2>"$TMP/err" &
+		"$HEAPLAB" trace -e "$E" -b 16 -f jsonl -o "$J" -- "$@" 2>"$TMP/err" &
 		hl=$!
 		for _ in $(seq 100); do
 			[ "$(stat -c %s "$J" 2>/dev/null || echo 0)" -gt 10000 ] && break
@@ -35,10 +39,11 @@ engine_checks() {
 	grep -q '"reason":"interrupted"' "$J"; ok $? "$E: trace_end says interrupted"
 	like "$(cat "$TMP/err")" "interrupted: trace ended, marked incomplete" "$E: stderr says the trace is incomplete"
 
-	# Two Ctrl-C: the endless target is killed.
+	# Two Ctrl-C: the endless target is killed.  The second comes once the
+	# first has been handled (said on stderr), not after a fixed sleep.
 	start "$T/spin" loop 0 2
 	kill -INT $hl
-	sleep 0.2
+	for _ in $(seq 100); do grep -q interrupted "$TMP/err" && break; sleep 0.05; done
 	kill -INT $hl
 	wait $hl; is $? 137 "$E: second Ctrl-C kills the target: 137"
 	$CHK "$J" valid; ok $? "$E: killed after Ctrl-C: valid jsonl"
@@ -56,8 +61,10 @@ engine_checks() {
 	rm -f "$J"
 	"$HEAPLAB" trace -e "$E" -b 4096 -o "$J" -- "$T/spin" loop 0 1 2>"$TMP/err" &
 	hl=$!
-	for _ in $(seq 100); do [ -n "$(pgrep -P $hl)" ] && break; sleep 0.05; done
-	sleep 0.2
+	# Once the child is the target (exec'd), heaplab catches SIGINT: the
+	# ptrace engine from before the fork, the ebpf one before it lets the
+	# child exec.
+	for _ in $(seq 100); do pgrep -x -P $hl spin >/dev/null && break; sleep 0.05; done
 	kill -INT $hl
 	for _ in $(seq 100); do grep -q interrupted "$TMP/err" && break; sleep 0.05; done
 	kill -TERM "$(pgrep -P $hl)"
