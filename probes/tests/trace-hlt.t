@@ -98,9 +98,13 @@ print(sorted(c.items(), key=str))' "$1"; }
 	n=$(($(grep -c . "$TMP/ecut.jsonl") - 1))
 	cmp -s <(head -n $n "$TMP/ecut.jsonl") <(head -n $n "$TMP/e.jsonl"); ok $? "ebpf: ... after a prefix of the whole file's events ($n)"
 	# Ctrl-C: ended early, recorded so (a tiny ring keeps the trace short).
-	tr -e ebpf -b 16 -f hlt -o "$TMP/ei.hlt" -- "$T/spin" loop 0 1 2>"$TMP/err" &
+	# heaplab itself in the background, not tr: $! would be a subshell in
+	# which SIGINT is ignored, and only the SIGTERM below (passed on by
+	# timeout) would end the trace, after 5 s and some 20 MB.  Once the
+	# child is the target (exec'd), heaplab catches SIGINT.
+	"$HEAPLAB" trace -e ebpf -b 16 -f hlt -o "$TMP/ei.hlt" -- "$T/spin" loop 0 1 2>"$TMP/err" &
 	hl=$!
-	sleep 0.5
+	for _ in $(seq 100); do pgrep -x -P $hl spin >/dev/null && break; sleep 0.05; done
 	kill -INT $hl
 	for _ in $(seq 100); do grep -q interrupted "$TMP/err" && break; sleep 0.05; done
 	kill -TERM "$(pgrep -P $hl)"
