@@ -29,6 +29,7 @@ struct mparams mp = {
 	.max_fast = DEFAULT_MXFAST,
 	.tcache_count = TCACHE_COUNT_AUTO,
 	.populate = 1,
+	.borrow = 1,
 	.pagesize = 4096,
 };
 struct arena main_arena;
@@ -365,7 +366,7 @@ static void * __attribute__((noinline)) malloc_miss(struct tcache *tc, size_t nb
 	 */
 	lock_and_check(av, "malloc");
 	mem = tcache_take(tc, nb);
-	p = mem ? mem2chunk(mem) : arena_malloc(av, nb, tc, "malloc");
+	p = mem ? mem2chunk(mem) : arena_malloc(av, nb, mp.borrow ? tc : NULL, "malloc");
 	arena_unlock(av);
 	if (unlikely(!p))
 		p = arena_alloc(nb, 0, "malloc");	/* another arena, or ENOMEM */

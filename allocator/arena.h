@@ -271,6 +271,7 @@ struct mparams {
 	int mmap_cache_set;		/* mmap_cache was given (else the default) */
 	int thp;			/* heaps and big mappings ask for huge pages (heap.c) */
 	int populate;			/* small carves populate top ahead (arena.c) */
+	int borrow;			/* a cache miss may borrow a larger chunk (tcache.c) */
 	size_t pagesize;
 	int initialized;
 };

@@ -8,7 +8,8 @@
  * KiB/MiB/GiB; 0x for hex), mmap_max, arena_max, max_fast (a request size,
  * 0..160), tcache_count (chunks per thread-cache bin, 0 turns the cache
  * off), mmap_cache (bytes of freed mappings kept for reuse, 0: none),
- * perturb (a byte), thp, check and dump_at_exit (0 or 1). Setting any of
+ * perturb (a byte), thp, populate, borrow, check and dump_at_exit (0 or
+ * 1). Setting any of
  * the first four turns the dynamic mmap threshold off, as mallopt does.
  * A bad item is reported once on stderr and ignored. Nothing here allocates:
  * this runs inside the first malloc.
@@ -25,7 +26,7 @@ enum opt_kind { OPT_SIZE, OPT_INT, OPT_BOOL };
 enum opt_id {
 	OPT_MMAP_THRESHOLD, OPT_TRIM_THRESHOLD, OPT_TOP_PAD, OPT_MMAP_MAX, OPT_ARENA_MAX,
 	OPT_MAX_FAST, OPT_PERTURB, OPT_TCACHE_COUNT, OPT_MMAP_CACHE, OPT_THP, OPT_POPULATE,
-	OPT_CHECK, OPT_DUMP_AT_EXIT,
+	OPT_BORROW, OPT_CHECK, OPT_DUMP_AT_EXIT,
 };
 
 /*
@@ -49,6 +50,7 @@ static const struct option_def {
 	[OPT_MMAP_CACHE] = { "mmap_cache", OPT_SIZE, 1UL << 40 },
 	[OPT_THP] = { "thp", OPT_BOOL, 1 },
 	[OPT_POPULATE] = { "populate", OPT_BOOL, 1 },
+	[OPT_BORROW] = { "borrow", OPT_BOOL, 1 },
 	[OPT_CHECK] = { "check", OPT_BOOL, 1 },
 	[OPT_DUMP_AT_EXIT] = { "dump_at_exit", OPT_BOOL, 1 },
 };
@@ -151,6 +153,9 @@ static void apply(enum opt_id id, uint64_t v)
 		break;
 	case OPT_POPULATE:
 		mp.populate = (int)v;
+		break;
+	case OPT_BORROW:
+		mp.borrow = (int)v;
 		break;
 	case OPT_PERTURB:
 		mp.perturb = (int)v;

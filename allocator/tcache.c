@@ -39,12 +39,13 @@
  * and those chunks lie between live ones, where nothing coalesces them. A
  * size whose count rose used to carve top while the other sizes' chunks
  * sat idle in their bins, and the heap grew by the sum of every size's
- * surplus (sh6bench: 0.5 MiB past glibc's peak, PERFLOG 50). So a malloc
+ * surplus (sh6bench: 0.5–0.7 MiB past glibc's peak, PERFLOG 50). So a malloc
  * that missed its bin, and that the arena could serve only from top,
  * takes the smallest cached chunk of a larger size, at most twice its own,
- * whole (tcache_borrow). Freed, it goes back to its own bin: no size loses
- * chunks for good, as they did when a cached chunk was split for a smaller
- * size (PERFLOG, "Tried and dropped": the shortage moved to the largest).
+ * whole (tcache_borrow; the borrow=0 option turns it off). Freed, it goes
+ * back to its own bin: no size loses chunks for good, as they did when a
+ * cached chunk was split for a smaller size (PERFLOG, "Tried and
+ * dropped": the shortage moved to the largest).
  */
 #include <string.h>
 #include <time.h>

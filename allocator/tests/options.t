@@ -55,6 +55,14 @@ err=$(run dump_at_exit=1,populate=0 "$small" 2>&1 >/dev/null)
 like "$err" "kernel: sbrk [0-9]+ mmap [0-9]+ munmap [0-9]+ mremap [0-9]+ madvise 0 " \
 	"populate=0: no madvise"
 
+# borrow: a miss that the arena would carve from top takes a larger cached
+# chunk (threads borrow exits with the bits of the checks that failed; bit 1:
+# not borrowed); borrow=0 carves instead.
+HEAPLAB_OPTIONS= "$B/tests/allocator/threads" borrow
+is "$?" 0 "by default a miss borrows the next larger cached chunk"
+HEAPLAB_OPTIONS=borrow=0 "$B/tests/allocator/threads" borrow
+is "$(($? & 1))" 1 "borrow=0: it carves top instead"
+
 # arena_max bounds the arenas that four live threads spread over.
 n=$(HEAPLAB_OPTIONS= "$B/tests/allocator/threads" arenas)
 is "$n" 5 "four threads and main get an arena each"
