@@ -109,16 +109,23 @@ static void table_insert(struct chunk *p)
 	mmap_live++;
 }
 
-/* Linear probing with backward-shift deletion: no tombstones. */
+/* p's slot, found by linear probing from its home, or -1. */
+static int table_slot(const struct chunk *p)
+{
+	for (unsigned i = home_slot(p); mmap_table[i]; i = (i + 1) & (MMAP_SLOTS - 1))
+		if (mmap_table[i] == p)
+			return (int)i;
+	return -1;
+}
+
+/* Backward-shift deletion: no tombstones. */
 static int table_remove(const struct chunk *p)
 {
-	unsigned i = home_slot(p), j;
+	int slot = table_slot(p);
+	unsigned i = (unsigned)slot, j;
 
-	while (mmap_table[i] != p) {
-		if (!mmap_table[i])
-			return mmap_untracked ? 0 : -1;
-		i = (i + 1) & (MMAP_SLOTS - 1);
-	}
+	if (slot < 0)
+		return mmap_untracked ? 0 : -1;
 	for (j = (i + 1) & (MMAP_SLOTS - 1); mmap_table[j]; j = (j + 1) & (MMAP_SLOTS - 1)) {
 		unsigned h = home_slot(mmap_table[j]);
 
@@ -383,14 +390,6 @@ struct chunk *mmap_chunk(size_t nb, size_t align)
 	return p;
 }
 
-static int table_holds(const struct chunk *p)
-{
-	for (unsigned i = home_slot(p); mmap_table[i]; i = (i + 1) & (MMAP_SLOTS - 1))
-		if (mmap_table[i] == p)
-			return 1;
-	return 0;
-}
-
 static int freed_lately(const struct chunk *p)
 {
 	for (unsigned i = 0; i < FREED_SLOTS; i++)
@@ -418,7 +417,7 @@ int __attribute__((cold)) mmapped_vet(const void *mem, const char *fn)
 	    heap_registered(heap_for_ptr(p)))
 		return 0;
 	table_lock();
-	known = mmap_untracked || table_holds(p);
+	known = mmap_untracked || table_slot(p) >= 0;
 	lately = !known && freed_lately(p);
 	table_unlock();
 	if (!known && !lately)

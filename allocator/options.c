@@ -9,8 +9,8 @@
  * 0..160), tcache_count (chunks per thread-cache bin, 0 turns the cache
  * off), mmap_cache (bytes of freed mappings kept for reuse, 0: none),
  * perturb (a byte), thp, populate, borrow, check and dump_at_exit (0 or
- * 1). Setting any of
- * the first four turns the dynamic mmap threshold off, as mallopt does.
+ * 1). Setting any of the first four turns the dynamic mmap threshold off,
+ * as mallopt does.
  * A bad item is reported once on stderr and ignored. Nothing here allocates:
  * this runs inside the first malloc.
  */
